@@ -1,0 +1,32 @@
+// Names that appear on the cluster: annotation and label keys, the initializer name, the API
+// group of MeshConfig. They are part of meshinit's interface with its users; changing one breaks
+// every workload annotated with the old name.
+
+/** The name meshinit answers to in metadata.initializers.pending (InitializerConfiguration). */
+export const DEFAULT_INITIALIZER_NAME = 'sidecar.initializer.meshinit.dev';
+
+/** Workload annotation: "false" opts out, "true" opts in under `policy: Disabled`. */
+export const INJECT_ANNOTATION = 'sidecar.meshinit.dev/inject';
+
+/**
+ * Workload and pod-template annotation: JSON record of what was injected (see InjectionStatus).
+ * It makes injection idempotent and lets an upgrade replace exactly what an earlier run added.
+ */
+export const STATUS_ANNOTATION = 'sidecar.meshinit.dev/status';
+
+/** Namespace label: `disabled` keeps every workload in the namespace free of sidecars. */
+export const NAMESPACE_INJECTION_LABEL = 'meshinit.dev/injection';
+export const NAMESPACE_INJECTION_DISABLED = 'disabled';
+
+/** Namespaces whose workloads are never injected, whatever a MeshConfig selects. */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
+
+export const MESHCONFIG_GROUP = 'meshinit.dev';
+export const MESHCONFIG_VERSION = 'v1alpha1';
+export const MESHCONFIG_KIND = 'MeshConfig';
+export const MESHCONFIG_PLURAL = 'meshconfigs';
+export const MESHCONFIG_API_VERSION = `${MESHCONFIG_GROUP}/${MESHCONFIG_VERSION}`;
+
+/** The placeholders a sidecar's strings may use; anything else in {{ }} is rejected. */
+export const PLACEHOLDERS = ['workload.name', 'workload.namespace', 'workload.kind', 'meshConfig.name'] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];

@@ -1,0 +1,68 @@
+// The one PATCH an initializer sends. It is conditional twice over: a `test` that we are still
+// first in pending, and the cached resourceVersion written back, which the API server treats as an
+// optimistic-concurrency precondition (409 Conflict when the object changed since we read it). So
+// a concurrent writer is never overwritten, and a stale cache can only cost a retry.
+import { compare } from 'fast-json-patch';
+import { removeOwnInitializer } from './initializers.ts';
+import type { KubeObject, Status } from './types.ts';
+
+export interface JsonPatchOperation {
+  op: 'add' | 'remove' | 'replace' | 'test' | 'move' | 'copy';
+  path: string;
+  value?: unknown;
+  from?: string;
+}
+
+function guardOperations(original: KubeObject, initializerName: string): JsonPatchOperation[] {
+  const guard: JsonPatchOperation[] = [{ op: 'test', path: '/metadata/initializers/pending/0/name', value: initializerName }];
+  const resourceVersion = original.metadata?.resourceVersion;
+  if (resourceVersion) guard.push({ op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion });
+  return guard;
+}
+
+/** JSON Patch from `original` to `desired` (which must keep the same initializers block). */
+export function diffObjects(original: KubeObject, desired: KubeObject): JsonPatchOperation[] {
+  return compare(original as object, desired as object) as JsonPatchOperation[];
+}
+
+export interface InitializationPatchRequest {
+  /** The object as read (cache), uninitialized with our name first in pending. */
+  original: KubeObject;
+  /** The object we want, initializers untouched: the original itself when nothing is injected. */
+  desired: KubeObject;
+  initializerName: string;
+}
+
+/** Removes our pending entry (others keep their order) and applies the injection, in one patch. */
+export function buildInitializationPatch(request: InitializationPatchRequest): JsonPatchOperation[] {
+  const { original, desired, initializerName } = request;
+  const remaining = removeOwnInitializer(original.metadata?.initializers, initializerName);
+  // The last entry takes the whole block with it, as the server itself would.
+  const release: JsonPatchOperation = remaining === undefined
+    ? { op: 'remove', path: '/metadata/initializers' }
+    : { op: 'remove', path: '/metadata/initializers/pending/0' };
+  return [...guardOperations(original, initializerName), release, ...diffObjects(original, desired)];
+}
+
+export interface FailurePatchRequest {
+  original: KubeObject;
+  initializerName: string;
+  message: string;
+}
+
+/**
+ * Sets metadata.initializers.result to a Failure Status. The API server then deletes the object
+ * and a creator blocked in POST receives this Status, so the message must say what to fix.
+ * `Success` is refused by the server (422): failure is the only result an initializer can set.
+ */
+export function buildFailurePatch(request: FailurePatchRequest): JsonPatchOperation[] {
+  const result: Status = {
+    apiVersion: 'v1',
+    kind: 'Status',
+    status: 'Failure',
+    reason: 'Forbidden',
+    code: 403,
+    message: `${request.initializerName}: ${request.message}`,
+  };
+  return [...guardOperations(request.original, request.initializerName), { op: 'add', path: '/metadata/initializers/result', value: result }];
+}

@@ -1,0 +1,57 @@
+// Whether a workload gets a sidecar, as small ordered checks that each return a human reason. The
+// same reason becomes a log line, a CLI warning and (in webhook mode) an admission warning.
+import { INJECT_ANNOTATION, NAMESPACE_INJECTION_DISABLED, NAMESPACE_INJECTION_LABEL, SYSTEM_NAMESPACES } from './constants.ts';
+import { selectMeshConfig } from './selection.ts';
+import type { MeshConfig, NamespaceInfo, PodSpec, WorkloadKind } from './types.ts';
+
+/** What policy looks at: the workload (for a Job's Pod, the owning Job) and its pod spec. */
+export interface InjectionCandidate {
+  kind: WorkloadKind;
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  podAnnotations: Record<string, string>;
+  podSpec: PodSpec | undefined;
+}
+
+export interface PolicyContext {
+  namespace: NamespaceInfo;
+  meshConfigs: readonly MeshConfig[];
+  /** The controller's own namespace: injecting it could make meshinit wait on its own proxy. */
+  controllerNamespace?: string;
+}
+
+export type InjectionDecision =
+  | { inject: true; meshConfig: MeshConfig; reason: string }
+  | { inject: false; reason: string; meshConfig?: MeshConfig };
+
+function annotation(candidate: InjectionCandidate, key: string): string | undefined {
+  if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
+  if (Object.hasOwn(candidate.podAnnotations, key)) return candidate.podAnnotations[key];
+  return undefined;
+}
+
+export function decideInjection(candidate: InjectionCandidate, context: PolicyContext): InjectionDecision {
+  const ns = context.namespace;
+  if (SYSTEM_NAMESPACES.includes(ns.name)) return { inject: false, reason: `namespace ${ns.name} is a system namespace and is never injected` };
+  if (context.controllerNamespace && ns.name === context.controllerNamespace) {
+    return { inject: false, reason: `namespace ${ns.name} is meshinit's own namespace and is never injected` };
+  }
+  if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
+    return { inject: false, reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}` };
+  }
+  const optIn = annotation(candidate, INJECT_ANNOTATION);
+  if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
+  if (candidate.podSpec?.hostNetwork === true) {
+    return { inject: false, reason: 'the pod template uses hostNetwork: a proxy would capture the node\'s traffic' };
+  }
+  const selection = selectMeshConfig(context.meshConfigs, { kind: candidate.kind, labels: candidate.labels, namespace: ns });
+  if (selection.selected === undefined) return { inject: false, reason: selection.reason };
+  const meshConfig = selection.selected;
+  if (meshConfig.spec.policy === 'Disabled' && optIn !== 'true') {
+    return { inject: false, meshConfig, reason: `MeshConfig ${meshConfig.name} has policy Disabled and the ${candidate.kind} is not annotated ${INJECT_ANNOTATION}: "true"` };
+  }
+  const why = meshConfig.spec.policy === 'Disabled' ? `annotated ${INJECT_ANNOTATION}: "true"` : 'policy Enabled';
+  return { inject: true, meshConfig, reason: `selected by MeshConfig ${meshConfig.name} (${why})` };
+}

@@ -1,0 +1,64 @@
+// Label selectors and MeshConfig selection, with the semantics of metav1.LabelSelector: an empty
+// selector matches everything, requirements are ANDed.
+import type { LabelSelector, MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
+
+export function matchesLabelSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (!Object.hasOwn(labels, key) || labels[key] !== value) return false;
+  }
+  for (const requirement of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, requirement.key);
+    const value = labels[requirement.key];
+    const values = requirement.values ?? [];
+    switch (requirement.operator) {
+      case 'In':
+        if (!has || value === undefined || !values.includes(value)) return false;
+        break;
+      case 'NotIn':
+        if (has && value !== undefined && values.includes(value)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+export interface SelectionTarget {
+  kind: WorkloadKind;
+  labels: Record<string, string>;
+  namespace: NamespaceInfo;
+}
+
+export type Selection =
+  | { selected: MeshConfig }
+  | { selected: undefined; reason: string };
+
+/** Highest priority wins, then name order, so the choice never depends on informer timing. */
+export function compareMeshConfigs(a: MeshConfig, b: MeshConfig): number {
+  if (a.spec.priority !== b.spec.priority) return b.spec.priority - a.spec.priority;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+export function selectMeshConfig(meshConfigs: readonly MeshConfig[], target: SelectionTarget): Selection {
+  if (meshConfigs.length === 0) return { selected: undefined, reason: 'no MeshConfig exists' };
+  const bySelectors = meshConfigs.filter(
+    (mc) =>
+      matchesLabelSelector(mc.spec.namespaceSelector, target.namespace.labels) &&
+      matchesLabelSelector(mc.spec.selector, target.labels),
+  );
+  if (bySelectors.length === 0) {
+    return { selected: undefined, reason: `no MeshConfig selects it (namespace ${target.namespace.name} or workload labels do not match)` };
+  }
+  const byKind = bySelectors.filter((mc) => mc.spec.kinds.includes(target.kind));
+  if (byKind.length === 0) {
+    const names = bySelectors.map((mc) => mc.name).sort().join(', ');
+    return { selected: undefined, reason: `kind ${target.kind} is not in the kinds of MeshConfig ${names}` };
+  }
+  const [best] = [...byKind].sort(compareMeshConfigs);
+  return best ? { selected: best } : { selected: undefined, reason: 'no MeshConfig selects it' };
+}

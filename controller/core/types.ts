@@ -1,0 +1,151 @@
+// Structural types for the parts of Kubernetes objects the core reads or writes. Every object type
+// keeps an index signature: fields the core does not know about are carried through untouched, so
+// nothing a user wrote is lost on a round trip.
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+export interface PendingInitializer {
+  name: string;
+  [key: string]: unknown;
+}
+
+export interface Status {
+  apiVersion?: string;
+  kind?: string;
+  status?: 'Success' | 'Failure' | string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  [key: string]: unknown;
+}
+
+export interface Initializers {
+  pending?: PendingInitializer[];
+  result?: Status;
+  [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  initializers?: Initializers;
+  ownerReferences?: OwnerReference[];
+  [key: string]: unknown;
+}
+
+export interface Container {
+  name: string;
+  image?: string;
+  [key: string]: unknown;
+}
+
+export interface Volume {
+  name: string;
+  [key: string]: unknown;
+}
+
+export interface LocalObjectReference {
+  name: string;
+  [key: string]: unknown;
+}
+
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+  imagePullSecrets?: LocalObjectReference[];
+  hostNetwork?: boolean;
+  [key: string]: unknown;
+}
+
+export interface PodTemplateSpec {
+  metadata?: ObjectMeta;
+  spec: PodSpec;
+  [key: string]: unknown;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  [key: string]: unknown;
+}
+
+/** A Deployment, StatefulSet, DaemonSet or Job: everything the core touches is under spec.template. */
+export interface Workload extends KubeObject {
+  kind: WorkloadKind;
+  metadata: ObjectMeta;
+  spec: { template: PodTemplateSpec; [key: string]: unknown };
+}
+
+export interface Pod extends KubeObject {
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  spec: PodSpec;
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export type InjectionPolicy = 'Enabled' | 'Disabled';
+export type FailurePolicy = 'Ignore' | 'Fail';
+
+export interface SidecarSpec {
+  initContainers: Container[];
+  containers: Container[];
+  volumes: Volume[];
+  imagePullSecrets: LocalObjectReference[];
+  podAnnotations: Record<string, string>;
+  podLabels: Record<string, string>;
+}
+
+/** A MeshConfig spec with every default applied and every rule beyond the CRD schema checked. */
+export interface MeshConfigSpec {
+  policy: InjectionPolicy;
+  namespaceSelector: LabelSelector;
+  selector: LabelSelector;
+  kinds: WorkloadKind[];
+  failurePolicy: FailurePolicy;
+  priority: number;
+  sidecar: SidecarSpec;
+}
+
+export interface MeshConfig {
+  name: string;
+  /** metadata.generation; 0 on servers that do not keep it for custom resources (1.9). */
+  generation: number;
+  resourceVersion?: string;
+  spec: MeshConfigSpec;
+}
+
+/** What the policy needs to know about a namespace (from the Namespace informer cache). */
+export interface NamespaceInfo {
+  name: string;
+  labels: Record<string, string>;
+}

@@ -1,0 +1,79 @@
+// Recognising workloads in untrusted input (API objects, YAML documents, AdmissionReviews): a
+// malformed object yields a reason, never an exception deep inside injection.
+import type { InjectionCandidate } from './policy.ts';
+import type { KubeObject, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
+import { WORKLOAD_KINDS } from './types.ts';
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringMap(value: unknown): Record<string, string> {
+  if (!isRecord(value)) return {};
+  const result: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value)) {
+    if (typeof entry === 'string') Object.defineProperty(result, key, { value: entry, enumerable: true, writable: true, configurable: true });
+  }
+  return result;
+}
+
+export function isWorkloadKind(kind: unknown): kind is WorkloadKind {
+  return typeof kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(kind);
+}
+
+export type Recognised<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** A Deployment/StatefulSet/DaemonSet/Job whose template has a containers list, or why not. */
+export function recogniseWorkload(object: unknown): Recognised<Workload> {
+  if (!isRecord(object)) return { ok: false, reason: 'not an object' };
+  if (!isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${JSON.stringify(object.kind)} is not a workload meshinit injects` };
+  const metadata = object.metadata;
+  if (!isRecord(metadata) || (typeof metadata.name !== 'string' && typeof metadata.generateName !== 'string')) {
+    return { ok: false, reason: `${object.kind} has no metadata.name` };
+  }
+  const spec = object.spec;
+  const template = isRecord(spec) ? spec.template : undefined;
+  const podSpec = isRecord(template) ? template.spec : undefined;
+  if (!isRecord(podSpec) || !Array.isArray(podSpec.containers)) {
+    return { ok: false, reason: `${object.kind} ${String(metadata.name ?? metadata.generateName)} has no spec.template.spec.containers list` };
+  }
+  if (template !== undefined && isRecord(template) && template.metadata !== undefined && !isRecord(template.metadata)) {
+    return { ok: false, reason: `${object.kind} ${String(metadata.name)}: spec.template.metadata must be an object` };
+  }
+  return { ok: true, value: object as Workload };
+}
+
+export function recognisePod(object: unknown): Recognised<Pod> {
+  if (!isRecord(object)) return { ok: false, reason: 'not an object' };
+  if (object.kind !== undefined && object.kind !== 'Pod') return { ok: false, reason: `kind ${JSON.stringify(object.kind)} is not Pod` };
+  if (!isRecord(object.metadata)) return { ok: false, reason: 'Pod has no metadata' };
+  if (!isRecord(object.spec) || !Array.isArray(object.spec.containers)) return { ok: false, reason: 'Pod has no spec.containers list' };
+  return { ok: true, value: { ...object, kind: 'Pod' } as Pod };
+}
+
+export function workloadCandidate(workload: Workload): InjectionCandidate {
+  return {
+    kind: workload.kind,
+    name: workload.metadata.name ?? workload.metadata.generateName ?? '',
+    namespace: workload.metadata.namespace ?? '',
+    labels: stringMap(workload.metadata.labels),
+    annotations: stringMap(workload.metadata.annotations),
+    podAnnotations: stringMap(workload.spec.template.metadata?.annotations),
+    podSpec: workload.spec.template.spec,
+  };
+}
+
+/**
+ * A Job's Pod is judged as its Job: opt-out annotations and selector labels are the Job's, but
+ * hostNetwork is the Pod's own (it is what would carry the proxy).
+ */
+export function jobPodCandidate(pod: Pod, job: Workload): InjectionCandidate {
+  return { ...workloadCandidate(job), podAnnotations: stringMap(pod.metadata.annotations), podSpec: pod.spec };
+}
+
+/** The controlling owner reference (`controller: true`), as Kubernetes garbage collection uses it. */
+export function controllerOwner(object: KubeObject): OwnerReference | undefined {
+  const owners = object.metadata?.ownerReferences;
+  if (!Array.isArray(owners)) return undefined;
+  return owners.find((owner) => isRecord(owner) && owner.controller === true);
+}
