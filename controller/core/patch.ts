@@ -2,7 +2,8 @@
 // first in pending, and the cached resourceVersion written back, which the API server treats as an
 // optimistic-concurrency precondition (409 Conflict when the object changed since we read it). So
 // a concurrent writer is never overwritten, and a stale cache can only cost a retry.
-import { compare } from 'fast-json-patch';
+// fast-json-patch is CommonJS: Node's ESM loader exposes only its default export.
+import jsonpatch from 'fast-json-patch';
 import { removeOwnInitializer } from './initializers.ts';
 import type { KubeObject, Status } from './types.ts';
 
@@ -22,7 +23,7 @@ function guardOperations(original: KubeObject, initializerName: string): JsonPat
 
 /** JSON Patch from `original` to `desired` (which must keep the same initializers block). */
 export function diffObjects(original: KubeObject, desired: KubeObject): JsonPatchOperation[] {
-  return compare(original as object, desired as object) as JsonPatchOperation[];
+  return jsonpatch.compare(original as object, desired as object) as JsonPatchOperation[];
 }
 
 export interface InitializationPatchRequest {

@@ -1,0 +1,250 @@
+// `meshinit inject`: what the controller does to a workload on the cluster, done to manifest files,
+// so the result can be reviewed and committed. Everything is computed before anything is written:
+// a run that fails writes nothing to stdout, and a pipeline never sees half a stream.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseMeshConfig } from '../core/meshconfig.ts';
+import { planWorkloadInjection } from '../core/plan.ts';
+import type { MeshConfig, Workload } from '../core/types.ts';
+import { isWorkloadKind, recogniseWorkload } from '../core/workload.ts';
+import { defaultMeshConfigPath, DEFAULT_MESHCONFIG_RELATIVE_PATH } from './default-meshconfig.ts';
+import { parseManifests, parseSingleDocument, renderJsonList, renderYaml, withValue, type Manifest } from './inject-manifests.ts';
+
+export interface InjectIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+  readFile(path: string): Promise<string>;
+  cwd: string;
+}
+
+export const INJECT_HELP = `meshinit inject: put the mesh sidecar into manifests offline, as the controller would on the cluster.
+
+Usage:
+  meshinit inject -f FILE [-f FILE...] [flags]
+
+Flags:
+  -f, --filename FILE           Manifest file to inject; repeatable; "-" reads stdin. Multi-document
+                                YAML or JSON; a "kind: List" is replaced by its items.
+      --meshconfig FILE         The MeshConfig to inject with (one YAML or JSON document). Default:
+                                the sample shipped with meshinit, ${DEFAULT_MESHCONFIG_RELATIVE_PATH}
+                                in the meshinit package.
+  -o, --output yaml|json        yaml (default): the documents, in input order, separated by "---".
+                                json: one v1 List holding every object.
+  -n, --namespace NS            Namespace of documents without metadata.namespace (default "default").
+      --controller-namespace NS meshinit's own namespace; its workloads are never injected (default: none).
+  -h, --help                    Show this help.
+
+Deployments, StatefulSets, DaemonSets and Jobs are injected when the MeshConfig selects them and
+policy allows it; everything else (Services, ConfigMaps, bare Pods, comments) is printed unchanged.
+A skipped workload is printed unchanged and the reason goes to stderr. Only manifests go to stdout.
+Unchanged documents keep their exact text; injected ones keep their comments and field order.
+
+Offline, meshinit cannot see the cluster:
+  - namespace labels are unknown and taken as empty: a namespace labelled
+    meshinit.dev/injection=disabled, or one a MeshConfig namespaceSelector would not match, is
+    not recognised as such. Check the MeshConfig's namespaceSelector against your namespaces.
+  - {{workload.namespace}} renders as metadata.namespace, else --namespace: apply the output there.
+  - only the one MeshConfig given is considered, not every MeshConfig on the cluster.
+Workloads in kube-system, kube-public and kube-node-lease are never injected. Injecting an
+already injected manifest changes nothing; after a MeshConfig change it updates the sidecar.
+
+Examples:
+  meshinit inject -f examples/app.yaml > app.injected.yaml
+  meshinit inject -f app.yaml -f jobs.yaml --meshconfig mesh.yaml -n shop
+  kubectl get deploy web -o yaml | meshinit inject -f - | kubectl apply -f -
+  meshinit inject -f app.yaml -o json
+
+Exit codes:
+  0  success (skipped workloads and failurePolicy Ignore warnings included)
+  1  a workload cannot be injected and the MeshConfig has failurePolicy: Fail
+  2  bad input: unknown flag or value, no -f, unreadable file, unparsable YAML or JSON, invalid MeshConfig
+`;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+interface InjectOptions {
+  files: string[];
+  meshConfigFile: string | undefined;
+  output: 'yaml' | 'json';
+  namespace: string;
+  controllerNamespace: string | undefined;
+}
+
+class UsageError extends Error {}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function checkNamespace(flag: string, value: string | undefined): void {
+  if (value !== undefined && (!DNS1123_LABEL.test(value) || value.length > 63)) {
+    throw new UsageError(`${flag} ${JSON.stringify(value)} is not a valid namespace name`);
+  }
+}
+
+/** `undefined` for --help; a UsageError for anything parseArgs or the checks below refuse. */
+function parseFlags(argv: readonly string[]): InjectOptions | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        meshconfig: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        namespace: { type: 'string', short: 'n' },
+        'controller-namespace': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(message(error));
+  }
+  if (values.help) return undefined;
+  const files = values.filename ?? [];
+  if (files.length === 0) throw new UsageError('no input: give at least one -f FILE (-f - reads stdin)');
+  if (files.filter((file) => file === '-').length > 1) throw new UsageError('-f - (stdin) can be given only once');
+  if (files.includes('')) throw new UsageError('-f needs a file name');
+  if (values.meshconfig === '-' && files.includes('-')) throw new UsageError('stdin cannot be read for both -f - and --meshconfig -');
+  const output = values.output ?? 'yaml';
+  if (output !== 'yaml' && output !== 'json') throw new UsageError(`-o must be yaml or json, got ${JSON.stringify(output)}`);
+  checkNamespace('--namespace', values.namespace);
+  checkNamespace('--controller-namespace', values['controller-namespace']);
+  return {
+    files,
+    meshConfigFile: values.meshconfig,
+    output,
+    namespace: values.namespace ?? 'default',
+    controllerNamespace: values['controller-namespace'],
+  };
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Bad input that ends the run with exit code 2; the message is written as is. */
+class InputError extends Error {}
+
+async function readInput(file: string, io: InjectIo): Promise<string> {
+  try {
+    return file === '-' ? await readStdin(io.stdin) : await io.readFile(path.resolve(io.cwd, file));
+  } catch (error) {
+    throw new InputError(`${file === '-' ? '<stdin>' : file}: cannot read: ${message(error)}`);
+  }
+}
+
+async function loadMeshConfig(file: string | undefined, io: InjectIo): Promise<MeshConfig> {
+  const location = file ?? defaultMeshConfigPath();
+  if (location === undefined) {
+    throw new InputError(`cannot find meshinit's package directory for the default MeshConfig (${DEFAULT_MESHCONFIG_RELATIVE_PATH}); give --meshconfig FILE`);
+  }
+  const source = await readInput(location, io);
+  const document = parseSingleDocument(source, location);
+  if (!document.ok) throw new InputError(document.message);
+  const parsed = parseMeshConfig(document.value);
+  if (!parsed.ok) {
+    const name = parsed.error.meshConfigName || '(unnamed)';
+    throw new InputError(`${location}: invalid MeshConfig ${name}:\n${parsed.error.problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+  return parsed.meshConfig;
+}
+
+interface Outcome {
+  manifest: Manifest;
+  /** Lines for stderr, in document order. */
+  notes: string[];
+  /** An injection error under failurePolicy Fail. */
+  failed: boolean;
+}
+
+function describe(workload: Workload, namespace: string): string {
+  return `${workload.kind} ${namespace}/${workload.metadata.name ?? workload.metadata.generateName ?? ''}`;
+}
+
+function injectManifest(manifest: Manifest, meshConfig: MeshConfig, options: InjectOptions): Outcome {
+  const value = manifest.value;
+  const kind = typeof value === 'object' && value !== null ? (value as { kind?: unknown }).kind : undefined;
+  if (!isWorkloadKind(kind)) return { manifest, notes: [], failed: false };
+  const recognised = recogniseWorkload(value);
+  if (!recognised.ok) {
+    return { manifest, notes: [`meshinit: warning: ${manifest.origin}: ${recognised.reason}; printed unchanged`], failed: false };
+  }
+  const workload = recognised.value;
+  const namespace = workload.metadata.namespace ?? options.namespace;
+  // The namespace is filled in for policy and for {{workload.namespace}}, but not written out:
+  // a manifest without one stays applicable with `kubectl apply -n`.
+  const planned = planWorkloadInjection(
+    { ...workload, metadata: { ...workload.metadata, namespace } },
+    {
+      namespace: { name: namespace, labels: {} },
+      meshConfigs: [meshConfig],
+      ...(options.controllerNamespace !== undefined ? { controllerNamespace: options.controllerNamespace } : {}),
+    },
+  );
+  switch (planned.action) {
+    case 'skip':
+      return { manifest, notes: [`meshinit: skipped ${describe(workload, namespace)}: ${planned.reason}`], failed: false };
+    case 'error': {
+      const policy = planned.meshConfig.spec.failurePolicy;
+      if (policy === 'Fail') {
+        return { manifest, notes: [`meshinit: ${manifest.origin}: ${planned.error.message} (MeshConfig ${planned.meshConfig.name} has failurePolicy Fail)`], failed: true };
+      }
+      const note = `meshinit: warning: ${manifest.origin}: ${planned.error.message}; printed unchanged (MeshConfig ${planned.meshConfig.name} has failurePolicy Ignore)`;
+      return { manifest, notes: [note], failed: false };
+    }
+    case 'inject': {
+      if (!planned.changed) return { manifest, notes: [], failed: false };
+      const injected: Workload = { ...planned.object, metadata: { ...planned.object.metadata } };
+      if (workload.metadata.namespace === undefined) delete injected.metadata.namespace;
+      return { manifest: withValue(manifest, injected), notes: [], failed: false };
+    }
+  }
+}
+
+/** Runs `meshinit inject ARGS`; returns the exit code (0, 1 or 2, see INJECT_HELP). */
+export async function runInjectCommand(argv: readonly string[], io: InjectIo): Promise<number> {
+  let options: InjectOptions | undefined;
+  try {
+    options = parseFlags(argv);
+  } catch (error) {
+    io.stderr.write(`meshinit: ${message(error)}\nRun "meshinit inject --help" for usage.\n`);
+    return 2;
+  }
+  if (options === undefined) {
+    io.stdout.write(INJECT_HELP);
+    return 0;
+  }
+
+  // Read and parse everything first: bad input anywhere is exit 2 before any workload is judged.
+  let meshConfig: MeshConfig;
+  const manifests: Manifest[] = [];
+  const parseWarnings: string[] = [];
+  try {
+    meshConfig = await loadMeshConfig(options.meshConfigFile, io);
+    for (const file of options.files) {
+      const source = await readInput(file, io);
+      const parsed = parseManifests(source, file === '-' ? '<stdin>' : file);
+      if (!parsed.ok) throw new InputError(parsed.message);
+      manifests.push(...parsed.manifests);
+      parseWarnings.push(...parsed.warnings.map((warning) => `meshinit: warning: ${warning}`));
+    }
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    io.stderr.write(`meshinit: ${error.message}\n`);
+    return 2;
+  }
+
+  const outcomes = manifests.map((manifest) => injectManifest(manifest, meshConfig, options));
+  const notes = [...parseWarnings, ...outcomes.flatMap((outcome) => outcome.notes)];
+  if (notes.length > 0) io.stderr.write(`${notes.join('\n')}\n`);
+  if (outcomes.some((outcome) => outcome.failed)) return 1;
+  const results = outcomes.map((outcome) => outcome.manifest);
+  io.stdout.write(options.output === 'json' ? renderJsonList(results) : renderYaml(results));
+  return 0;
+}

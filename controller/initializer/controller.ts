@@ -1,0 +1,160 @@
+// Wiring for initializer mode: informers feed keys into the work queue, the queue runs sync.
+// Handlers only turn objects into keys; all behaviour is in sync. MeshConfigs and Namespaces are
+// synced before any workload is looked at, so nothing is released uninjected merely because the
+// controller had not loaded its configuration yet.
+import { isOwnTurn } from '../core/initializers.ts';
+import type { KubeObject, NamespaceInfo } from '../core/types.ts';
+import { WORKLOAD_KINDS } from '../core/types.ts';
+import { recogniseWorkload } from '../core/workload.ts';
+import { isKubeApiError } from '../kube/errors.ts';
+import { createInformer, type Informer } from '../kube/informer.ts';
+import { MeshConfigStore } from '../kube/meshconfig-store.ts';
+import { MESHCONFIG, NAMESPACE, POD, workloadDescriptor } from '../kube/resources.ts';
+import type { KubeApi } from '../kube/types.ts';
+import type { Logger } from '../logger.ts';
+import { parseRefKey, refKey, syncObject, type ClusterView, type SyncKind } from './sync.ts';
+import { KeyedWorkQueue } from './work-queue.ts';
+
+export interface InitializerControllerConfig {
+  namespaces: readonly string[];
+  concurrency: number;
+  initializerName: string;
+  controllerNamespace: string;
+  jobPods: boolean;
+  resyncPeriodMs: number;
+  watchTimeoutSeconds: number;
+  /** Work-queue backoff; the defaults suit production, tests shorten them. */
+  backoff?: { baseMs: number; maxMs: number };
+  informerBackoff?: { initialMs: number; maxMs: number };
+}
+
+export interface InitializerControllerDeps {
+  api: KubeApi;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface InitializerController {
+  /** Starts informers; resolves once caches are synced and workloads are being processed. */
+  start(): Promise<void>;
+  /** Stops taking work, lets in-flight patches finish. */
+  stop(): Promise<void>;
+  ready(): boolean;
+  /** Resolves when the work queue has nothing queued, running or waiting for a retry (tests). */
+  idle(): Promise<void>;
+  meshConfigs: MeshConfigStore;
+}
+
+export function createInitializerController(config: InitializerControllerConfig, deps: InitializerControllerDeps): InitializerController {
+  const { api, log } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const scopes: Array<string | undefined> = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
+  const onInformerError = (resource: string) => (error: unknown) =>
+    log.warn('Watch failed, relisting after backoff', { resource, error: error instanceof Error ? error.message : String(error) });
+
+  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: onInformerError('namespaces'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
+  const meshConfigInformer = createInformer<KubeObject>({ api, descriptor: MESHCONFIG, onError: onInformerError('meshconfigs'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
+  const meshConfigs = new MeshConfigStore(log);
+  meshConfigInformer.on('add', (object) => meshConfigs.apply(object));
+  meshConfigInformer.on('update', (previous, object) => {
+    if (previous !== object) meshConfigs.apply(object);
+  });
+  meshConfigInformer.on('delete', (object) => meshConfigs.remove(object.metadata?.name ?? ''));
+
+  const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
+  const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
+  const queue = new KeyedWorkQueue({
+    concurrency: config.concurrency,
+    ...(config.backoff ? { backoff: config.backoff } : {}),
+    handler: async (key) => {
+      await syncObject(parseRefKey(key), syncDeps);
+    },
+    onError: (key, error, info) => {
+      const ref = parseRefKey(key);
+      // Retryable (409/429/5xx, network) is routine under load; anything else needs an operator.
+      const routine = !isKubeApiError(error) || error.isRetryable;
+      log[routine ? 'warn' : 'error']('Sync failed', {
+        kind: ref.kind, namespace: ref.namespace, name: ref.name,
+        error: error instanceof Error ? error.message : String(error),
+        attempt: info.attempt, retryInMs: info.delayMs,
+      });
+    },
+  });
+
+  for (const kind of kinds) {
+    const descriptor = kind === 'Pod' ? POD : workloadDescriptor(kind);
+    const informers = scopes.map((namespace) => {
+      const informer = createInformer<KubeObject>({
+        api,
+        descriptor,
+        ...(namespace ? { namespace } : {}),
+        // Uninitialized objects are invisible to LIST and WATCH without this alpha parameter.
+        query: { includeUninitialized: true },
+        watchTimeoutSeconds: config.watchTimeoutSeconds,
+        resyncPeriodMs: config.resyncPeriodMs,
+        onError: onInformerError(descriptor.plural),
+        ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}),
+      });
+      // Add, update and resync all count: an object that was not ours to take when it was added
+      // becomes ours when the initializer before us removes itself, which arrives as an update.
+      const enqueue = (object: KubeObject): void => {
+        if (!isOwnTurn(object.metadata, config.initializerName)) return;
+        queue.add(refKey({ kind, namespace: object.metadata?.namespace ?? '', name: object.metadata?.name ?? '' }));
+      };
+      informer.on('add', enqueue);
+      informer.on('update', (_previous, object) => enqueue(object));
+      return informer;
+    });
+    workloadInformers.set(kind, informers);
+  }
+
+  const find = (kind: SyncKind, namespace: string, name: string): KubeObject | undefined => {
+    for (const informer of workloadInformers.get(kind) ?? []) {
+      const object = informer.get(`${namespace}/${name}`);
+      if (object) return object;
+    }
+    return undefined;
+  };
+  const view: ClusterView = {
+    object: (ref) => find(ref.kind, ref.namespace, ref.name),
+    job: (namespace, name) => {
+      const job = find('Job', namespace, name);
+      const recognised = job ? recogniseWorkload(job) : undefined;
+      return recognised?.ok ? recognised.value : undefined;
+    },
+    namespace: (name): NamespaceInfo | undefined => {
+      const object = namespaces.get(name);
+      return object ? { name, labels: { ...(object.metadata?.labels ?? {}) } } : undefined;
+    },
+    meshConfigs: () => meshConfigs.list(),
+  };
+  const syncDeps = { api, view, log, now, initializerName: config.initializerName, controllerNamespace: config.controllerNamespace };
+
+  let synced = false;
+  const all = (): Array<Informer<KubeObject>> => [namespaces, meshConfigInformer, ...[...workloadInformers.values()].flat()];
+  return {
+    meshConfigs,
+    async start() {
+      namespaces.start();
+      meshConfigInformer.start();
+      await Promise.all([namespaces.waitForSync(), meshConfigInformer.waitForSync()]);
+      log.info('MeshConfigs and namespaces synced', { meshConfigs: meshConfigs.list().map((mc) => mc.name) });
+      const informers = [...workloadInformers.values()].flat();
+      for (const informer of informers) informer.start();
+      await Promise.all(informers.map((informer) => informer.waitForSync()));
+      synced = true;
+      log.info('Initializer controller running', {
+        initializerName: config.initializerName,
+        kinds,
+        namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+        concurrency: config.concurrency,
+      });
+    },
+    async stop() {
+      await Promise.all(all().map((informer) => informer.stop()));
+      await queue.shutdown();
+    },
+    ready: () => synced,
+    idle: () => queue.onIdle(),
+  };
+}

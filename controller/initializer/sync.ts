@@ -1,0 +1,221 @@
+// One level-based sync per object key: read the object from the informer cache, act only when our
+// name is first in pending, decide with the pure core, and send ONE conditional JSON Patch that
+// removes our entry (and, when injecting, adds the sidecar). Event payloads are never trusted and
+// cached objects are never modified; a conflict means the cache was stale, so we re-read and retry.
+import { isOwnTurn } from '../core/initializers.ts';
+import { buildFailurePatch, buildInitializationPatch, type JsonPatchOperation } from '../core/patch.ts';
+import { planJobPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
+import type { PolicyContext } from '../core/policy.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
+import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
+import { isKubeApiError } from '../kube/errors.ts';
+import { JOB, NAMESPACE, POD, objectPath, workloadDescriptor } from '../kube/resources.ts';
+import type { KubeApi } from '../kube/types.ts';
+import type { Logger } from '../logger.ts';
+
+export type SyncKind = WorkloadKind | 'Pod';
+
+export interface ObjectRef {
+  kind: SyncKind;
+  namespace: string;
+  name: string;
+}
+
+export function refKey(ref: ObjectRef): string {
+  return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+export function parseRefKey(key: string): ObjectRef {
+  const [kind, namespace, ...rest] = key.split('/');
+  if (!kind || namespace === undefined || rest.length === 0) throw new Error(`malformed work queue key ${JSON.stringify(key)}`);
+  return { kind: kind as SyncKind, namespace, name: rest.join('/') };
+}
+
+/** What sync reads: informer caches only, so a decision costs no API round trip. */
+export interface ClusterView {
+  object(ref: ObjectRef): KubeObject | undefined;
+  job(namespace: string, name: string): Workload | undefined;
+  namespace(name: string): NamespaceInfo | undefined;
+  meshConfigs(): readonly MeshConfig[];
+}
+
+export interface SyncDeps {
+  api: KubeApi;
+  view: ClusterView;
+  log: Logger;
+  now: () => number;
+  initializerName: string;
+  controllerNamespace: string;
+  /** Re-reads after 409 Conflict before giving the key back to the queue's backoff. */
+  maxConflictRetries?: number;
+}
+
+export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
+
+export interface SyncResult {
+  action: SyncAction | 'none';
+  reason: string;
+  meshConfig?: string;
+}
+
+interface Decision {
+  action: SyncAction;
+  reason: string;
+  meshConfig?: string;
+  /** Releasing the many Pods that are not a Job's is routine: debug, not info. */
+  level: 'debug' | 'info' | 'warn' | 'error';
+  ops: JsonPatchOperation[];
+}
+
+/** Why a Job is released untouched: the rule is the server's, recorded on 1.9 and 1.13. */
+export const JOB_RELEASE_REASON =
+  'a Job\'s pod template cannot be changed, not even while it is uninitialized (the API server answers 422 "field is immutable"), ' +
+  'so the Job was released without a sidecar; inject its manifest with "meshinit inject", or run meshinit with --job-pods to inject the Job\'s Pods';
+
+function pathOf(ref: ObjectRef): string {
+  const descriptor = ref.kind === 'Pod' ? POD : workloadDescriptor(ref.kind);
+  return objectPath(descriptor, ref.namespace, ref.name);
+}
+
+async function namespaceInfo(name: string, deps: SyncDeps): Promise<NamespaceInfo> {
+  const cached = deps.view.namespace(name);
+  if (cached) return cached;
+  // The workload's namespace exists (the server checked on create); the watch is just behind.
+  const object = await deps.api.get<KubeObject>(objectPath(NAMESPACE, undefined, name));
+  return { name, labels: { ...(object.metadata?.labels ?? {}) } };
+}
+
+async function owningJob(pod: Pod, deps: SyncDeps): Promise<Workload | undefined> {
+  const owner = controllerOwner(pod);
+  if (!owner || owner.kind !== 'Job') return undefined;
+  const namespace = pod.metadata.namespace ?? '';
+  const cached = deps.view.job(namespace, owner.name);
+  if (cached) return cached;
+  try {
+    const job = await deps.api.get<unknown>(objectPath(JOB, namespace, owner.name));
+    const recognised = recogniseWorkload(job);
+    return recognised.ok ? recognised.value : undefined;
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) return undefined;
+    throw error;
+  }
+}
+
+function release(original: KubeObject, deps: SyncDeps): JsonPatchOperation[] {
+  return buildInitializationPatch({ original, desired: original, initializerName: deps.initializerName });
+}
+
+function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Decision {
+  if (plan.action === 'skip') {
+    return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'info', ops: release(original, deps) };
+  }
+  const problem = rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
+  if (problem !== undefined) {
+    if (plan.meshConfig.spec.failurePolicy === 'Fail') {
+      return {
+        action: 'failed',
+        reason: `injection failed and MeshConfig ${plan.meshConfig.name} has failurePolicy Fail, so the API server deletes the object: ${problem}`,
+        meshConfig: plan.meshConfig.name,
+        level: 'error',
+        ops: buildFailurePatch({ original, initializerName: deps.initializerName, message: problem }),
+      };
+    }
+    return {
+      action: 'released',
+      reason: `injection failed, released without a sidecar (failurePolicy Ignore): ${problem}`,
+      meshConfig: plan.meshConfig.name,
+      level: 'warn',
+      ops: release(original, deps),
+    };
+  }
+  if (plan.action !== 'inject') throw new Error('unreachable');
+  if (!plan.changed) {
+    return { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, level: 'info', ops: release(original, deps) };
+  }
+  return {
+    action: 'injected',
+    reason: plan.reason,
+    meshConfig: plan.meshConfig.name,
+    level: 'info',
+    ops: buildInitializationPatch({ original, desired: plan.object, initializerName: deps.initializerName }),
+  };
+}
+
+async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Promise<Decision> {
+  const context: PolicyContext = {
+    namespace: await namespaceInfo(ref.namespace, deps),
+    meshConfigs: deps.view.meshConfigs(),
+    controllerNamespace: deps.controllerNamespace,
+  };
+  if (ref.kind === 'Pod') {
+    const pod = recognisePod(original);
+    const job = pod.ok ? await owningJob(pod.value, deps) : undefined;
+    if (!pod.ok || !job) {
+      const reason = pod.ok ? 'the Pod is not owned by a Job; only Job Pods are injected here (other Pods get the sidecar from their workload\'s template)' : `malformed Pod: ${pod.reason}`;
+      return { action: 'released', reason, level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
+    }
+    return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, rejection);
+  }
+  const workload = recogniseWorkload(original);
+  if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, level: 'warn', ops: release(original, deps) };
+  const plan = planWorkloadInjection(workload.value, context);
+  if (ref.kind === 'Job' && plan.action !== 'skip') {
+    return { action: 'released', reason: JOB_RELEASE_REASON, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'warn', ops: release(original, deps) };
+  }
+  return fromPlan(plan, original, deps, rejection);
+}
+
+/** Syncs one object; resolves when it is done with it, throws for the work queue to retry. */
+export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncResult> {
+  const started = deps.now();
+  const maxAttempts = (deps.maxConflictRetries ?? 5) + 1;
+  let current = deps.view.object(ref);
+  let rejection: string | undefined;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    if (!current) return { action: 'none', reason: 'object no longer exists' };
+    if (!isOwnTurn(current.metadata, deps.initializerName)) return { action: 'none', reason: 'not our turn in metadata.initializers.pending' };
+    if (current.metadata?.initializers?.result) return { action: 'none', reason: 'a failure result is already set; the API server deletes the object' };
+    const decision = await decide(ref, current, deps, rejection);
+    try {
+      await deps.api.patch(pathOf(ref), decision.ops, 'application/json-patch+json');
+    } catch (error) {
+      if (!isKubeApiError(error)) throw error;
+      if (error.isNotFound) return { action: 'none', reason: 'object was deleted before it was initialized' };
+      if (error.isConflict) {
+        current = await readLatest(ref, deps);
+        continue;
+      }
+      // The server refused the injected object (for example a sidecar field it does not know):
+      // fall back to the MeshConfig's failurePolicy instead of leaving the object pending.
+      if (error.statusCode === 422 && decision.action === 'injected' && rejection === undefined) {
+        rejection = `the API server rejected the injected ${ref.kind}: ${error.serverMessage}`;
+        continue;
+      }
+      throw error;
+    }
+    const fields = {
+      kind: ref.kind,
+      namespace: ref.namespace,
+      name: ref.name,
+      uid: current.metadata?.uid,
+      action: decision.action,
+      reason: decision.reason,
+      meshConfig: decision.meshConfig,
+      durationMs: deps.now() - started,
+      attempts: attempt,
+    };
+    const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', released: 'Released without sidecar', failed: 'Failed initialization' }[decision.action];
+    deps.log[decision.level](message, fields);
+    return { action: decision.action, reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
+  }
+  throw new Error(`${ref.kind} ${ref.namespace}/${ref.name}: still conflicting after ${maxAttempts} attempts; will retry`);
+}
+
+async function readLatest(ref: ObjectRef, deps: SyncDeps): Promise<KubeObject | undefined> {
+  try {
+    return await deps.api.get<KubeObject>(pathOf(ref));
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,316 @@
+// HTTP access to the API server. KubeConfig supplies only the server URL and credentials; requests
+// go through node:http(s) ourselves because client-node's generated clients cannot send
+// `includeUninitialized` (an alpha parameter removed in 1.14) and its watch drops extra query params.
+
+import http from 'node:http';
+import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeApiError } from './errors.ts';
+import type { Status } from '../core/types.ts';
+import type { KubeApi, KubeListResponse, PatchContentType, QueryParams, WatchEnd, WatchEvent, WatchHandle } from './types.ts';
+
+export interface KubeApiOptions {
+  /** Aborts a request that has not completed (for watches: not answered) in this time. Default 30 s. */
+  requestTimeoutMs?: number;
+  userAgent?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+// A burst of uninitialized workloads means hundreds of PATCHes at once; HTTP/1.1 needs a socket
+// per in-flight request. The work queue bounds concurrency, so this only has to stay out of its way.
+const MAX_SOCKETS = 512;
+// Credentials from exec plugins and projected service-account token files expire; re-apply the
+// kubeconfig auth this often so a long-running controller picks up the rotated token.
+const AUTH_REFRESH_MS = 60_000;
+const MAX_MESSAGE_CHARS = 2048;
+
+/** What the kubeconfig's credentials turn into; refreshed now and then (see AUTH_REFRESH_MS). */
+interface Credentials {
+  agent: http.Agent;
+  headers: Record<string, string>;
+  auth?: string;
+}
+
+function headerRecord(headers: https.RequestOptions['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers || Array.isArray(headers)) return out;
+  for (const [key, value] of Object.entries(headers)) {
+    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
+}
+
+function buildAgent(server: URL, opts: https.RequestOptions, proxied: boolean): http.Agent {
+  // applyToHTTPSOptions builds a fresh agent without keep-alive on every call. Proxy agents know a
+  // protocol we do not, so those are kept; otherwise we make our own keep-alive agent and copy the
+  // TLS material (CA, client cert, skip-verify, SNI name) it was given.
+  if (proxied && opts.agent instanceof http.Agent) return opts.agent;
+  const common = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  if (server.protocol === 'http:') return new http.Agent(common);
+  return new https.Agent({
+    ...common,
+    ca: opts.ca,
+    cert: opts.cert,
+    key: opts.key,
+    pfx: opts.pfx,
+    passphrase: opts.passphrase,
+    servername: opts.servername,
+    ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+  });
+}
+
+function buildQuery(query: QueryParams | undefined): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined) params.append(key, String(value));
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+function retryAfterSeconds(header: string | undefined): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function isStatus(value: unknown): value is Status {
+  return typeof value === 'object' && value !== null && (value as Status).kind === 'Status';
+}
+
+/** Builds the error from a Status object (JSON error answer or watch ERROR event). */
+function errorFromStatus(method: string, path: string, status: Status, fallbackCode: number, retryAfter?: number): KubeApiError {
+  return new KubeApiError({
+    method,
+    path,
+    statusCode: typeof status.code === 'number' && status.code > 0 ? status.code : fallbackCode,
+    reason: typeof status.reason === 'string' && status.reason ? status.reason : undefined,
+    message: typeof status.message === 'string' ? status.message.slice(0, MAX_MESSAGE_CHARS) : '',
+    retryAfterSeconds: retryAfter,
+  });
+}
+
+function errorFromResponse(method: string, path: string, res: http.IncomingMessage, body: string): KubeApiError {
+  const statusCode = res.statusCode ?? 0;
+  const retryAfter = retryAfterSeconds(res.headers['retry-after']);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    // 429 from the in-flight limiter and some proxies answer plain text, not a Status.
+  }
+  if (isStatus(parsed)) return errorFromStatus(method, path, parsed, statusCode, retryAfter);
+  const text = body.trim().slice(0, MAX_MESSAGE_CHARS) || res.statusMessage || `HTTP ${statusCode}`;
+  return new KubeApiError({ method, path, statusCode, message: text, retryAfterSeconds: retryAfter });
+}
+
+interface Sent {
+  res: http.IncomingMessage;
+  clearTimer(): void;
+  /** The request's error for a transport failure: the timeout if that fired first, scrubbed. */
+  failure(err: Error): Error;
+}
+
+/**
+ * Transport errors (reset, refused, TLS, timeout) name the request for operators but never carry
+ * a header value: some HTTP layers (proxies, test interceptors) echo request headers in messages.
+ */
+function transportError(method: string, path: string, err: Error, secrets: string[]): Error {
+  let message = err.message;
+  for (const secret of secrets) {
+    if (secret.length >= 4) message = message.split(secret).join('[redacted]');
+  }
+  const out = new Error(`${method} ${path}: ${message}`);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code) Object.assign(out, { code });
+  return out;
+}
+
+export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): KubeApi {
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const userAgent = options.userAgent ?? 'meshinit';
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const server = new URL(cluster.server);
+  const transport = server.protocol === 'http:' ? http : https;
+  const prefix = server.pathname.replace(/\/+$/, '');
+  let agent: http.Agent | undefined;
+  let credentials: Promise<Credentials> | undefined;
+  let credentialsAt = 0;
+
+  async function loadCredentials(): Promise<Credentials> {
+    const opts: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(opts);
+    agent ??= buildAgent(server, opts, Boolean(cluster?.proxyUrl));
+    return { agent, headers: headerRecord(opts.headers), auth: opts.auth ?? undefined };
+  }
+
+  function getCredentials(): Promise<Credentials> {
+    if (!credentials || Date.now() - credentialsAt >= AUTH_REFRESH_MS) {
+      credentialsAt = Date.now();
+      const attempt = loadCredentials();
+      credentials = attempt;
+      // A failed credential refresh (exec plugin down) must not be cached: try again next request.
+      attempt.catch(() => {
+        if (credentials === attempt) credentials = undefined;
+      });
+    }
+    return credentials;
+  }
+
+  /** Sends one request and hands the response over once its headers arrive. */
+  async function send(method: string, path: string, query: QueryParams | undefined, body: unknown, contentType?: string, signal?: AbortSignal): Promise<Sent> {
+    const conn = await getCredentials();
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers: Record<string, string> = { ...conn.headers, Accept: 'application/json', 'User-Agent': userAgent };
+    if (payload !== undefined) {
+      headers['Content-Type'] = contentType ?? 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
+    // The credential alone (without "Bearer ") is what a message would leak.
+    const secrets = [...Object.values(conn.headers), conn.auth ?? '']
+      .flatMap((value) => [value, value.replace(/^(Bearer|Basic)\s+/i, '')]);
+    return new Promise((resolve, reject) => {
+      const req = transport.request({
+        protocol: server.protocol,
+        hostname: server.hostname.replace(/^\[|\]$/g, ''),
+        port: server.port || undefined,
+        path: `${prefix}${path}${buildQuery(query)}`,
+        method,
+        headers,
+        agent: conn.agent,
+        auth: conn.auth,
+        signal,
+      });
+      let failure: Error | undefined;
+      const fail = (err: Error): Error => {
+        failure ??= transportError(method, path, err, secrets);
+        return failure;
+      };
+      const timer = setTimeout(() => {
+        req.destroy(fail(new Error(`no answer within ${timeoutMs} ms`)));
+      }, timeoutMs);
+      // `on`, not `once`: a request destroyed after its response arrived emits 'error' again.
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(fail(err));
+      });
+      req.once('response', (res) => resolve({ res, clearTimer: () => clearTimeout(timer), failure: (err) => fail(err) }));
+      req.end(payload);
+    });
+  }
+
+  async function request<T>(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<T> {
+    const { res, clearTimer, failure } = await send(method, path, query, body, contentType);
+    const text = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.once('error', (err) => reject(failure(err)));
+    }).finally(clearTimer);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw errorFromResponse(method, path, res, text);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new Error(`${method} ${path}: ${status} answer is not JSON`);
+    }
+  }
+
+  function watch<T>(path: string, query: QueryParams, onEvent: (event: WatchEvent<T>) => void): WatchHandle {
+    let stopped = false;
+    // Aborting covers both phases: waiting for the answer and reading the stream.
+    const controller = new AbortController();
+    let finish: (end: WatchEnd) => void = () => undefined;
+    let fail: (err: unknown) => void = () => undefined;
+    const done = new Promise<WatchEnd>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const abort = (err: unknown): void => {
+      stopped = true;
+      controller.abort();
+      fail(err);
+    };
+
+    const deliver = (line: string): void => {
+      if (stopped || line.trim() === '') return;
+      let event: WatchEvent<T>;
+      try {
+        event = JSON.parse(line) as WatchEvent<T>;
+      } catch {
+        abort(new Error(`GET ${path}: watch sent a line that is not JSON`));
+        return;
+      }
+      // An ERROR event ends the stream: 410 Expired means the resourceVersion is compacted away
+      // and only a fresh list can continue; it surfaces through `done`, not onEvent.
+      if (event.type === 'ERROR') {
+        const status: Status = isStatus(event.object) ? event.object : { message: 'watch ERROR event without a Status' };
+        abort(errorFromStatus('GET', path, status, 500));
+        return;
+      }
+      try {
+        onEvent(event);
+      } catch (err) {
+        abort(err);
+      }
+    };
+
+    send('GET', path, { ...query, watch: true }, undefined, undefined, controller.signal).then(({ res, clearTimer, failure }) => {
+      // The request timeout guards the handshake only; the stream itself lasts timeoutSeconds.
+      clearTimer();
+      const status = res.statusCode ?? 0;
+      const decoder = new StringDecoder('utf8');
+      let buffer = '';
+      res.on('data', (chunk: Buffer) => {
+        buffer += decoder.write(chunk);
+        if (status < 200 || status >= 300) return;
+        let newline = buffer.indexOf('\n');
+        while (newline >= 0 && !stopped) {
+          deliver(buffer.slice(0, newline));
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf('\n');
+        }
+      });
+      res.once('end', () => {
+        buffer += decoder.end();
+        if (status < 200 || status >= 300) {
+          abort(errorFromResponse('GET', path, res, buffer));
+          return;
+        }
+        deliver(buffer);
+        if (!stopped) {
+          stopped = true;
+          finish({ closedByServer: true });
+        }
+      });
+      res.once('error', (err) => {
+        if (!stopped) abort(failure(err));
+      });
+    }, (err: unknown) => {
+      if (!stopped) abort(err);
+    });
+
+    return {
+      done,
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        controller.abort();
+        finish({ closedByServer: false });
+      },
+    };
+  }
+
+  return {
+    get: <T>(path: string, query?: QueryParams) => request<T>('GET', path, query),
+    list: <T>(path: string, query?: QueryParams) => request<KubeListResponse<T>>('GET', path, query),
+    watch,
+    patch: <T>(path: string, body: unknown, contentType: PatchContentType, query?: QueryParams) =>
+      request<T>('PATCH', path, query, body, contentType),
+    post: <T>(path: string, body: unknown, query?: QueryParams) => request<T>('POST', path, query, body),
+    put: <T>(path: string, body: unknown, query?: QueryParams) => request<T>('PUT', path, query, body),
+  };
+}

@@ -1,0 +1,37 @@
+// Initializers exist only where the API server serves admissionregistration.k8s.io/v1alpha1
+// (Kubernetes 1.7-1.13 with the alpha feature turned on). Without it the controller would wait for
+// objects that never become uninitialized, so it refuses to start and says what to do instead.
+import { isKubeApiError } from './errors.ts';
+import type { KubeApi } from './types.ts';
+
+export const INITIALIZER_API = '/apis/admissionregistration.k8s.io/v1alpha1';
+
+export class InitializersUnavailableError extends Error {
+  constructor(detail: string) {
+    super(
+      `this API server does not serve admissionregistration.k8s.io/v1alpha1 initializerconfigurations (${detail}). ` +
+        'Initializers were removed in Kubernetes 1.14; on 1.7-1.13 the server needs ' +
+        '--runtime-config=admissionregistration.k8s.io/v1alpha1=true, the Initializers admission plugin and ' +
+        '--feature-gates=Initializers=true. On Kubernetes >= 1.14 use webhook mode instead, or inject manifests ' +
+        'offline with "meshinit inject -f FILE".',
+    );
+    this.name = 'InitializersUnavailableError';
+  }
+}
+
+interface ApiResourceList {
+  resources?: Array<{ name?: string }>;
+}
+
+export async function checkInitializersAvailable(api: KubeApi): Promise<void> {
+  let list: ApiResourceList;
+  try {
+    list = await api.get<ApiResourceList>(INITIALIZER_API);
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) throw new InitializersUnavailableError(`GET ${INITIALIZER_API} answered 404`);
+    throw error;
+  }
+  if (!(list.resources ?? []).some((resource) => resource.name === 'initializerconfigurations')) {
+    throw new InitializersUnavailableError('the group version exists but lists no initializerconfigurations');
+  }
+}

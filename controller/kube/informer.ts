@@ -1,0 +1,260 @@
+// A list+watch cache for one resource. client-node's ListWatch is not used: it cannot pass extra
+// query parameters (uninitialized objects are invisible to LIST and WATCH without
+// `includeUninitialized=true`) and it gives up on most errors. This one never gives up until stop().
+
+import type { KubeObject } from '../core/types.ts';
+import { isKubeApiError } from './errors.ts';
+import { apiVersionOf, collectionPath, objectKey, type ResourceDescriptor } from './resources.ts';
+import type { KubeApi, QueryParams, WatchEvent, WatchHandle } from './types.ts';
+
+export interface InformerHandlers<T> {
+  add: (obj: T) => void;
+  /** Also called with oldObj === newObj on resync. */
+  update: (oldObj: T, newObj: T) => void;
+  /** The object's last state (from the DELETED event, or the cache when a relist found it gone). */
+  delete: (obj: T) => void;
+}
+
+export interface InformerOptions {
+  api: KubeApi;
+  descriptor: ResourceDescriptor;
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string;
+  /** Extra query for both LIST and WATCH, e.g. `{ includeUninitialized: true }`. */
+  query?: QueryParams;
+  /** Server-side watch duration. Default 300. */
+  watchTimeoutSeconds?: number;
+  /** Emit update(obj, obj) for every cached object this often; 0 (default) = off. */
+  resyncPeriodMs?: number;
+  /** Delay before relisting after a failure. Default 1 s doubling to 30 s. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Injected for tests; must reject or resolve promptly when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  onError?: (err: unknown) => void;
+}
+
+export interface Informer<T extends KubeObject> {
+  start(): void;
+  stop(): Promise<void>;
+  hasSynced(): boolean;
+  /** Resolves after the first successful list; rejects if `signal` aborts or the informer stops first. */
+  waitForSync(signal?: AbortSignal): Promise<void>;
+  get(key: string): T | undefined;
+  list(): T[];
+  on<E extends keyof InformerHandlers<T>>(event: E, handler: InformerHandlers<T>[E]): void;
+}
+
+// A half-open connection never delivers the server's close; stop waiting this long after the
+// server should have ended the watch.
+const WATCH_GRACE_MS = 30_000;
+
+function deepFreeze<V>(value: V): V {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts (the promise then runs on unobserved). */
+function untilAborted<V>(promise: Promise<V>, signal: AbortSignal): Promise<V> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('informer stopped'));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+export function createInformer<T extends KubeObject>(options: InformerOptions): Informer<T> {
+  const { api, descriptor } = options;
+  const path = collectionPath(descriptor, options.namespace);
+  const apiVersion = apiVersionOf(descriptor);
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
+  const backoff = options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+  const sleep = options.sleep ?? defaultSleep;
+  const handlers: { [E in keyof InformerHandlers<T>]: InformerHandlers<T>[E][] } = { add: [], update: [], delete: [] };
+  let cache = new Map<string, T>();
+  let synced = false;
+  let syncWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
+  let running: Promise<void> | undefined;
+  let resyncTimer: ReturnType<typeof setInterval> | undefined;
+  let watchHandle: WatchHandle | undefined;
+  const lifetime = new AbortController();
+
+  const report = (err: unknown): void => {
+    try {
+      options.onError?.(err);
+    } catch {
+      // A failing error reporter must not kill the loop that keeps the cache alive.
+    }
+  };
+
+  function emit<E extends keyof InformerHandlers<T>>(event: E, ...args: Parameters<InformerHandlers<T>[E]>): void {
+    for (const handler of handlers[event]) {
+      try {
+        (handler as (...a: Parameters<InformerHandlers<T>[E]>) => void)(...args);
+      } catch (err) {
+        report(err);
+      }
+    }
+  }
+
+  function prepare(raw: T): T {
+    // LIST items come without kind/apiVersion (the List carries them); watch events have them.
+    // Fill them in so every consumer sees the same shape, then freeze: the cache is shared.
+    const obj = raw.kind && raw.apiVersion ? raw : { ...raw, kind: descriptor.kind, apiVersion };
+    return deepFreeze(obj);
+  }
+
+  function upsert(raw: T): void {
+    const obj = prepare(raw);
+    const key = objectKey(obj);
+    const old = cache.get(key);
+    cache.set(key, obj);
+    if (!old) emit('add', obj);
+    else emit('update', old, obj);
+  }
+
+  async function listAndReplace(): Promise<string> {
+    const result = await untilAborted(api.list<T>(path, options.query), lifetime.signal);
+    const resourceVersion = result.metadata.resourceVersion;
+    if (!resourceVersion) throw new Error(`LIST ${path} answered without metadata.resourceVersion`);
+    const next = new Map<string, T>();
+    for (const item of result.items) {
+      const obj = prepare(item);
+      next.set(objectKey(obj), obj);
+    }
+    const previous = cache;
+    cache = next;
+    for (const [key, obj] of next) {
+      const old = previous.get(key);
+      if (!old) emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) emit('update', old, obj);
+    }
+    // Deleted while we were not watching: the DELETED event is lost, so announce it from the cache.
+    for (const [key, old] of previous) {
+      if (!next.has(key)) emit('delete', old);
+    }
+    if (!synced) {
+      synced = true;
+      for (const waiter of syncWaiters) waiter.resolve();
+      syncWaiters = [];
+    }
+    return resourceVersion;
+  }
+
+  /** Watches from `resourceVersion` until the stream ends; returns the last version seen. */
+  async function watchOnce(resourceVersion: string, progress: { made: boolean }): Promise<string> {
+    let last = resourceVersion;
+    const onEvent = (event: WatchEvent<T>): void => {
+      progress.made = true;
+      const rv = event.object.metadata?.resourceVersion;
+      if (event.type === 'BOOKMARK') {
+        if (rv) last = rv;
+        return;
+      }
+      if (event.type === 'DELETED') {
+        const obj = prepare(event.object);
+        cache.delete(objectKey(obj));
+        emit('delete', obj);
+      } else {
+        upsert(event.object);
+      }
+      if (rv) last = rv;
+    };
+    const handle = api.watch<T>(path, {
+      ...options.query,
+      resourceVersion,
+      timeoutSeconds: watchTimeoutSeconds,
+      allowWatchBookmarks: true,
+    }, onEvent);
+    watchHandle = handle;
+    const guard = setTimeout(() => handle.stop(), watchTimeoutSeconds * 1000 + WATCH_GRACE_MS);
+    try {
+      // Ended by the server (timeoutSeconds) or by our guard: either way resume where we were.
+      await handle.done;
+      return last;
+    } finally {
+      clearTimeout(guard);
+      watchHandle = undefined;
+    }
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    while (!lifetime.signal.aborted) {
+      // Whether the watch got anywhere since the last list: an event, or a watch the server ended.
+      const progress = { made: false };
+      try {
+        let resourceVersion = await listAndReplace();
+        failures = 0;
+        while (!lifetime.signal.aborted) {
+          resourceVersion = await watchOnce(resourceVersion, progress);
+          progress.made = true;
+        }
+      } catch (err) {
+        if (lifetime.signal.aborted) break;
+        // 410: the resourceVersion we resume from was compacted away (etcd compacts every few
+        // minutes); only a fresh list can continue, so relist at once. A 410 on the very first watch
+        // after a list is not that, and relisting at once could spin: back off like any error.
+        if (isKubeApiError(err) && err.isGone && progress.made) continue;
+        report(err);
+        failures++;
+        await sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1)), lifetime.signal);
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running || lifetime.signal.aborted) return;
+      running = run();
+      if (options.resyncPeriodMs && options.resyncPeriodMs > 0) {
+        resyncTimer = setInterval(() => {
+          if (!synced) return;
+          for (const obj of cache.values()) emit('update', obj, obj);
+        }, options.resyncPeriodMs);
+      }
+    },
+    async stop() {
+      lifetime.abort();
+      clearInterval(resyncTimer);
+      watchHandle?.stop();
+      for (const waiter of syncWaiters) waiter.reject(new Error('informer stopped before it synced'));
+      syncWaiters = [];
+      await running;
+    },
+    hasSynced: () => synced,
+    waitForSync(signal?: AbortSignal) {
+      if (synced) return Promise.resolve();
+      if (lifetime.signal.aborted) return Promise.reject(new Error('informer stopped before it synced'));
+      return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(new Error('waitForSync aborted'));
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        syncWaiters.push({
+          resolve: () => { signal?.removeEventListener('abort', onAbort); resolve(); },
+          reject: (err) => { signal?.removeEventListener('abort', onAbort); reject(err); },
+        });
+      });
+    },
+    get: (key) => cache.get(key),
+    list: () => [...cache.values()],
+    on(event, handler) {
+      handlers[event].push(handler);
+    },
+  };
+}

@@ -1,0 +1,130 @@
+// The manifest stream layer of `meshinit inject`: verbatim pass-through, edits that keep comments,
+// YAML 1.1 as kubectl reads it, and the default MeshConfig's location.
+import { expect } from 'chai';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaultMeshConfigPath, findPackageRoot } from '../../controller/cli/default-meshconfig.ts';
+import { parseManifests, parseSingleDocument, renderJsonList, renderYaml, withValue, type Manifest } from '../../controller/cli/inject-manifests.ts';
+import { REPO_ROOT } from './helpers.ts';
+
+function parse(text: string): Manifest[] {
+  const parsed = parseManifests(text, 'in.yaml');
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.manifests;
+}
+
+describe('inject manifests', () => {
+  describe('parseManifests and renderYaml', () => {
+    it('round-trips a stream byte for byte, whatever its indentation, quoting and comments', () => {
+      const text = '# head\na:   1   # spaced\nlist:\n- x\n-   "y"\n---\n# before b\nb: {c: [1,2]}\n...\n---\nc: |\n  text\n';
+      expect(renderYaml(parse(text))).to.equal(text);
+      // After a `...` end marker a comment belongs to the next document: it moves below the `---`.
+      expect(renderYaml(parse('a: 1\n...\n# next\n---\nb: 2\n'))).to.equal('a: 1\n...\n---\n# next\nb: 2\n');
+    });
+
+    it('drops the empty document of a trailing --- and keeps a comment-only one', () => {
+      const manifests = parse('a: 1\n---\n# only a comment\n---\n');
+      expect(manifests.map((m) => m.value)).to.deep.equal([{ a: 1 }, null]);
+      expect(renderYaml(manifests)).to.equal('a: 1\n---\n# only a comment\n');
+      expect(renderYaml(parse(''))).to.equal('');
+    });
+
+    it('moves a comment on the --- line to a line of its own', () => {
+      expect(renderYaml(parse('a: 1\n--- # second\nb: 2\n'))).to.equal('a: 1\n---\n# second\nb: 2\n');
+    });
+
+    it('a document with directives is re-stringified, still valid and equal in data', () => {
+      const manifests = parse('%YAML 1.1\n---\na: 1\n');
+      expect(manifests[0]!.text).to.equal(undefined);
+      expect(parse(renderYaml(manifests)).map((m) => m.value)).to.deep.equal([{ a: 1 }]);
+    });
+
+    it('reads YAML 1.1 as kubectl does: octal 0644 and yes, but timestamps and 1:30 stay strings', () => {
+      const [manifest] = parse('mode: 0644\nflag: yes\nday: 2024-01-02\ntime: 1:30\n');
+      expect(manifest!.value).to.deep.equal({ mode: 420, flag: true, day: '2024-01-02', time: '1:30' });
+    });
+
+    it('reports the first YAML error with the file and document number', () => {
+      const parsed = parseManifests('a: 1\n---\nb: 1\nb: 2\n', 'x.yaml');
+      expect(parsed.ok).to.equal(false);
+      if (!parsed.ok) expect(parsed.message).to.match(/^x\.yaml: document 2: Map keys must be unique/);
+    });
+
+    it('expands a List into its items, keeping their comments; a List in a List stays one item', () => {
+      const manifests = parse('kind: List\nitems:\n- kind: A # first\n- kind: B\n');
+      expect(manifests.map((m) => [m.origin, m.value])).to.deep.equal([
+        ['in.yaml: document 1, item 1', { kind: 'A' }],
+        ['in.yaml: document 1, item 2', { kind: 'B' }],
+      ]);
+      expect(renderYaml(manifests)).to.equal('kind: A # first\n---\nkind: B\n');
+      const unexpanded = parseManifests('kind: List\nitems: []\n', 'x', false);
+      expect(unexpanded.ok && unexpanded.manifests.map((m) => m.value)).to.deep.equal([{ kind: 'List', items: [] }]);
+    });
+
+    it('passes a JSON document through verbatim', () => {
+      const json = '{\n  "kind": "Service",\n  "metadata": {"name": "s"}\n}\n';
+      expect(renderYaml(parse(json))).to.equal(json);
+    });
+  });
+
+  describe('withValue', () => {
+    it('keeps comments, quoting and key order of untouched fields, and matches list items by name', () => {
+      const [manifest] = parse('# top\nkind: X # kind\nspec:\n  b: "quoted"\n  items:\n  - name: one # first\n    v: 1\n  - name: two\n');
+      const value = { kind: 'X', spec: { b: 'quoted', items: [{ name: 'zero' }, { name: 'one', v: 1 }, { name: 'two', w: 'yes' }] }, extra: true };
+      const changed = withValue(manifest!, value);
+      expect(changed.text).to.equal(undefined);
+      const out = renderYaml([changed]);
+      expect(out).to.equal('# top\nkind: X # kind\nspec:\n  b: "quoted"\n  items:\n    - name: zero\n    - name: one # first\n      v: 1\n    - name: two\n      w: "yes"\nextra: true\n');
+      expect(parse(out)[0]!.value).to.deep.equal(value);
+      expect(manifest!.text, 'the original is not modified').to.be.a('string');
+    });
+
+    it('puts a new initContainers before containers and a new metadata before spec', () => {
+      const [manifest] = parse('template:\n  spec:\n    containers: []\n');
+      const out = renderYaml([withValue(manifest!, { template: { spec: { containers: [], initContainers: [{ name: 'i' }] }, metadata: { a: 'b' } } })]);
+      expect(out).to.equal('template:\n  metadata:\n    a: b\n  spec:\n    initContainers:\n      - name: i\n    containers: []\n');
+    });
+
+    it('rebuilds documents with aliases and JSON documents from their data, as block YAML', () => {
+      const [aliased] = parse('base: &b {x: 1}\ncopy: *b\n');
+      expect(parse(renderYaml([withValue(aliased!, { base: { x: 1 }, copy: { x: 2 } })]))[0]!.value).to.deep.equal({ base: { x: 1 }, copy: { x: 2 } });
+      const [json] = parse('{"a": {"b": 1}}');
+      expect(renderYaml([withValue(json!, { a: { b: 2 } })])).to.equal('a:\n  b: 2\n');
+    });
+  });
+
+  describe('renderJsonList and parseSingleDocument', () => {
+    it('renders a pretty v1 List without empty documents', () => {
+      expect(renderJsonList(parse('a: 1\n---\n# c\n'))).to.equal('{\n  "apiVersion": "v1",\n  "kind": "List",\n  "items": [\n    {\n      "a": 1\n    }\n  ]\n}\n');
+    });
+
+    it('wants exactly one document', () => {
+      expect(parseSingleDocument('# c\na: 1\n', 'f')).to.deep.equal({ ok: true, value: { a: 1 } });
+      expect(parseSingleDocument('', 'f')).to.deep.equal({ ok: false, message: 'f: expected exactly one YAML or JSON document, found 0' });
+    });
+  });
+
+  describe('default MeshConfig location', () => {
+    it('finds the package root from the sources and from the build (one level deeper)', () => {
+      expect(findPackageRoot(pathToFileURL(path.join(REPO_ROOT, 'controller/cli/default-meshconfig.ts')))).to.equal(REPO_ROOT);
+      expect(findPackageRoot(pathToFileURL(path.join(REPO_ROOT, 'dist/controller/cli/default-meshconfig.js')).href)).to.equal(REPO_ROOT);
+      expect(findPackageRoot()).to.equal(REPO_ROOT);
+      expect(defaultMeshConfigPath()).to.equal(path.join(REPO_ROOT, 'manifests/meshconfig-sample.yaml'));
+    });
+
+    it('ignores package.json files of other packages and gives up at the filesystem root', async () => {
+      const directory = await mkdtemp(path.join(os.tmpdir(), 'meshinit-root-'));
+      try {
+        const { writeFile, mkdir } = await import('node:fs/promises');
+        await writeFile(path.join(directory, 'package.json'), '{"name": "something-else"}');
+        await mkdir(path.join(directory, 'lib'));
+        expect(findPackageRoot(path.join(directory, 'lib', 'x.js'))).to.equal(undefined);
+        expect(defaultMeshConfigPath(path.join(directory, 'lib', 'x.js'))).to.equal(undefined);
+      } finally {
+        await rm(directory, { recursive: true, force: true });
+      }
+    });
+  });
+});

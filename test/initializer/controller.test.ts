@@ -1,0 +1,300 @@
+// The initializer controller end to end against a nock-served Initializer-era API server (test/
+// support/nock-cluster.ts), with the real HTTP client, informers, work queue and sync. Workloads
+// come from the transcripts recorded on a real v1.13.0 server, so the initializer name is the one
+// used there.
+import { expect } from 'chai';
+import { createKubeApi } from '../../controller/kube/api-client.ts';
+import { createInitializerController, type InitializerController } from '../../controller/initializer/controller.ts';
+import { JOB_RELEASE_REASON } from '../../controller/initializer/sync.ts';
+import { createMemoryLogger } from '../../controller/logger.ts';
+import type { KubeObject } from '../../controller/core/types.ts';
+import { NockCluster } from '../support/nock-cluster.ts';
+import { loadTranscript } from '../support/transcripts.ts';
+import { SERVER, TOKEN, testKubeConfig, waitFor } from '../kube/helpers.ts';
+
+const OURS = 'sidecar.initializer.example.com';
+const DEPLOYMENTS = 'apis/apps/v1/deployments';
+const JOBS = 'apis/batch/v1/jobs';
+const PODS = 'api/v1/pods';
+const MESHCONFIGS = 'apis/meshinit.dev/v1alpha1/meshconfigs';
+
+function meshConfig(overrides: { name?: string; failurePolicy?: string; image?: string; generation?: number } = {}): KubeObject {
+  return {
+    apiVersion: 'meshinit.dev/v1alpha1',
+    kind: 'MeshConfig',
+    metadata: { name: overrides.name ?? 'default', generation: overrides.generation ?? 1 },
+    spec: {
+      failurePolicy: overrides.failurePolicy ?? 'Ignore',
+      sidecar: {
+        initContainers: [{ name: 'mesh-init', image: 'proxy-init:1', securityContext: { privileged: true } }],
+        containers: [{ name: 'mesh-proxy', image: overrides.image ?? 'proxy:1', args: ['--serviceCluster', '{{workload.name}}', '--kind', '{{workload.kind}}'] }],
+        volumes: [{ name: 'mesh-config', emptyDir: {} }],
+      },
+    },
+  };
+}
+
+/** demo-b as the real 1.13 server returned it: uninitialized, our name the only pending entry. */
+function recordedDeployment(name: string, pending: string[] = [OURS], annotations?: Record<string, string>): KubeObject {
+  const object = structuredClone(loadTranscript('v1.13.0/05b-get-with-flag.txt').body) as KubeObject;
+  const metadata = object.metadata!;
+  metadata.name = name;
+  metadata.uid = `uid-${name}`;
+  metadata.initializers = { pending: pending.map((entry) => ({ name: entry })) };
+  if (annotations) metadata.annotations = annotations;
+  return object;
+}
+
+function job(name: string, pending: string[] = [OURS]): KubeObject {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, ...(pending.length ? { initializers: { pending: pending.map((entry) => ({ name: entry })) } } : {}) },
+    spec: { template: { metadata: { labels: { 'job-name': name } }, spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.28' }] } } },
+  };
+}
+
+function pod(name: string, owner: { kind: string; name: string }): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'default',
+      uid: `uid-${name}`,
+      ownerReferences: [{ apiVersion: owner.kind === 'Job' ? 'batch/v1' : 'apps/v1', kind: owner.kind, name: owner.name, uid: `uid-${owner.name}`, controller: true }],
+      initializers: { pending: [{ name: OURS }] },
+    },
+    spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.28' }] },
+  };
+}
+
+function containerNames(object: KubeObject | undefined, podLevel = false): string[] {
+  const spec = (podLevel ? object?.spec : (object?.spec as { template: { spec: unknown } }).template.spec) as { containers: Array<{ name: string }> };
+  return spec.containers.map((container) => container.name);
+}
+
+describe('initializer controller against an Initializer-era API server (nock)', function () {
+  let cluster: NockCluster;
+  let controller: InitializerController;
+  let log: ReturnType<typeof createMemoryLogger>;
+
+  async function startController(options: { jobPods?: boolean } = {}): Promise<void> {
+    log = createMemoryLogger();
+    controller = createInitializerController(
+      {
+        namespaces: [],
+        concurrency: 4,
+        initializerName: OURS,
+        controllerNamespace: 'meshinit-system',
+        jobPods: options.jobPods ?? false,
+        resyncPeriodMs: 0,
+        watchTimeoutSeconds: 60,
+        backoff: { baseMs: 5, maxMs: 50 },
+        informerBackoff: { initialMs: 5, maxMs: 50 },
+      },
+      { api: createKubeApi(testKubeConfig()), log },
+    );
+    await controller.start();
+  }
+
+  async function settle(predicate: () => boolean, what: string): Promise<void> {
+    await waitFor(predicate, what);
+    await controller.idle();
+  }
+
+  beforeEach(function () {
+    cluster = new NockCluster(SERVER).start();
+    cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'quiet', labels: { 'meshinit.dev/injection': 'disabled' } } });
+    cluster.put(MESHCONFIGS, meshConfig());
+  });
+
+  afterEach(async function () {
+    await controller?.stop();
+    cluster.stop();
+  });
+
+  it('lists and watches workloads with includeUninitialized=true, a timeout and the list resourceVersion', async function () {
+    await startController();
+    for (const plural of ['deployments', 'statefulsets', 'daemonsets', 'jobs']) {
+      const requests = cluster.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/${plural}`));
+      const list = requests.find((r) => r.query.get('watch') === null);
+      await waitFor(() => cluster.requests.some((r) => r.path.endsWith(`/${plural}`) && r.query.get('watch') === 'true'), `watch on ${plural}`);
+      const watch = cluster.requests.find((r) => r.path.endsWith(`/${plural}`) && r.query.get('watch') === 'true');
+      expect(list?.query.get('includeUninitialized'), `list ${plural}`).to.equal('true');
+      expect(watch?.query.get('includeUninitialized'), `watch ${plural}`).to.equal('true');
+      expect(watch?.query.get('timeoutSeconds')).to.equal('60');
+      expect(watch?.query.get('resourceVersion')).to.match(/^\d+$/);
+    }
+    expect(cluster.requests.some((r) => r.path.endsWith('/pods')), 'pods are only watched with --job-pods').to.equal(false);
+  });
+
+  it('injects with exactly one conditional JSON Patch when it is first, and the last entry takes initializers with it', async function () {
+    await startController();
+    const created = cluster.put(DEPLOYMENTS, recordedDeployment('demo-b'));
+    await settle(() => cluster.patches().length === 1, 'one patch');
+    const [patch] = cluster.patches();
+    expect(patch!.path).to.equal('/apis/apps/v1/namespaces/default/deployments/demo-b');
+    expect(patch!.contentType).to.equal('application/json-patch+json');
+    const ops = patch!.body as Array<{ op: string; path: string; value?: unknown }>;
+    expect(ops.slice(0, 3)).to.deep.equal([
+      { op: 'test', path: '/metadata/initializers/pending/0/name', value: OURS },
+      { op: 'replace', path: '/metadata/resourceVersion', value: created.metadata!.resourceVersion },
+      { op: 'remove', path: '/metadata/initializers' },
+    ]);
+    expect(ops.some((op) => op.path === '/spec/template/spec/containers/1' && (op.value as { name: string }).name === 'mesh-proxy')).to.equal(true);
+    const stored = cluster.get(DEPLOYMENTS, 'default', 'demo-b');
+    expect(stored?.metadata?.initializers).to.equal(undefined);
+    expect(containerNames(stored)).to.deep.equal(['app', 'mesh-proxy']);
+    const proxy = ((stored!.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[1]!);
+    expect(proxy.args).to.deep.equal(['--serviceCluster', 'demo-b', '--kind', 'Deployment']);
+    const line = log.lines.find((l) => l.message === 'Injected sidecar');
+    expect(line?.fields).to.include({ kind: 'Deployment', namespace: 'default', name: 'demo-b', uid: 'uid-demo-b', action: 'injected', meshConfig: 'default' });
+    expect(line?.fields.reason).to.be.a('string').and.not.empty;
+    expect(line?.fields.durationMs).to.be.a('number');
+  });
+
+  it('writes nothing while another initializer is first, and acts on the update event once it has removed itself', async function () {
+    await startController();
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-two', ['first.initializer.example.com', OURS]));
+    await waitFor(() => cluster.requests.filter((r) => r.query.get('watch') === 'true').length >= 6, 'watches open');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await controller.idle();
+    expect(cluster.patches()).to.have.length(0);
+    // The other initializer finishes: the server sends MODIFIED with us now first.
+    const current = cluster.get(DEPLOYMENTS, 'default', 'demo-two')!;
+    cluster.put(DEPLOYMENTS, { ...current, metadata: { ...current.metadata, initializers: { pending: [{ name: OURS }] } } });
+    await settle(() => cluster.patches().length === 1, 'patch after update');
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-two'))).to.deep.equal(['app', 'mesh-proxy']);
+  });
+
+  it('removes only its own entry and keeps the initializers after it in order', async function () {
+    await startController();
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-three', [OURS, 'a.example.com', 'b.example.com']));
+    await settle(() => cluster.patches().length === 1, 'patch');
+    const ops = cluster.patches()[0]!.body as Array<{ op: string; path: string }>;
+    expect(ops[2]).to.deep.equal({ op: 'remove', path: '/metadata/initializers/pending/0' });
+    expect(cluster.get(DEPLOYMENTS, 'default', 'demo-three')?.metadata?.initializers?.pending).to.deep.equal([{ name: 'a.example.com' }, { name: 'b.example.com' }]);
+  });
+
+  it('releases an opted-out workload without injecting, and one in a disabled namespace', async function () {
+    await startController();
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-out', [OURS], { 'sidecar.meshinit.dev/inject': 'false' }));
+    const quiet = recordedDeployment('demo-quiet');
+    quiet.metadata!.namespace = 'quiet';
+    cluster.put(DEPLOYMENTS, quiet);
+    await settle(() => cluster.patches().length === 2, 'two patches');
+    for (const patch of cluster.patches()) {
+      expect((patch.body as Array<{ path: string }>).map((op) => op.path)).to.deep.equal(['/metadata/initializers/pending/0/name', '/metadata/resourceVersion', '/metadata/initializers']);
+    }
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-out'))).to.deep.equal(['app']);
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'quiet', 'demo-quiet'))).to.deep.equal(['app']);
+    const reasons = log.lines.filter((l) => l.fields.action === 'skipped').map((l) => String(l.fields.reason));
+    expect(reasons.some((r) => r.includes('sidecar.meshinit.dev/inject'))).to.equal(true);
+    expect(reasons.some((r) => r.includes('meshinit.dev/injection=disabled'))).to.equal(true);
+  });
+
+  it('re-reads the object after 409 Conflict and patches again with the new resourceVersion', async function () {
+    await startController();
+    cluster.patchFaults.push([409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' }]);
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-c'));
+    await settle(() => cluster.get(DEPLOYMENTS, 'default', 'demo-c')?.metadata?.initializers === undefined, 'initialized');
+    expect(cluster.patches()).to.have.length(2);
+    const reads = cluster.requests.filter((r) => r.method === 'GET' && r.path === '/apis/apps/v1/namespaces/default/deployments/demo-c');
+    expect(reads, 'the latest object was read again').to.have.length(1);
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-c'))).to.deep.equal(['app', 'mesh-proxy']);
+  });
+
+  it('restarts the informer after a watch error or a dropped watch and still acts', async function () {
+    cluster.watchFaults.push([500, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500, message: 'etcd leader changed' }]);
+    await startController();
+    await waitFor(() => cluster.requests.filter((r) => r.query.get('watch') === 'true').length >= 7, 'a watch retried after the 500');
+    cluster.dropWatches(DEPLOYMENTS);
+    const watchesBefore = cluster.requests.filter((r) => r.path === '/apis/apps/v1/deployments' && r.query.get('watch') === 'true').length;
+    await waitFor(() => cluster.requests.filter((r) => r.path === '/apis/apps/v1/deployments' && r.query.get('watch') === 'true').length > watchesBefore, 're-watch after drop');
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-after-drop'));
+    await settle(() => cluster.patches().length === 1, 'patch after restart');
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-after-drop'))).to.deep.equal(['app', 'mesh-proxy']);
+  });
+
+  it('sets a Failure result (the server deletes the object) when injection fails under failurePolicy Fail', async function () {
+    cluster.put(MESHCONFIGS, meshConfig({ failurePolicy: 'Fail' }));
+    await startController();
+    const clash = recordedDeployment('demo-clash');
+    (clash.spec as { template: { spec: { containers: Array<{ name: string }> } } }).template.spec.containers.push({ name: 'mesh-proxy' });
+    cluster.put(DEPLOYMENTS, clash);
+    await settle(() => cluster.patches().length === 1, 'failure patch');
+    const ops = cluster.patches()[0]!.body as Array<{ op: string; path: string; value?: Record<string, unknown> }>;
+    const result = ops.find((op) => op.path === '/metadata/initializers/result');
+    expect(result?.op).to.equal('add');
+    expect(result?.value).to.include({ kind: 'Status', status: 'Failure', code: 403 });
+    expect(String(result?.value?.message)).to.match(/^sidecar\.initializer\.example\.com: .*mesh-proxy/);
+    expect(cluster.get(DEPLOYMENTS, 'default', 'demo-clash'), 'deleted by the server').to.equal(undefined);
+    expect(log.lines.find((l) => l.fields.action === 'failed')?.level).to.equal('error');
+  });
+
+  it('releases a workload uninjected with a warning when injection fails under failurePolicy Ignore', async function () {
+    await startController();
+    const clash = recordedDeployment('demo-clash-ignore');
+    (clash.spec as { template: { spec: { volumes?: unknown[] } } }).template.spec.volumes = [{ name: 'mesh-config', hostPath: { path: '/etc' } }];
+    cluster.put(DEPLOYMENTS, clash);
+    await settle(() => cluster.patches().length === 1, 'release');
+    expect(cluster.get(DEPLOYMENTS, 'default', 'demo-clash-ignore')?.metadata?.initializers).to.equal(undefined);
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-clash-ignore'))).to.deep.equal(['app']);
+    const line = log.lines.find((l) => l.fields.action === 'released');
+    expect(line?.level).to.equal('warn');
+    expect(String(line?.fields.reason)).to.include('mesh-config');
+  });
+
+  it('releases a Job untouched, with a warning that says why and what to do', async function () {
+    await startController();
+    cluster.put(JOBS, job('j1'));
+    await settle(() => cluster.patches().length === 1, 'release');
+    const ops = cluster.patches()[0]!.body as Array<{ path: string }>;
+    expect(ops.map((op) => op.path)).to.deep.equal(['/metadata/initializers/pending/0/name', '/metadata/resourceVersion', '/metadata/initializers']);
+    const line = log.lines.find((l) => l.fields.kind === 'Job');
+    expect(line?.level).to.equal('warn');
+    expect(line?.fields.reason).to.equal(JOB_RELEASE_REASON);
+  });
+
+  it('with --job-pods injects a Pod owned by a Job (placeholders from the Job) and releases any other Pod unchanged', async function () {
+    cluster.put(JOBS, job('nightly', []));
+    await startController({ jobPods: true });
+    cluster.put(PODS, pod('nightly-abcde', { kind: 'Job', name: 'nightly' }));
+    cluster.put(PODS, pod('web-7d9f-xyz', { kind: 'ReplicaSet', name: 'web-7d9f' }));
+    await settle(() => cluster.patches().length === 2, 'two pod patches');
+    const jobPod = cluster.get(PODS, 'default', 'nightly-abcde');
+    expect(containerNames(jobPod, true)).to.deep.equal(['work', 'mesh-proxy']);
+    const proxy = (jobPod!.spec as { containers: Array<{ args?: string[] }> }).containers[1]!;
+    expect(proxy.args).to.deep.equal(['--serviceCluster', 'nightly', '--kind', 'Job']);
+    const other = cluster.patches().find((p) => p.path.endsWith('/web-7d9f-xyz'))!;
+    expect((other.body as Array<{ path: string }>).map((op) => op.path)).to.deep.equal(['/metadata/initializers/pending/0/name', '/metadata/resourceVersion', '/metadata/initializers']);
+    expect(containerNames(cluster.get(PODS, 'default', 'web-7d9f-xyz'), true)).to.deep.equal(['work']);
+  });
+
+  it('uses an edited MeshConfig for the next workload and keeps the last valid one when an edit is invalid', async function () {
+    await startController();
+    cluster.put(MESHCONFIGS, meshConfig({ image: 'proxy:2', generation: 2 }));
+    await waitFor(() => controller.meshConfigs.list()[0]?.generation === 2, 'MeshConfig update seen');
+    const invalid = meshConfig({ generation: 3 });
+    (invalid.spec as { policy: string }).policy = 'Sometimes';
+    cluster.put(MESHCONFIGS, invalid);
+    await waitFor(() => log.lines.some((l) => l.message === 'MeshConfig ignored'), 'invalid MeshConfig logged');
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-v2'));
+    await settle(() => cluster.patches().length === 1, 'patch');
+    const stored = cluster.get(DEPLOYMENTS, 'default', 'demo-v2');
+    const proxy = (stored!.spec as { template: { spec: { containers: Array<{ image: string }> } } }).template.spec.containers[1]!;
+    expect(proxy.image).to.equal('proxy:2');
+    expect(String(log.lines.find((l) => l.message === 'MeshConfig ignored')?.fields.reason)).to.include('spec.policy');
+  });
+
+  it('never logs the bearer token', async function () {
+    await startController();
+    cluster.patchFaults.push([403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'update to uninitialized resource denied' }]);
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-r'));
+    await settle(() => cluster.patches().length === 2, 'retry after 403');
+    expect(log.lines.some((l) => l.message === 'Sync failed' && l.level === 'error')).to.equal(true);
+    expect(JSON.stringify(log.lines)).to.not.include(TOKEN);
+  });
+});
