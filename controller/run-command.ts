@@ -15,6 +15,8 @@ export interface RunIo {
   /** Resolves with the signal name when the process is asked to stop. */
   waitForStopSignal(): Promise<string>;
   version: string;
+  /** Where log lines go; the console (stderr) when absent. */
+  logStream?: NodeJS.WritableStream;
 }
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -41,7 +43,7 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     return 0;
   }
   const options = parsed.options;
-  const log: Logger = createLogger({ format: options.logFormat, level: options.logLevel });
+  const log: Logger = createLogger({ format: options.logFormat, level: options.logLevel, ...(io.logStream ? { stream: io.logStream } : {}) });
   let kc: KubeConfig;
   try {
     kc = loadKubeConfig(options.kubeconfig);

@@ -39,42 +39,41 @@ function nameOf(item: unknown): string | undefined {
   return typeof item === 'object' && item !== null && typeof (item as Named).name === 'string' ? (item as Named).name : undefined;
 }
 
-function upsertNamed<T extends Named>(request: UpsertRequest<T>): { items: unknown[]; owned: string[] } {
+function clash(where: string, field: string, name: string): InjectionError {
+  return new InjectionError(
+    `${where}: ${field} already has ${JSON.stringify(name)}, which meshinit did not inject; rename it, or opt the workload out with annotation sidecar.meshinit.dev/inject: "false"`,
+  );
+}
+
+/**
+ * Replaces the recorded items with the desired ones, as one block in MeshConfig order, where the
+ * first recorded item stood (a fresh injection: first for init containers, last otherwise). The
+ * user's items keep their relative order, and a re-injection lands exactly where the last one did.
+ */
+function upsertNamed<T extends Named>(request: UpsertRequest<T>): { items: unknown[] | undefined; owned: string[] } {
   const { existing, desired, field, where } = request;
   if (existing !== undefined && existing !== null && !Array.isArray(existing)) {
     throw new InjectionError(`${where}: ${field} must be a list`);
   }
   const recorded = new Set(request.recorded);
-  const desiredNames = new Set(desired.map((item) => item.name));
-  // Items an earlier injection added that the current MeshConfig no longer has are removed.
-  const items = ((existing as unknown[] | undefined) ?? []).filter((item) => {
+  const current = (existing as unknown[] | undefined) ?? [];
+  const isOurs = (item: unknown): boolean => {
     const name = nameOf(item);
-    return name === undefined || !recorded.has(name) || desiredNames.has(name);
-  });
-  const owned: string[] = [];
-  let prependAt = 0;
+    return name !== undefined && recorded.has(name);
+  };
+  const firstOurs = current.findIndex(isOurs);
+  const kept = current.filter((item) => !isOurs(item));
+  const anchor = firstOurs >= 0 ? current.slice(0, firstOurs).filter((item) => !isOurs(item)).length : request.placement === 'prepend' ? 0 : kept.length;
+  const userNames = new Set(kept.map(nameOf).filter((name): name is string => name !== undefined));
+  const added: T[] = [];
   for (const item of desired) {
-    const index = items.findIndex((candidate) => nameOf(candidate) === item.name);
-    if (index >= 0 && recorded.has(item.name)) {
-      items[index] = item;
-      owned.push(item.name);
-      prependAt = index + 1;
-    } else if (index >= 0 && request.userCopyWins) {
-      continue;
-    } else if (index >= 0) {
-      throw new InjectionError(
-        `${where}: ${field} already has ${JSON.stringify(item.name)}, which meshinit did not inject; rename it, or opt the workload out with annotation sidecar.meshinit.dev/inject: "false"`,
-      );
-    } else if (request.placement === 'prepend') {
-      items.splice(prependAt, 0, item);
-      prependAt += 1;
-      owned.push(item.name);
-    } else {
-      items.push(item);
-      owned.push(item.name);
-    }
+    if (!userNames.has(item.name)) added.push(item);
+    else if (!request.userCopyWins) throw clash(where, field, item.name);
   }
-  return { items, owned };
+  const items = [...kept.slice(0, anchor), ...added, ...kept.slice(anchor)];
+  // A list that held only our items and ends up empty goes away, as if we had never been there.
+  const omit = items.length === 0 && (existing === undefined || current.length > 0);
+  return { items: omit ? undefined : items, owned: added.map((item) => item.name) };
 }
 
 function upsertMap(existing: unknown, desired: Record<string, string>, recordedKeys: readonly string[], field: string, where: string) {
@@ -110,16 +109,31 @@ function injectPodParts(parts: PodParts, meshConfig: MeshConfig, identity: Workl
   const recorded = (field: keyof InjectionStatus): string[] => (previous ? (previous[field] as string[]) : []);
   const spec: PodSpec = { ...parts.spec };
   const common = { where, userCopyWins: false };
+  const sidecarInit = new Set(sidecar.initContainers.map((c) => c.name));
+  const sidecarMain = new Set(sidecar.containers.map((c) => c.name));
+  // Container names are unique across both lists in a pod: a user container may not take the name
+  // of a sidecar init container, nor a user init container that of a sidecar container.
+  const crossCheck = (list: unknown, names: Set<string>, ownRecord: string[], field: string): void => {
+    for (const item of Array.isArray(list) ? list : []) {
+      const name = nameOf(item);
+      if (name !== undefined && names.has(name) && !ownRecord.includes(name)) throw clash(where, field, name);
+    }
+  };
+  crossCheck(spec.containers, sidecarInit, recorded('containers'), 'containers');
+  crossCheck(spec.initContainers, sidecarMain, recorded('initContainers'), 'initContainers');
 
   const initContainers = upsertNamed({ ...common, existing: spec.initContainers, desired: sidecar.initContainers, recorded: recorded('initContainers'), field: 'initContainers', placement: 'prepend' });
   const containers = upsertNamed({ ...common, existing: spec.containers, desired: sidecar.containers, recorded: recorded('containers'), field: 'containers', placement: 'append' });
   const volumes = upsertNamed({ ...common, existing: spec.volumes, desired: sidecar.volumes, recorded: recorded('volumes'), field: 'volumes', placement: 'append' });
   const pullSecrets = upsertNamed({ ...common, userCopyWins: true, existing: spec.imagePullSecrets, desired: sidecar.imagePullSecrets, recorded: recorded('imagePullSecrets'), field: 'imagePullSecrets', placement: 'append' });
-  spec.containers = containers.items as PodSpec['containers'];
-  // Only write optional lists that end up non-empty or were there before: no `volumes: []` noise.
-  if (initContainers.items.length > 0 || spec.initContainers !== undefined) spec.initContainers = initContainers.items as PodSpec['containers'];
-  if (volumes.items.length > 0 || spec.volumes !== undefined) spec.volumes = volumes.items as PodSpec['volumes'];
-  if (pullSecrets.items.length > 0 || spec.imagePullSecrets !== undefined) spec.imagePullSecrets = pullSecrets.items as PodSpec['imagePullSecrets'];
+  spec.containers = (containers.items ?? []) as PodSpec['containers'];
+  const setList = (key: 'initContainers' | 'volumes' | 'imagePullSecrets', items: unknown[] | undefined): void => {
+    if (items === undefined) delete spec[key];
+    else (spec as Record<string, unknown>)[key] = items;
+  };
+  setList('initContainers', initContainers.items);
+  setList('volumes', volumes.items);
+  setList('imagePullSecrets', pullSecrets.items);
 
   const metadata: ObjectMeta = { ...(parts.metadata ?? {}) };
   const annotations = upsertMap(metadata.annotations, sidecar.podAnnotations, recorded('podAnnotations'), 'metadata.annotations', where);
@@ -153,7 +167,7 @@ export function injectWorkload(workload: Workload, meshConfig: MeshConfig): Inje
   const where = describe(workload.kind, workload.metadata);
   const template = workload.spec?.template;
   if (typeof template !== 'object' || template === null) throw new InjectionError(`${where}: spec.template is missing`);
-  const identity: WorkloadIdentity = { kind: workload.kind, name: workload.metadata.name ?? '', namespace: workload.metadata.namespace ?? '' };
+  const identity: WorkloadIdentity = { kind: workload.kind, name: workload.metadata.name ?? workload.metadata.generateName ?? '', namespace: workload.metadata.namespace ?? '' };
   const injected = injectPodParts({ metadata: template.metadata, spec: template.spec }, meshConfig, identity, where);
   const annotations: Record<string, string> = { ...(workload.metadata.annotations ?? {}) };
   setOwn(annotations, STATUS_ANNOTATION, formatInjectionStatus(injected.status));

@@ -17,12 +17,41 @@ import type {
 import { WORKLOAD_KINDS } from './types.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const PLACEHOLDER_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
 
 type Record_ = Record<string, unknown>;
+
+/** Deeper than this, a document is refused before anything walks or copies it. */
+const MAX_DOCUMENT_DEPTH = 1000;
+
+/** A value quoted in a problem message: short, and never a throw (cycles, BigInt, deep nesting). */
+function show(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return typeof value;
+  }
+}
+
+/** True when `value` nests deeper than `limit`; iterative, so hostile input cannot blow the stack. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null || seen.has(current)) continue;
+    if (depth >= limit) return true;
+    seen.add(current);
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 function isRecord(value: unknown): value is Record_ {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -39,7 +68,7 @@ class Problems {
 function parseEnum<T extends string>(value: unknown, allowed: readonly T[], fallback: T, path: string, problems: Problems): T {
   if (value === undefined || value === null) return fallback;
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  problems.add(path, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  problems.add(path, `must be one of ${allowed.join(', ')}, got ${show(value)}`);
   return fallback;
 }
 
@@ -52,7 +81,7 @@ function parseStringMap(value: unknown, path: string, problems: Problems, checkK
   }
   for (const [key, entry] of Object.entries(value)) {
     if (!QUALIFIED_NAME.test(key) || key.length > 316) {
-      problems.add(`${path}[${JSON.stringify(key)}]`, 'is not a valid Kubernetes key');
+      problems.add(`${path}[${show(key)}]`, 'is not a valid Kubernetes key');
       continue;
     }
     if (typeof entry !== 'string') {
@@ -60,7 +89,7 @@ function parseStringMap(value: unknown, path: string, problems: Problems, checkK
       continue;
     }
     if (checkKeys === 'label' && (!LABEL_VALUE.test(entry) || entry.length > 63)) {
-      problems.add(`${path}.${key}`, `${JSON.stringify(entry)} is not a valid label value`);
+      problems.add(`${path}.${key}`, `${show(entry)} is not a valid label value`);
       continue;
     }
     // Own-property definition: a key such as "__proto__" must stay data, never a prototype.
@@ -88,7 +117,12 @@ function parseSelector(value: unknown, path: string, problems: Problems): LabelS
           problems.add(at, 'must have a key');
           return;
         }
+        if (raw.operator === undefined || raw.operator === null) {
+          problems.add(`${at}.operator`, `is required (one of ${OPERATORS.join(', ')})`);
+          return;
+        }
         const operator = parseEnum(raw.operator, OPERATORS, 'Exists', `${at}.operator`, problems);
+        if (!(OPERATORS as readonly unknown[]).includes(raw.operator)) return;
         const values = raw.values;
         if (values !== undefined && (!Array.isArray(values) || !values.every((v) => typeof v === 'string'))) {
           problems.add(`${at}.values`, 'must be a list of strings');
@@ -125,7 +159,13 @@ function checkPlaceholders(value: unknown, path: string, problems: Problems, dep
   }
 }
 
-function parseNamedList<T extends { name: string }>(value: unknown, path: string, problems: Problems, requireImage: boolean): T[] {
+interface NamedListRules {
+  requireImage: boolean;
+  /** Containers and volumes are DNS-1123 labels; Secrets (pull secrets) are subdomains. */
+  names: 'label' | 'subdomain';
+}
+
+function parseNamedList<T extends { name: string }>(value: unknown, path: string, problems: Problems, rules: NamedListRules): T[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
     problems.add(path, 'must be a list');
@@ -138,11 +178,15 @@ function parseNamedList<T extends { name: string }>(value: unknown, path: string
       problems.add(at, 'must be an object');
       return;
     }
-    if (typeof raw.name !== 'string' || !DNS1123_LABEL.test(raw.name) || raw.name.length > 63) {
-      problems.add(`${at}.name`, `must be a DNS-1123 label (lowercase letters, digits, '-'), got ${JSON.stringify(raw.name)}`);
+    const validName = rules.names === 'label'
+      ? typeof raw.name === 'string' && DNS1123_LABEL.test(raw.name) && raw.name.length <= 63
+      : typeof raw.name === 'string' && DNS1123_SUBDOMAIN.test(raw.name) && raw.name.length <= 253;
+    if (!validName) {
+      const form = rules.names === 'label' ? "a DNS-1123 label (lowercase letters, digits, '-')" : "a DNS-1123 subdomain (lowercase letters, digits, '-', '.')";
+      problems.add(`${at}.name`, `must be ${form}, got ${show(raw.name)}`);
       return;
     }
-    if (requireImage && (typeof raw.image !== 'string' || raw.image.trim() === '')) {
+    if (rules.requireImage && (typeof raw.image !== 'string' || raw.image.trim() === '')) {
       problems.add(`${at}.image`, 'is required');
       return;
     }
@@ -155,7 +199,7 @@ function parseNamedList<T extends { name: string }>(value: unknown, path: string
 function checkUnique(names: string[], what: string, path: string, problems: Problems): void {
   const seen = new Set<string>();
   for (const name of names) {
-    if (seen.has(name)) problems.add(path, `${what} name ${JSON.stringify(name)} is used twice`);
+    if (seen.has(name)) problems.add(path, `${what} name ${show(name)} is used twice`);
     seen.add(name);
   }
 }
@@ -166,10 +210,10 @@ function parseSidecar(value: unknown, problems: Problems): SidecarSpec {
     return { initContainers: [], containers: [], volumes: [], imagePullSecrets: [], podAnnotations: {}, podLabels: {} };
   }
   const sidecar: SidecarSpec = {
-    initContainers: parseNamedList<Container>(value.initContainers, 'spec.sidecar.initContainers', problems, true),
-    containers: parseNamedList<Container>(value.containers, 'spec.sidecar.containers', problems, true),
-    volumes: parseNamedList<Volume>(value.volumes, 'spec.sidecar.volumes', problems, false),
-    imagePullSecrets: parseNamedList<LocalObjectReference>(value.imagePullSecrets, 'spec.sidecar.imagePullSecrets', problems, false),
+    initContainers: parseNamedList<Container>(value.initContainers, 'spec.sidecar.initContainers', problems, { requireImage: true, names: 'label' }),
+    containers: parseNamedList<Container>(value.containers, 'spec.sidecar.containers', problems, { requireImage: true, names: 'label' }),
+    volumes: parseNamedList<Volume>(value.volumes, 'spec.sidecar.volumes', problems, { requireImage: false, names: 'label' }),
+    imagePullSecrets: parseNamedList<LocalObjectReference>(value.imagePullSecrets, 'spec.sidecar.imagePullSecrets', problems, { requireImage: false, names: 'subdomain' }),
     podAnnotations: parseStringMap(value.podAnnotations, 'spec.sidecar.podAnnotations', problems, 'annotation'),
     podLabels: parseStringMap(value.podLabels, 'spec.sidecar.podLabels', problems, 'label'),
   };
@@ -191,15 +235,19 @@ export type MeshConfigParseResult = { ok: true; meshConfig: MeshConfig } | { ok:
 /** Validates a MeshConfig object (from the API or a file) and applies the defaults. Never throws. */
 export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
   const problems = new Problems();
+  if (nestsDeeperThan(raw, MAX_DOCUMENT_DEPTH)) {
+    const name = isRecord(raw) && isRecord(raw.metadata) && typeof raw.metadata.name === 'string' ? raw.metadata.name : '';
+    return { ok: false, error: new MeshConfigError(name, [`(document): is nested more than ${MAX_DOCUMENT_DEPTH} levels deep`]) };
+  }
   const object = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.add('(document)', 'must be an object');
   const metadata = isRecord(object.metadata) ? object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : '';
   if (name === '') problems.add('metadata.name', 'is required');
   if (object.apiVersion !== undefined && object.apiVersion !== MESHCONFIG_API_VERSION) {
-    problems.add('apiVersion', `must be ${MESHCONFIG_API_VERSION}, got ${JSON.stringify(object.apiVersion)}`);
+    problems.add('apiVersion', `must be ${MESHCONFIG_API_VERSION}, got ${show(object.apiVersion)}`);
   }
-  if (object.kind !== undefined && object.kind !== MESHCONFIG_KIND) problems.add('kind', `must be ${MESHCONFIG_KIND}, got ${JSON.stringify(object.kind)}`);
+  if (object.kind !== undefined && object.kind !== MESHCONFIG_KIND) problems.add('kind', `must be ${MESHCONFIG_KIND}, got ${show(object.kind)}`);
   const spec = isRecord(object.spec) ? object.spec : undefined;
   if (!spec) problems.add('spec', 'is required and must be an object');
   const s = spec ?? {};
@@ -213,14 +261,14 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
       for (const kind of s.kinds) {
         if (typeof kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(kind)) {
           if (!kinds.includes(kind as WorkloadKind)) kinds.push(kind as WorkloadKind);
-        } else problems.add('spec.kinds', `${JSON.stringify(kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`);
+        } else problems.add('spec.kinds', `${show(kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`);
       }
     }
   }
   let priority = 0;
   if (s.priority !== undefined && s.priority !== null) {
     if (typeof s.priority === 'number' && Number.isSafeInteger(s.priority)) priority = s.priority;
-    else problems.add('spec.priority', `must be an integer, got ${JSON.stringify(s.priority)}`);
+    else problems.add('spec.priority', `must be an integer, got ${show(s.priority)}`);
   }
   const parsed: MeshConfig = {
     name,

@@ -8,6 +8,8 @@ import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
+import { createEventRecorder } from '../kube/events.ts';
+import { MeshConfigStatusWriter } from '../kube/meshconfig-status.ts';
 import { MeshConfigStore } from '../kube/meshconfig-store.ts';
 import { MESHCONFIG, NAMESPACE, POD, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
@@ -55,9 +57,13 @@ export function createInitializerController(config: InitializerControllerConfig,
   const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: onInformerError('namespaces'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
   const meshConfigInformer = createInformer<KubeObject>({ api, descriptor: MESHCONFIG, onError: onInformerError('meshconfigs'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
   const meshConfigs = new MeshConfigStore(log);
-  meshConfigInformer.on('add', (object) => meshConfigs.apply(object));
+  const statusWriter = new MeshConfigStatusWriter(api, log);
+  const loadMeshConfig = (object: KubeObject): void => {
+    void statusWriter.report(object, meshConfigs.apply(object));
+  };
+  meshConfigInformer.on('add', loadMeshConfig);
   meshConfigInformer.on('update', (previous, object) => {
-    if (previous !== object) meshConfigs.apply(object);
+    if (previous !== object) loadMeshConfig(object);
   });
   meshConfigInformer.on('delete', (object) => meshConfigs.remove(object.metadata?.name ?? ''));
 
@@ -128,7 +134,12 @@ export function createInitializerController(config: InitializerControllerConfig,
     },
     meshConfigs: () => meshConfigs.list(),
   };
-  const syncDeps = { api, view, log, now, initializerName: config.initializerName, controllerNamespace: config.controllerNamespace };
+  const syncDeps = {
+    api, view, log, now,
+    initializerName: config.initializerName,
+    controllerNamespace: config.controllerNamespace,
+    events: createEventRecorder(api, log),
+  };
 
   let synced = false;
   const all = (): Array<Informer<KubeObject>> => [namespaces, meshConfigInformer, ...[...workloadInformers.values()].flat()];

@@ -9,6 +9,7 @@ import type { PolicyContext } from '../core/policy.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
 import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
+import { REASON_INJECTION_FAILED, REASON_RELEASED_WITHOUT_SIDECAR, type EventRecorder } from '../kube/events.ts';
 import { JOB, NAMESPACE, POD, objectPath, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
@@ -48,6 +49,8 @@ export interface SyncDeps {
   controllerNamespace: string;
   /** Re-reads after 409 Conflict before giving the key back to the queue's backoff. */
   maxConflictRetries?: number;
+  /** Warning Events for decisions an operator must act on. */
+  events?: EventRecorder;
 }
 
 export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
@@ -206,6 +209,9 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
     };
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', released: 'Released without sidecar', failed: 'Failed initialization' }[decision.action];
     deps.log[decision.level](message, fields);
+    if (decision.level === 'warn' || decision.level === 'error') {
+      deps.events?.warning(current, decision.action === 'failed' ? REASON_INJECTION_FAILED : REASON_RELEASED_WITHOUT_SIDECAR, decision.reason);
+    }
     return { action: decision.action, reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
   }
   throw new Error(`${ref.kind} ${ref.namespace}/${ref.name}: still conflicting after ${maxAttempts} attempts; will retry`);

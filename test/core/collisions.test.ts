@@ -32,6 +32,15 @@ describe('core/inject: collisions and corrupt records', () => {
       expect(error.message).to.include('meshinit did not inject');
     });
 
+    it('a user container named like a sidecar init container (and the reverse) is an error: names are unique across both lists', () => {
+      const container = shopDeployment();
+      container.spec.template.spec.containers.push({ name: 'mesh-init', image: 'my/tool:1' });
+      expect(planError(planWorkloadInjection(container, shopContext())).message).to.include('containers already has "mesh-init"');
+      const init = shopDeployment();
+      init.spec.template.spec.initContainers!.push({ name: 'mesh-proxy', image: 'my/tool:1' });
+      expect(planError(planWorkloadInjection(init, shopContext())).message).to.include('initContainers already has "mesh-proxy"');
+    });
+
     it('a user init container named like the sidecar\'s is an error naming it', () => {
       const workload = shopDeployment();
       workload.spec.template.spec.initContainers!.push({ name: 'mesh-init', image: 'my/init:1' });

@@ -212,6 +212,17 @@ describe('core/meshconfig: parseMeshConfig', () => {
       }
     });
 
+    it('requires an operator in every matchExpression, as Kubernetes does', () => {
+      const problems = problemsOf(rawMeshConfig('bad', { selector: { matchExpressions: [{ key: 'app' }] } }));
+      expect(problems).to.deep.equal(['spec.selector.matchExpressions[0].operator: is required (one of In, NotIn, Exists, DoesNotExist)']);
+    });
+
+    it('accepts pull secret names that are DNS subdomains (Secret names may contain dots)', () => {
+      const result = parseMeshConfig(withSidecar({ containers: [proxy], imagePullSecrets: [{ name: 'registry.example.com' }] }));
+      expect(result.ok).to.equal(true);
+      expect(problemsOf(withSidecar({ containers: [proxy], imagePullSecrets: [{ name: 'Registry_Key' }] }))[0]).to.match(/imagePullSecrets\[0\]\.name: must be a DNS-1123 subdomain/);
+    });
+
     it('rejects In/NotIn without values and Exists/DoesNotExist with values', () => {
       const problems = problemsOf(rawMeshConfig('bad', {
         selector: {
@@ -337,6 +348,22 @@ describe('core/meshconfig: parseMeshConfig', () => {
       const problems = problemsOf(withSidecar({ containers: [{ ...proxy, env: deep }] }));
       expect(problems).to.have.length(1);
       expect(problems[0]).to.match(/^spec\.sidecar\.containers\[0\]\.env(\.nested)+: is nested too deeply$/);
+    });
+
+    it('refuses a document nested thousands of levels deep without throwing (no stack overflow)', () => {
+      const deep = JSON.parse(`{"metadata":{"name":"d"},"spec":{"sidecar":{"containers":[{"name":"p","image":"i","env":${'{"a":'.repeat(3000)}1${'}'.repeat(3000)}}]}}}`);
+      const result = parseMeshConfig(deep);
+      expect(result.ok).to.equal(false);
+      if (!result.ok) expect(result.error.problems).to.deep.equal(['(document): is nested more than 1000 levels deep']);
+      let list: unknown = 1;
+      for (let i = 0; i < 6000; i++) list = [list];
+      expect(() => parseMeshConfig({ metadata: { name: 'd' }, spec: { priority: list } })).to.not.throw();
+    });
+
+    it('quotes values that JSON cannot show (BigInt) without throwing', () => {
+      const result = parseMeshConfig({ metadata: { name: 'd' }, spec: { priority: 10n, policy: 5n, sidecar: { containers: [{ name: 'p', image: 'i' }] } } });
+      expect(result.ok).to.equal(false);
+      if (!result.ok) expect(result.error.problems.join('\n')).to.include('spec.priority').and.include('spec.policy');
     });
 
     it('never throws on random JSON documents', () => {

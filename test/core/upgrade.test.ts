@@ -94,6 +94,16 @@ describe('core/inject: idempotency and upgrades', () => {
     });
   });
 
+  it('an identical rendered sidecar from another MeshConfig records that MeshConfig\'s generation', () => {
+    const sidecar = { containers: [{ name: 'mesh-proxy', image: 'envoy:1.8.0', args: ['--serviceCluster', '{{workload.name}}'] }] };
+    const first = injectWorkload(shopDeployment(), meshConfig('mesh-a', { sidecar }, 5));
+    const second = injectWorkload(first.object, meshConfig('mesh-b', { sidecar }, 1));
+    expect(second.status.hash).to.equal(first.status.hash);
+    expect(second.changed).to.equal(true);
+    expect(second.status).to.deep.include({ meshConfig: 'mesh-b', generation: 1 });
+    expect(second.object.spec.template.spec).to.deep.equal(first.object.spec.template.spec);
+  });
+
   describe('upgrades replace exactly what was recorded', () => {
     it('a new proxy image replaces the proxy in place and records the new generation', () => {
       const once = injectedShop();
@@ -182,7 +192,8 @@ describe('core/inject: idempotency and upgrades', () => {
         s.sidecar.volumes.splice(1, 1);
         s.sidecar.containers[0].volumeMounts.splice(1, 1);
       })).object.spec.template.spec;
-      expect(names(rename.containers)).to.deep.equal(['checkout', 'log-shipper', 'debug', 'mesh-envoy']);
+      // The sidecar is one block where the recorded items stood: the renamed proxy takes its place.
+      expect(names(rename.containers)).to.deep.equal(['checkout', 'log-shipper', 'mesh-envoy', 'debug']);
       expect(names(rename.volumes)).to.deep.equal(['scratch', 'config', 'tmp', 'mesh-envoy']);
       expect(names(rename.initContainers)).to.deep.equal(['wait-for-db', 'mesh-init', 'migrate']);
     });
@@ -226,12 +237,23 @@ describe('core/inject: idempotency and upgrades', () => {
       expect(theirs.spec.template.spec.imagePullSecrets).to.deep.equal([{ name: 'mesh-registry' }]);
     });
 
+    it('an upgrade that reorders the sidecar\'s init containers and containers applies the new order', () => {
+      const mk = (init: string[], main: string[], generation: number) =>
+        meshConfig('m', { sidecar: { initContainers: init.map((n) => ({ name: n, image: `${n}:1` })), containers: main.map((n) => ({ name: n, image: `${n}:1` })) } }, generation);
+      const v1 = injectWorkload(shopDeployment(), mk(['mesh-init', 'mesh-certs'], ['mesh-proxy', 'mesh-agent'], 1)).object;
+      const v2 = injectWorkload(v1, mk(['mesh-certs', 'mesh-init', 'mesh-x'], ['mesh-agent', 'mesh-new', 'mesh-proxy'], 2)).object;
+      const fresh = injectWorkload(shopDeployment(), mk(['mesh-certs', 'mesh-init', 'mesh-x'], ['mesh-agent', 'mesh-new', 'mesh-proxy'], 2)).object;
+      expect(names(v2.spec.template.spec.initContainers)).to.deep.equal(['mesh-certs', 'mesh-init', 'mesh-x', 'migrate']);
+      expect(names(v2.spec.template.spec.containers)).to.deep.equal(['checkout', 'log-shipper', 'mesh-agent', 'mesh-new', 'mesh-proxy']);
+      expect(v2.spec.template.spec).to.deep.equal(fresh.spec.template.spec);
+    });
+
     it('a sidecar item the user deleted by hand is put back', () => {
       const once = injectedShop();
       once.spec.template.spec.volumes = once.spec.template.spec.volumes!.filter((v) => v.name !== 'mesh-envoy');
       const result = injectWorkload(once, envoyMeshConfig());
       expect(result.changed).to.equal(true);
-      expect(names(result.object.spec.template.spec.volumes)).to.deep.equal(['config', 'tmp', 'mesh-certs', 'mesh-envoy']);
+      expect(names(result.object.spec.template.spec.volumes)).to.deep.equal(['config', 'tmp', 'mesh-envoy', 'mesh-certs']);
     });
 
     it('an upgrade that drops every init container and volume leaves only the app\'s', () => {

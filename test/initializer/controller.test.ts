@@ -247,10 +247,15 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     expect(String(line?.fields.reason)).to.include('mesh-config');
   });
 
-  it('releases a Job untouched, with a warning that says why and what to do', async function () {
+  it('releases a Job untouched, with a warning and a Warning Event that say why and what to do', async function () {
     await startController();
     cluster.put(JOBS, job('j1'));
     await settle(() => cluster.patches().length === 1, 'release');
+    await waitFor(() => cluster.requests.some((r) => r.method === 'POST'), 'event');
+    const event = cluster.requests.find((r) => r.method === 'POST')!;
+    expect(event.path).to.equal('/api/v1/namespaces/default/events');
+    expect(event.body).to.deep.include({ reason: 'SidecarNotInjected', type: 'Warning', message: JOB_RELEASE_REASON });
+    expect((event.body as { involvedObject: unknown }).involvedObject).to.deep.include({ kind: 'Job', name: 'j1', namespace: 'default', uid: 'uid-j1' });
     const ops = cluster.patches()[0]!.body as Array<{ path: string }>;
     expect(ops.map((op) => op.path)).to.deep.equal(['/metadata/initializers/pending/0/name', '/metadata/resourceVersion', '/metadata/initializers']);
     const line = log.lines.find((l) => l.fields.kind === 'Job');
@@ -287,6 +292,33 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     const proxy = (stored!.spec as { template: { spec: { containers: Array<{ image: string }> } } }).template.spec.containers[1]!;
     expect(proxy.image).to.equal('proxy:2');
     expect(String(log.lines.find((l) => l.message === 'MeshConfig ignored')?.fields.reason)).to.include('spec.policy');
+    // The verdict is written to the MeshConfig's status for `kubectl get mc -o yaml`.
+    await waitFor(() => (cluster.get(MESHCONFIGS, '', 'default')?.status as { observedGeneration?: number } | undefined)?.observedGeneration === 3, 'status of generation 3');
+    const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
+    expect(condition).to.include({ type: 'Valid', status: 'False', reason: 'Invalid' });
+    expect(condition.message).to.include('spec.policy').and.include('the last valid version keeps serving');
+  });
+
+  it('reports a valid MeshConfig in its status through the subresource, and through the main resource where there is none (1.9)', async function () {
+    await startController();
+    await waitFor(() => cluster.get(MESHCONFIGS, '', 'default')?.status !== undefined, 'status written');
+    expect(cluster.requests.filter((r) => r.method === 'PATCH' && r.path === '/apis/meshinit.dev/v1alpha1/meshconfigs/default/status')).to.have.length(1);
+    const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
+    expect(condition).to.include({ type: 'Valid', status: 'True', reason: 'Accepted' });
+    await controller.stop();
+
+    // 1.9 drops the status subresource: /status answers 404 and status goes through the main resource.
+    cluster.stop();
+    cluster = new NockCluster(SERVER).start();
+    cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    cluster.put(MESHCONFIGS, meshConfig({ generation: 0 }));
+    cluster.statusSubresource = false;
+    await startController();
+    await waitFor(() => cluster.get(MESHCONFIGS, '', 'default')?.status !== undefined, 'status written on 1.9');
+    const writes = cluster.requests.filter((r) => r.method === 'PATCH' && r.path.startsWith('/apis/meshinit.dev/v1alpha1/meshconfigs/default')).map((r) => r.path);
+    expect(writes).to.deep.equal(['/apis/meshinit.dev/v1alpha1/meshconfigs/default/status', '/apis/meshinit.dev/v1alpha1/meshconfigs/default']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(cluster.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/meshconfigs/')), 'no write loop after our own MODIFIED event').to.have.length(2);
   });
 
   it('never logs the bearer token', async function () {

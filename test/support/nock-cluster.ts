@@ -18,7 +18,18 @@ export interface RecordedRequest {
 
 type Reply = [number, unknown, Record<string, string>?];
 
-const ROUTE = /^\/(api|apis\/[^/]+)\/([^/]+)\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/;
+const ROUTE = /^\/(api|apis\/[^/]+)\/([^/]+)\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?(\/status)?$/;
+
+/** RFC 7386 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
 
 function status(code: number, reason: string, message: string): Reply {
   return [code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }];
@@ -36,6 +47,12 @@ export class NockCluster {
   /** Replies to use for the next WATCH requests (e.g. a 500), before streaming. */
   readonly watchFaults: Reply[] = [];
   private scope: nock.Scope | undefined;
+  /** False imitates 1.9, which silently drops a CRD's status subresource (PATCH /status is 404). */
+  statusSubresource = true;
+  /** Delay before a workload PATCH is answered (it is applied at once): an in-flight patch. */
+  patchDelayMs = 0;
+  /** Discovery documents served by path, e.g. `/apis/admissionregistration.k8s.io/v1alpha1`. */
+  readonly discovery = new Map<string, unknown>();
 
   constructor(readonly server: string) {}
 
@@ -45,9 +62,12 @@ export class NockCluster {
     this.scope = nock(this.server)
       .persist()
       .get(() => true).query(true).reply((uri, body) => cluster.handle('GET', uri, body, undefined))
-      .patch(() => true).query(true).reply(function (uri, body) {
-        return cluster.handle('PATCH', uri, body, String(this.req.headers['content-type']));
-      });
+      .patch(() => true).query(true).reply(async function (uri, body) {
+        const reply = cluster.handle('PATCH', uri, body, String(this.req.headers['content-type']));
+        if (cluster.patchDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, cluster.patchDelayMs));
+        return reply;
+      })
+      .post(() => true).query(true).reply((uri, body) => cluster.handle('POST', uri, body, undefined));
     return this;
   }
 
@@ -73,8 +93,9 @@ export class NockCluster {
     return this.store.get(resourceKey)?.get(`${namespace}/${name}`);
   }
 
+  /** PATCHes of workloads and Pods (MeshConfig status writes are left out). */
   patches(): RecordedRequest[] {
-    return this.requests.filter((request) => request.method === 'PATCH');
+    return this.requests.filter((request) => request.method === 'PATCH' && !request.path.includes('/meshconfigs/'));
   }
 
   watchCount(resourceKey: string): number {
@@ -102,10 +123,13 @@ export class NockCluster {
   private handle(method: string, uri: string, body: unknown, contentType: string | undefined): Reply | [number, PassThrough, Record<string, string>] {
     const url = new URL(uri, this.server);
     this.requests.push({ method, path: url.pathname, query: url.searchParams, contentType, body: typeof body === 'string' && body ? JSON.parse(body) : body });
+    if (this.discovery.has(url.pathname)) return [200, this.discovery.get(url.pathname)];
     const match = ROUTE.exec(url.pathname);
     if (!match) return status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
-    const [, prefix, version, namespace, plural, name] = match;
+    const [, prefix, version, namespace, plural, name, subresource] = match;
     const resourceKey = `${prefix}/${version}/${plural}`;
+    if (method === 'POST') return [201, this.requests.at(-1)?.body];
+    if (method === 'PATCH' && contentType === 'application/merge-patch+json') return this.mergePatch(resourceKey, namespace ?? '', name ?? '', subresource !== undefined, this.requests.at(-1)?.body);
     if (method === 'PATCH') return this.patch(resourceKey, namespace ?? '', name ?? '', contentType, this.requests.at(-1)?.body);
     if (name !== undefined) {
       const object = this.get(resourceKey, namespace ?? '', name);
@@ -131,6 +155,15 @@ export class NockCluster {
       (object) => (!namespace || object.metadata?.namespace === namespace) && (includeUninitialized || !(object.metadata?.initializers?.pending?.length)),
     );
     return [200, { kind: 'List', apiVersion: version, metadata: { resourceVersion: String(this.revision) }, items }];
+  }
+
+  /** Merge patch, as MeshConfig status is written; on /status only `status` changes, as on 1.13. */
+  private mergePatch(resourceKey: string, namespace: string, name: string, statusOnly: boolean, body: unknown): Reply {
+    const current = this.get(resourceKey, namespace, name);
+    if (!current || (statusOnly && !this.statusSubresource)) return status(404, 'NotFound', '404 page not found');
+    const patched = mergePatch(current, body) as KubeObject;
+    const next = statusOnly ? { ...current, status: patched.status } : patched;
+    return [200, this.put(resourceKey, next)];
   }
 
   private patch(resourceKey: string, namespace: string, name: string, contentType: string | undefined, body: unknown): Reply {

@@ -1,0 +1,40 @@
+// The compiled command as a newcomer runs it after `npm ci` (which builds dist/ through the
+// "prepare" script): `npm test` builds first, so this checks what ships, not what tsx runs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { expect } from 'chai';
+import { repoRoot } from '../support/transcripts.ts';
+
+const BIN = path.join(repoRoot, 'bin', 'meshinit.js');
+
+function meshinit(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 20000 });
+}
+
+describe('the built meshinit command (bin/meshinit.js → dist/)', function () {
+  this.timeout(30000);
+
+  it('injects the example manifest as a v1 List with -o json', function () {
+    const result = meshinit(['inject', '-f', 'examples/app.yaml', '-o', 'json']);
+    expect(result.status, result.stderr).to.equal(0);
+    const list = JSON.parse(result.stdout) as { apiVersion: string; kind: string; items: Array<{ kind: string; metadata: { name: string }; spec?: { template?: { spec: { containers: Array<{ name: string }> } } } }> };
+    expect(list).to.include({ apiVersion: 'v1', kind: 'List' });
+    const web = list.items.find((item) => item.kind === 'Deployment' && item.metadata.name === 'web');
+    expect(web?.spec?.template?.spec.containers.map((c) => c.name)).to.include('mesh-proxy');
+    expect(result.stderr).to.include('skipped Deployment default/report');
+  });
+
+  it('prints run --help and the version', function () {
+    const help = meshinit(['run', '--help']);
+    expect(help.status).to.equal(0);
+    expect(help.stdout).to.include('Usage: meshinit run');
+    const version = execFileSync(process.execPath, [BIN, 'version'], { encoding: 'utf8' });
+    expect(version).to.match(/^meshinit \d+\.\d+\.\d+\n$/);
+  });
+
+  it('exits 2 on an unknown command', function () {
+    const result = meshinit(['frobnicate']);
+    expect(result.status).to.equal(2);
+    expect(result.stderr).to.include('unknown command "frobnicate"');
+  });
+});
