@@ -4,7 +4,15 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_INITIALIZER_NAME } from './core/constants.ts';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
 
-export type RunMode = 'initializer';
+export type RunMode = 'auto' | 'initializer' | 'webhook';
+export type WebhookTarget = 'pods' | 'workloads';
+
+export interface WebhookOptions {
+  address: { host: string; port: number };
+  tls: { kind: 'files'; certFile: string; keyFile: string } | { kind: 'self-signed'; hosts: readonly string[] } | undefined;
+  configurationName: string;
+  target: WebhookTarget;
+}
 
 export interface RunOptions {
   mode: RunMode;
@@ -20,6 +28,7 @@ export interface RunOptions {
   resyncPeriodMs: number;
   watchTimeoutSeconds: number;
   requestTimeoutMs: number;
+  webhook: WebhookOptions;
 }
 
 export class UsageError extends Error {
@@ -31,15 +40,19 @@ export class UsageError extends Error {
 
 export const RUN_HELP = `Usage: meshinit run [flags]
 
-Runs the controller. In initializer mode (Kubernetes 1.7-1.13 with the alpha Initializers
-feature), meshinit watches uninitialized Deployments, StatefulSets, DaemonSets and Jobs, acts
-when its name is first in metadata.initializers.pending, removes itself (keeping the other
-initializers in order) and, when a MeshConfig selects the workload, adds the sidecar, all in
-one conditional PATCH.
+Runs the controller, in one of two modes:
+  initializer  Kubernetes 1.7-1.13 with the alpha Initializers feature: watches uninitialized
+               Deployments, StatefulSets, DaemonSets and Jobs, acts when its name is first in
+               metadata.initializers.pending, removes itself (keeping the other initializers in
+               order) and, when a MeshConfig selects the workload, adds the sidecar, all in one
+               conditional PATCH.
+  webhook      Kubernetes >= 1.14 (and any server with admissionregistration v1/v1beta1): an
+               HTTPS MutatingAdmissionWebhook answering AdmissionReviews with a JSON Patch.
 
 Flags:
-  --mode initializer          Run mode. Only "initializer" exists so far; webhook mode for
-                              Kubernetes >= 1.14 is planned.
+  --mode auto|initializer|webhook
+                              Default auto: initializer when the server serves
+                              admissionregistration.k8s.io/v1alpha1, webhook otherwise.
   --kubeconfig FILE           Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the
                               in-cluster service account).
   --namespace NS              Watch only this namespace; repeat for several (default: all).
@@ -58,11 +71,28 @@ Flags:
   --watch-timeout DURATION    Ask the server to end each watch after this long, so half-open
                               connections cannot stall the controller (default 5m).
   --request-timeout DURATION  Timeout of each API request (default 30s).
+
+Webhook mode:
+  --webhook-addr HOST:PORT    HTTPS listener for AdmissionReviews at /inject (default :8443).
+  --tls-cert-file FILE        Serving certificate (PEM); re-read when it changes.
+  --tls-key-file FILE         Its private key (PEM).
+  --self-signed               Instead of the files: make a CA and a serving certificate at start
+                              and write the CA into the caBundle of the webhook configuration.
+                              For demos and single replicas (each replica would make its own CA).
+  --self-signed-hosts LIST    Names and IPs for that certificate (comma-separated; default
+                              meshinit.<controller-namespace>.svc, its cluster.local form,
+                              localhost, 127.0.0.1).
+  --webhook-config-name NAME  MutatingWebhookConfiguration to update with --self-signed
+                              (default meshinit).
+  --target pods|workloads     pods (default): inject Pods created by any workload controller, so
+                              the workloads in Git stay as written. workloads: inject the pod
+                              templates of Deployments, StatefulSets, DaemonSets and Jobs.
   -h, --help                  Show this help.
 
 Durations: 500ms, 30s, 5m, 1h.
 Exit codes: 0 after SIGTERM/SIGINT once in-flight work finished; 1 on a fatal error (for
-example a server without admissionregistration.k8s.io/v1alpha1); 2 on bad flags.
+example --mode initializer on a server without admissionregistration.k8s.io/v1alpha1); 2 on bad
+flags.
 `;
 
 export function parseDuration(text: string, flag: string): number {
@@ -73,12 +103,31 @@ export function parseDuration(text: string, flag: string): number {
   return Math.round(Number(match[1]) * factor);
 }
 
-function parseAddress(text: string): RunOptions['healthAddress'] {
+function parseAddress(text: string, flag: string): RunOptions['healthAddress'] {
   if (text === '') return undefined;
   const match = /^(.*):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw new UsageError(`--health-addr: "${text}" is not HOST:PORT (for example :9090 or 127.0.0.1:9090)`);
+  if (!match || port > 65535) throw new UsageError(`${flag}: "${text}" is not HOST:PORT (for example :9090 or 127.0.0.1:9090)`);
   return { host: match[1] || '0.0.0.0', port };
+}
+
+function webhookTls(
+  values: { 'tls-cert-file'?: string; 'tls-key-file'?: string; 'self-signed': boolean; 'self-signed-hosts'?: string },
+  controllerNamespace: string,
+): WebhookOptions['tls'] {
+  const certFile = values['tls-cert-file'];
+  const keyFile = values['tls-key-file'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert-file and --tls-key-file go together');
+  if (certFile && keyFile) {
+    if (values['self-signed']) throw new UsageError('--self-signed and --tls-cert-file exclude each other');
+    return { kind: 'files', certFile, keyFile };
+  }
+  if (!values['self-signed']) return undefined;
+  const hosts = values['self-signed-hosts']
+    ? values['self-signed-hosts'].split(',').map((host) => host.trim()).filter(Boolean)
+    : [`meshinit.${controllerNamespace}.svc`, `meshinit.${controllerNamespace}.svc.cluster.local`, 'localhost', '127.0.0.1'];
+  if (hosts.length === 0) throw new UsageError('--self-signed-hosts needs at least one name or IP');
+  return { kind: 'self-signed', hosts };
 }
 
 export interface ParsedRun {
@@ -94,7 +143,7 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
       strict: true,
       allowPositionals: false,
       options: {
-        mode: { type: 'string', default: 'initializer' },
+        mode: { type: 'string', default: 'auto' },
         kubeconfig: { type: 'string' },
         namespace: { type: 'string', multiple: true },
         concurrency: { type: 'string', default: '8' },
@@ -107,15 +156,23 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
         'resync-period': { type: 'string', default: '5m' },
         'watch-timeout': { type: 'string', default: '5m' },
         'request-timeout': { type: 'string', default: '30s' },
+        'webhook-addr': { type: 'string', default: ':8443' },
+        'tls-cert-file': { type: 'string' },
+        'tls-key-file': { type: 'string' },
+        'self-signed': { type: 'boolean', default: false },
+        'self-signed-hosts': { type: 'string' },
+        'webhook-config-name': { type: 'string', default: 'meshinit' },
+        target: { type: 'string', default: 'pods' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
   } catch (error) {
     throw new UsageError(`${(error as Error).message}; see meshinit run --help`);
   }
-  if (values.mode !== 'initializer') {
-    throw new UsageError(`--mode: "${values.mode}" is not supported; use --mode initializer (webhook mode for Kubernetes >= 1.14 is not built yet)`);
+  if (values.mode !== 'auto' && values.mode !== 'initializer' && values.mode !== 'webhook') {
+    throw new UsageError(`--mode: "${values.mode}" must be auto, initializer or webhook`);
   }
+  if (values.target !== 'pods' && values.target !== 'workloads') throw new UsageError(`--target: "${values.target}" must be pods or workloads`);
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) {
     throw new UsageError(`--concurrency: "${values.concurrency}" must be a whole number from 1 to 1024`);
@@ -124,20 +181,32 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
   if (!(LOG_LEVELS as readonly string[]).includes(values['log-level'])) throw new UsageError(`--log-level: "${values['log-level']}" must be one of ${LOG_LEVELS.join(', ')}`);
   const watchTimeoutMs = parseDuration(values['watch-timeout'], '--watch-timeout');
   if (watchTimeoutMs < 1000) throw new UsageError('--watch-timeout must be at least 1s');
+  const controllerNamespace = values['controller-namespace'] ?? env.POD_NAMESPACE ?? 'meshinit-system';
+  const webhookAddress = parseAddress(values['webhook-addr'], '--webhook-addr');
+  if (!webhookAddress) throw new UsageError('--webhook-addr must not be empty');
   const options: RunOptions = {
-    mode: 'initializer',
+    mode: values.mode,
     kubeconfig: values.kubeconfig,
     namespaces: Object.freeze([...new Set(values.namespace ?? [])]),
     concurrency,
     initializerName: values['initializer-name'],
-    controllerNamespace: values['controller-namespace'] ?? env.POD_NAMESPACE ?? 'meshinit-system',
+    controllerNamespace,
     jobPods: values['job-pods'],
     logFormat: values['log-format'],
     logLevel: values['log-level'] as LogLevel,
-    healthAddress: parseAddress(values['health-addr']),
+    healthAddress: parseAddress(values['health-addr'], '--health-addr'),
     resyncPeriodMs: parseDuration(values['resync-period'], '--resync-period'),
     watchTimeoutSeconds: Math.round(watchTimeoutMs / 1000),
     requestTimeoutMs: parseDuration(values['request-timeout'], '--request-timeout'),
+    webhook: {
+      address: webhookAddress,
+      tls: webhookTls(values, controllerNamespace),
+      configurationName: values['webhook-config-name'],
+      target: values.target,
+    },
   };
+  if (options.mode === 'webhook' && options.webhook.tls === undefined) {
+    throw new UsageError('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');
+  }
   return { help: values.help, options: Object.freeze(options) };
 }

@@ -1,12 +1,14 @@
-// `meshinit run`: wiring only. Options → logger → API client → discovery check → controller →
+// `meshinit run`: wiring only. Options → logger → API client → mode → controller or webhook →
 // health server → wait for a signal → graceful stop.
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from './kube/api-client.ts';
-import { checkInitializersAvailable, InitializersUnavailableError } from './kube/discovery.ts';
+import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
+import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
 import { createInitializerController } from './initializer/controller.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { parseRunOptions, RUN_HELP, UsageError } from './options.ts';
+import { parseRunOptions, RUN_HELP, UsageError, type RunOptions } from './options.ts';
+import { startWebhook } from './webhook/run.ts';
 
 export interface RunIo {
   stdout: { write(text: string): unknown };
@@ -19,12 +21,44 @@ export interface RunIo {
   logStream?: NodeJS.WritableStream;
 }
 
+interface Running {
+  ready(): boolean;
+  /** Resolves once the mode is fully serving (caches synced). */
+  started: Promise<void>;
+  stop(): Promise<void>;
+}
+
 function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new UsageError('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a Pod with a service account');
   return kc;
+}
+
+/** Initializers exist only up to 1.13: auto picks them where served, the webhook everywhere else. */
+async function resolveMode(options: RunOptions, api: KubeApi, log: Logger): Promise<'initializer' | 'webhook'> {
+  if (options.mode === 'webhook') return 'webhook';
+  const status = await initializerApiStatus(api);
+  if (options.mode === 'initializer') {
+    if (status !== 'served') throw new InitializersUnavailableError(status);
+    return 'initializer';
+  }
+  const mode = status === 'served' ? 'initializer' : 'webhook';
+  log.info('Mode selected', { mode, why: status === 'served' ? 'the server serves admissionregistration.k8s.io/v1alpha1 (Initializers)' : `no Initializers API: ${status}` });
+  if (mode === 'webhook' && options.webhook.tls === undefined) {
+    throw new UsageError('--mode auto chose webhook mode (this server has no Initializers), which needs --tls-cert-file and --tls-key-file, or --self-signed');
+  }
+  return mode;
+}
+
+async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger): Promise<Running> {
+  if (mode === 'initializer') {
+    const controller = createInitializerController(options, { api, log });
+    return { ready: controller.ready, started: controller.start(), stop: controller.stop };
+  }
+  const webhook = await startWebhook(options, { api, log });
+  return { ready: webhook.ready, started: Promise.resolve(), stop: webhook.stop };
 }
 
 export async function runCommand(argv: readonly string[], io: RunIo): Promise<number> {
@@ -53,20 +87,20 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   }
   const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}` });
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
+  let running: Running;
   try {
-    await checkInitializersAvailable(api);
+    running = await startMode(await resolveMode(options, api, log), options, api, log);
   } catch (error) {
-    log.error(error instanceof InitializersUnavailableError ? 'Initializers unavailable' : 'Discovery failed', { error: (error as Error).message });
-    return 1;
+    const message = error instanceof InitializersUnavailableError ? 'Initializers unavailable' : 'Start-up failed';
+    log.error(message, { error: (error as Error).message });
+    return error instanceof UsageError ? 2 : 1;
   }
-  const controller = createInitializerController(options, { api, log });
-  const health = options.healthAddress ? await startHealthServer(options.healthAddress, controller.ready) : undefined;
+  const health = options.healthAddress ? await startHealthServer(options.healthAddress, running.ready) : undefined;
   const signal = io.waitForStopSignal();
-  const started = controller.start();
-  const outcome = await Promise.race([signal.then((name) => ({ stop: name })), started.then(() => ({ stop: undefined }))]);
+  const outcome = await Promise.race([signal.then((name) => ({ stop: name })), running.started.then(() => ({ stop: undefined }))]);
   const stopSignal = outcome.stop ?? (await signal);
-  log.info('Stopping: finishing in-flight patches', { signal: stopSignal });
-  await controller.stop();
+  log.info('Stopping: finishing in-flight work', { signal: stopSignal });
+  await running.stop();
   await health?.close();
   log.info('Stopped');
   return 0;

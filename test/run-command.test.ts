@@ -76,20 +76,42 @@ describe('meshinit run', function () {
   });
 
   it('exits 2 with a message naming the flag on bad flags', async function () {
-    for (const [argv, words] of [[['--concurrency', '0'], '--concurrency'], [['--mode', 'webhook'], '--mode'], [['--log-format', 'xml'], '--log-format'], [['--bogus'], 'bogus'], [['--resync-period', 'soon'], '--resync-period']] as const) {
+    for (const [argv, words] of [[['--concurrency', '0'], '--concurrency'], [['--mode', 'sideways'], '--mode'], [['--mode', 'webhook'], '--tls-cert-file'], [['--target', 'nodes'], '--target'], [['--tls-cert-file', 'a.pem'], '--tls-key-file'], [['--log-format', 'xml'], '--log-format'], [['--bogus'], 'bogus'], [['--resync-period', 'soon'], '--resync-period']] as const) {
       const { io, err } = harness();
       expect(await runCommand([...argv], io), argv.join(' ')).to.equal(2);
       expect(err.join(''), argv.join(' ')).to.include(words);
     }
   });
 
-  it('refuses to start (exit 1) on a server without admissionregistration.k8s.io/v1alpha1, saying what to use instead', async function () {
+  it('with --mode initializer refuses to start (exit 1) on a server without admissionregistration.k8s.io/v1alpha1, saying what to use instead', async function () {
     const { io, lines } = harness();
-    expect(await runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', ''], io)).to.equal(1);
+    expect(await runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', '', '--mode', 'initializer'], io)).to.equal(1);
     const line = lines.find((l) => l.message === 'Initializers unavailable');
     expect(line?.level).to.equal('error');
     expect(String(line?.error)).to.include('removed in Kubernetes 1.14').and.include('webhook');
     expect(cluster.requests.some((r) => r.path.endsWith('/deployments')), 'no informer started').to.equal(false);
+  });
+
+  it('--mode auto picks the webhook where there are no Initializers, and says it needs a certificate', async function () {
+    const { io, lines } = harness();
+    expect(await runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', ''], io)).to.equal(2);
+    expect(lines.find((l) => l.message === 'Mode selected')).to.include({ mode: 'webhook' });
+    expect(String(lines.find((l) => l.message === 'Start-up failed')?.error)).to.include('--self-signed');
+  });
+
+  it('--mode auto with --self-signed serves the webhook and publishes its CA into the webhook configuration', async function () {
+    cluster.put('apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit' },
+      webhooks: [{ name: 'pods.meshinit.dev', clientConfig: { url: 'https://127.0.0.1:1/inject' } }],
+    });
+    const { io, stop, lines } = harness();
+    const exit = runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', '', '--self-signed', '--webhook-addr', '127.0.0.1:0'], io);
+    await waitFor(() => lines.some((l) => l.message === 'Webhook serving'), 'webhook serving');
+    expect(lines.find((l) => l.message === 'Mode selected')).to.include({ mode: 'webhook' });
+    const stored = cluster.get('apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', '', 'meshinit') as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
+    expect(Buffer.from(stored.webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString()).to.match(/^-----BEGIN CERTIFICATE-----/);
+    stop('SIGTERM');
+    expect(await exit).to.equal(0);
   });
 
   it('on SIGTERM stops taking work, lets the in-flight patch finish and exits 0', async function () {
@@ -104,7 +126,7 @@ describe('meshinit run', function () {
     stop('SIGTERM');
     expect(await exit).to.equal(0);
     const messages = lines.map((l) => l.message);
-    expect(messages.indexOf('Injected sidecar'), 'the in-flight patch completed and was logged').to.be.greaterThan(messages.indexOf('Stopping: finishing in-flight patches'));
+    expect(messages.indexOf('Injected sidecar'), 'the in-flight patch completed and was logged').to.be.greaterThan(messages.indexOf('Stopping: finishing in-flight work'));
     expect(messages.indexOf('Stopped')).to.be.greaterThan(messages.indexOf('Injected sidecar'));
     // Work that arrives after the signal is not taken.
     cluster.put('apis/apps/v1/deployments', { ...deployment, metadata: { ...deployment.metadata, name: 'late', uid: 'late' } });

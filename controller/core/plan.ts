@@ -1,35 +1,39 @@
 // Policy and injection in one step: what every adapter (initializer sync, webhook, CLI) asks.
 import { InjectionError } from './errors.ts';
-import { injectPod, injectWorkload } from './inject.ts';
-import { decideInjection, type PolicyContext } from './policy.ts';
+import { injectPod, injectWorkload, type InjectionResult } from './inject.ts';
+import { decideInjection, type InjectionCandidate, type PolicyContext } from './policy.ts';
+import type { WorkloadIdentity } from './render.ts';
 import type { InjectionStatus } from './status-record.ts';
 import type { MeshConfig, Pod, Workload } from './types.ts';
-import { jobPodCandidate, workloadCandidate } from './workload.ts';
+import { jobPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
   | { action: 'skip'; reason: string; meshConfig?: MeshConfig }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
-function attempt<T>(meshConfig: MeshConfig, reason: string, inject: () => { object: T; changed: boolean; status: InjectionStatus }): InjectionPlan<T> {
+function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
+  const decision = decideInjection(candidate, context);
+  if (!decision.inject) return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
   try {
-    return { action: 'inject', ...inject(), meshConfig, reason };
+    return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason };
   } catch (error) {
-    if (error instanceof InjectionError) return { action: 'error', error, meshConfig };
+    if (error instanceof InjectionError) return { action: 'error', error, meshConfig: decision.meshConfig };
     throw error;
   }
 }
 
 export function planWorkloadInjection(workload: Workload, context: PolicyContext): InjectionPlan<Workload> {
-  const decision = decideInjection(workloadCandidate(workload), context);
-  if (!decision.inject) return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
-  return attempt(decision.meshConfig, decision.reason, () => injectWorkload(workload, decision.meshConfig));
+  return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig));
+}
+
+/** A Pod judged on its own labels and annotations, placeholders from its owning workload. */
+export function planPodInjection(pod: Pod, owner: WorkloadIdentity, context: PolicyContext): InjectionPlan<Pod> {
+  return plan(podCandidate(pod, owner), context, (meshConfig) => injectPod(pod, meshConfig, owner));
 }
 
 /** A Pod created by a Job: policy and placeholders come from the Job (`{{workload.kind}}` is Job). */
 export function planJobPodInjection(pod: Pod, job: Workload, context: PolicyContext): InjectionPlan<Pod> {
-  const decision = decideInjection(jobPodCandidate(pod, job), context);
-  if (!decision.inject) return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
   const identity = { kind: job.kind, name: job.metadata.name ?? '', namespace: job.metadata.namespace ?? pod.metadata.namespace ?? '' };
-  return attempt(decision.meshConfig, decision.reason, () => injectPod(pod, decision.meshConfig, identity));
+  return plan(jobPodCandidate(pod, job), context, (meshConfig) => injectPod(pod, meshConfig, identity));
 }

@@ -1,6 +1,7 @@
 // Recognising workloads in untrusted input (API objects, YAML documents, AdmissionReviews): a
 // malformed object yields a reason, never an exception deep inside injection.
 import type { InjectionCandidate } from './policy.ts';
+import type { WorkloadIdentity } from './render.ts';
 import type { KubeObject, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
 
@@ -52,14 +53,17 @@ export function recognisePod(object: unknown): Recognised<Pod> {
 }
 
 export function workloadCandidate(workload: Workload): InjectionCandidate {
+  // Defensive: callers should recognise first, but a missing template must reach injection (and
+  // become an InjectionError there), not throw a TypeError here.
+  const template = (workload.spec as Workload['spec'] | undefined)?.template;
   return {
     kind: workload.kind,
     name: workload.metadata.name ?? workload.metadata.generateName ?? '',
     namespace: workload.metadata.namespace ?? '',
     labels: stringMap(workload.metadata.labels),
     annotations: stringMap(workload.metadata.annotations),
-    podAnnotations: stringMap(workload.spec.template.metadata?.annotations),
-    podSpec: workload.spec.template.spec,
+    podAnnotations: stringMap(template?.metadata?.annotations),
+    podSpec: template?.spec,
   };
 }
 
@@ -76,4 +80,40 @@ export function controllerOwner(object: KubeObject): OwnerReference | undefined 
   const owners = object.metadata?.ownerReferences;
   if (!Array.isArray(owners)) return undefined;
   return owners.find((owner) => isRecord(owner) && owner.controller === true);
+}
+
+/**
+ * A Pod judged on its own (webhook mode): its labels and annotations are the template's, copied
+ * by the controller that created it, and its workload identity comes from its owner.
+ */
+export function podCandidate(pod: Pod, owner: WorkloadIdentity): InjectionCandidate {
+  const annotations = stringMap(pod.metadata.annotations);
+  return {
+    kind: owner.kind,
+    name: owner.name,
+    namespace: owner.namespace,
+    labels: stringMap(pod.metadata.labels),
+    annotations,
+    podAnnotations: annotations,
+    podSpec: pod.spec,
+  };
+}
+
+const POD_TEMPLATE_HASH = 'pod-template-hash';
+
+/**
+ * The workload a Pod belongs to, from its controlling owner: a ReplicaSet made by a Deployment is
+ * named `<deployment>-<pod-template-hash>`, so the Deployment's name is recovered from it without
+ * an API read. Bare Pods and Pods of other controllers get a reason instead.
+ */
+export function podOwnerIdentity(pod: Pod, namespace: string): Recognised<WorkloadIdentity> {
+  const owner = controllerOwner(pod);
+  if (!owner) return { ok: false, reason: 'the Pod has no controller (bare Pods are not injected; inject their manifest with "meshinit inject")' };
+  if (owner.kind === 'ReplicaSet') {
+    const hash = stringMap(pod.metadata.labels)[POD_TEMPLATE_HASH];
+    const name = hash && owner.name.endsWith(`-${hash}`) ? owner.name.slice(0, -(hash.length + 1)) : owner.name;
+    return { ok: true, value: { kind: 'Deployment', name, namespace } };
+  }
+  if (isWorkloadKind(owner.kind)) return { ok: true, value: { kind: owner.kind, name: owner.name, namespace } };
+  return { ok: false, reason: `the Pod's controller is a ${owner.kind}, not one of ${WORKLOAD_KINDS.join(', ')}` };
 }

@@ -3,15 +3,15 @@
 // synced before any workload is looked at, so nothing is released uninjected merely because the
 // controller had not loaded its configuration yet.
 import { isOwnTurn } from '../core/initializers.ts';
-import type { KubeObject, NamespaceInfo } from '../core/types.ts';
+import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
+import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createEventRecorder } from '../kube/events.ts';
-import { MeshConfigStatusWriter } from '../kube/meshconfig-status.ts';
-import { MeshConfigStore } from '../kube/meshconfig-store.ts';
-import { MESHCONFIG, NAMESPACE, POD, workloadDescriptor } from '../kube/resources.ts';
+import type { MeshConfigStore } from '../kube/meshconfig-store.ts';
+import { POD, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
 import { parseRefKey, refKey, syncObject, type ClusterView, type SyncKind } from './sync.ts';
@@ -51,21 +51,7 @@ export function createInitializerController(config: InitializerControllerConfig,
   const { api, log } = deps;
   const now = deps.now ?? (() => performance.now());
   const scopes: Array<string | undefined> = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
-  const onInformerError = (resource: string) => (error: unknown) =>
-    log.warn('Watch failed, relisting after backoff', { resource, error: error instanceof Error ? error.message : String(error) });
-
-  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: onInformerError('namespaces'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
-  const meshConfigInformer = createInformer<KubeObject>({ api, descriptor: MESHCONFIG, onError: onInformerError('meshconfigs'), ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}) });
-  const meshConfigs = new MeshConfigStore(log);
-  const statusWriter = new MeshConfigStatusWriter(api, log);
-  const loadMeshConfig = (object: KubeObject): void => {
-    void statusWriter.report(object, meshConfigs.apply(object));
-  };
-  meshConfigInformer.on('add', loadMeshConfig);
-  meshConfigInformer.on('update', (previous, object) => {
-    if (previous !== object) loadMeshConfig(object);
-  });
-  meshConfigInformer.on('delete', (object) => meshConfigs.remove(object.metadata?.name ?? ''));
+  const clusterConfig = createClusterConfig({ api, log, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
@@ -98,7 +84,7 @@ export function createInitializerController(config: InitializerControllerConfig,
         query: { includeUninitialized: true },
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         resyncPeriodMs: config.resyncPeriodMs,
-        onError: onInformerError(descriptor.plural),
+        onError: informerErrorLogger(log, descriptor.plural),
         ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}),
       });
       // Add, update and resync all count: an object that was not ours to take when it was added
@@ -128,11 +114,8 @@ export function createInitializerController(config: InitializerControllerConfig,
       const recognised = job ? recogniseWorkload(job) : undefined;
       return recognised?.ok ? recognised.value : undefined;
     },
-    namespace: (name): NamespaceInfo | undefined => {
-      const object = namespaces.get(name);
-      return object ? { name, labels: { ...(object.metadata?.labels ?? {}) } } : undefined;
-    },
-    meshConfigs: () => meshConfigs.list(),
+    namespace: (name) => clusterConfig.namespace(name),
+    meshConfigs: () => clusterConfig.meshConfigs(),
   };
   const syncDeps = {
     api, view, log, now,
@@ -142,14 +125,12 @@ export function createInitializerController(config: InitializerControllerConfig,
   };
 
   let synced = false;
-  const all = (): Array<Informer<KubeObject>> => [namespaces, meshConfigInformer, ...[...workloadInformers.values()].flat()];
   return {
-    meshConfigs,
+    meshConfigs: clusterConfig.store,
     async start() {
-      namespaces.start();
-      meshConfigInformer.start();
-      await Promise.all([namespaces.waitForSync(), meshConfigInformer.waitForSync()]);
-      log.info('MeshConfigs and namespaces synced', { meshConfigs: meshConfigs.list().map((mc) => mc.name) });
+      clusterConfig.start();
+      await clusterConfig.waitForSync();
+      log.info('MeshConfigs and namespaces synced', { meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
       const informers = [...workloadInformers.values()].flat();
       for (const informer of informers) informer.start();
       await Promise.all(informers.map((informer) => informer.waitForSync()));
@@ -162,7 +143,7 @@ export function createInitializerController(config: InitializerControllerConfig,
       });
     },
     async stop() {
-      await Promise.all(all().map((informer) => informer.stop()));
+      await Promise.all([clusterConfig.stop(), ...[...workloadInformers.values()].flat().map((informer) => informer.stop())]);
       await queue.shutdown();
     },
     ready: () => synced,

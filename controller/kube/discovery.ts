@@ -12,8 +12,8 @@ export class InitializersUnavailableError extends Error {
       `this API server does not serve admissionregistration.k8s.io/v1alpha1 initializerconfigurations (${detail}). ` +
         'Initializers were removed in Kubernetes 1.14; on 1.7-1.13 the server needs ' +
         '--runtime-config=admissionregistration.k8s.io/v1alpha1=true, the Initializers admission plugin and ' +
-        '--feature-gates=Initializers=true. On Kubernetes >= 1.14 use webhook mode instead, or inject manifests ' +
-        'offline with "meshinit inject -f FILE".',
+        '--feature-gates=Initializers=true. On Kubernetes >= 1.14 use --mode webhook (or --mode auto), or inject ' +
+        'manifests offline with "meshinit inject -f FILE".',
     );
     this.name = 'InitializersUnavailableError';
   }
@@ -23,15 +23,22 @@ interface ApiResourceList {
   resources?: Array<{ name?: string }>;
 }
 
-export async function checkInitializersAvailable(api: KubeApi): Promise<void> {
+/** 'served', or why not; other failures (network, 403, 5xx) are thrown: they say nothing about the API. */
+export async function initializerApiStatus(api: KubeApi): Promise<'served' | string> {
   let list: ApiResourceList;
   try {
     list = await api.get<ApiResourceList>(INITIALIZER_API);
   } catch (error) {
-    if (isKubeApiError(error) && error.isNotFound) throw new InitializersUnavailableError(`GET ${INITIALIZER_API} answered 404`);
+    if (isKubeApiError(error) && error.isNotFound) return `GET ${INITIALIZER_API} answered 404`;
     throw error;
   }
   if (!(list.resources ?? []).some((resource) => resource.name === 'initializerconfigurations')) {
-    throw new InitializersUnavailableError('the group version exists but lists no initializerconfigurations');
+    return 'the group version exists but lists no initializerconfigurations';
   }
+  return 'served';
+}
+
+export async function checkInitializersAvailable(api: KubeApi): Promise<void> {
+  const status = await initializerApiStatus(api);
+  if (status !== 'served') throw new InitializersUnavailableError(status);
 }

@@ -1,0 +1,160 @@
+// AdmissionReview in, AdmissionReview out: no HTTP here. The same core that the initializer uses
+// decides and injects; the answer is a JSON Patch from the object as submitted to the injected one.
+// admission.k8s.io/v1 is what the shipped configuration asks for; v1beta1 is answered too, in kind,
+// because that is all the 1.9-1.15 API servers send.
+import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
+import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
+import type { PolicyContext } from '../core/policy.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload } from '../core/types.ts';
+import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
+
+export type WebhookTarget = 'pods' | 'workloads';
+
+export interface AdmissionContext {
+  target: WebhookTarget;
+  namespace(name: string): NamespaceInfo | undefined;
+  meshConfigs(): readonly MeshConfig[];
+  controllerNamespace: string;
+}
+
+/** A body that is not an AdmissionReview at all: the HTTP layer answers 400 with this message. */
+export class AdmissionRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AdmissionRequestError';
+  }
+}
+
+export type AdmissionAction = 'injected' | 'skipped' | 'allowed-uninjected' | 'denied';
+
+export interface AdmissionDecision {
+  action: AdmissionAction;
+  reason: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  dryRun: boolean;
+  meshConfig?: string;
+}
+
+export interface AdmissionResponseBody {
+  uid: string;
+  allowed: boolean;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+  status?: { code: number; reason: string; message: string };
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: string;
+  kind: 'AdmissionReview';
+  response: AdmissionResponseBody;
+}
+
+export interface AdmissionOutcome {
+  review: AdmissionReviewResponse;
+  decision: AdmissionDecision;
+}
+
+const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'];
+const WORKLOAD_RESOURCES: Record<string, string> = { deployments: 'apps', statefulsets: 'apps', daemonsets: 'apps', jobs: 'batch' };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+interface ParsedRequest {
+  apiVersion: string;
+  uid: string;
+  resource: string;
+  group: string;
+  namespace: string;
+  operation: string;
+  dryRun: boolean;
+  object: unknown;
+}
+
+function parseReview(body: unknown): ParsedRequest {
+  if (!isRecord(body)) throw new AdmissionRequestError('the body is not a JSON object');
+  if (typeof body.apiVersion !== 'string' || !REVIEW_VERSIONS.includes(body.apiVersion) || body.kind !== 'AdmissionReview') {
+    throw new AdmissionRequestError(`expected kind AdmissionReview of ${REVIEW_VERSIONS.join(' or ')}, got ${String(body.kind)} ${String(body.apiVersion)}`);
+  }
+  const request = body.request;
+  if (!isRecord(request) || typeof request.uid !== 'string' || request.uid === '') throw new AdmissionRequestError('request.uid is missing');
+  const resource = isRecord(request.resource) ? request.resource : {};
+  return {
+    apiVersion: body.apiVersion,
+    uid: request.uid,
+    resource: typeof resource.resource === 'string' ? resource.resource : '',
+    group: typeof resource.group === 'string' ? resource.group : '',
+    namespace: typeof request.namespace === 'string' ? request.namespace : '',
+    operation: typeof request.operation === 'string' ? request.operation : '',
+    dryRun: request.dryRun === true,
+    object: request.object,
+  };
+}
+
+/** The object with its namespace filled in: at admission a Pod's metadata may not carry it yet. */
+function withNamespace<T extends KubeObject>(object: T, namespace: string): T {
+  return { ...object, metadata: { ...object.metadata, namespace: object.metadata?.namespace ?? namespace } };
+}
+
+type Planned = { plan: InjectionPlan<KubeObject>; object: KubeObject; kind: string; name: string } | { skip: string; kind: string; name: string };
+
+function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
+  const policy: PolicyContext = {
+    namespace: context.namespace(request.namespace) ?? { name: request.namespace, labels: {} },
+    meshConfigs: context.meshConfigs(),
+    controllerNamespace: context.controllerNamespace,
+  };
+  const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
+  const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';
+  if (context.target === 'pods') {
+    if (request.group !== '' || request.resource !== 'pods') return { skip: `resource ${request.group}/${request.resource} is not mutated with --target pods`, kind: request.resource, name };
+    if (request.operation !== 'CREATE') return { skip: `operation ${request.operation} is not mutated (Pods are injected on CREATE)`, kind: 'Pod', name };
+    const pod = recognisePod(request.object);
+    if (!pod.ok) return { skip: `malformed Pod: ${pod.reason}`, kind: 'Pod', name };
+    const object = withNamespace<Pod>(pod.value, request.namespace);
+    const owner = podOwnerIdentity(object, request.namespace);
+    if (!owner.ok) return { skip: owner.reason, kind: 'Pod', name };
+    return { plan: planPodInjection(object, owner.value, policy), object, kind: 'Pod', name };
+  }
+  if (WORKLOAD_RESOURCES[request.resource] !== request.group) return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, kind: request.resource, name };
+  // UPDATE too: re-applying the manifest from Git would otherwise strip the sidecar from the template.
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { skip: `operation ${request.operation} is not mutated`, kind: request.resource, name };
+  const workload = recogniseWorkload(request.object);
+  if (!workload.ok) return { skip: `malformed workload: ${workload.reason}`, kind: request.resource, name };
+  const object = withNamespace<Workload>(workload.value, request.namespace);
+  return { plan: planWorkloadInjection(object, policy), object, kind: workload.value.kind, name };
+}
+
+export function admit(body: unknown, context: AdmissionContext): AdmissionOutcome {
+  const request = parseReview(body);
+  const planned = planFor(request, context);
+  const base = { uid: request.uid, namespace: request.namespace, kind: planned.kind, name: planned.name, dryRun: request.dryRun };
+  const answer = (response: Omit<AdmissionResponseBody, 'uid'>, decision: Omit<AdmissionDecision, keyof typeof base>): AdmissionOutcome => ({
+    review: { apiVersion: request.apiVersion, kind: 'AdmissionReview', response: { uid: request.uid, ...response } },
+    decision: { ...base, ...decision },
+  });
+  if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip });
+  const { plan, object } = planned;
+  if (plan.action === 'skip') return answer({ allowed: true }, { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) });
+  if (plan.action === 'error') {
+    const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
+    if (plan.meshConfig.spec.failurePolicy === 'Fail') {
+      return answer(
+        { allowed: false, status: { code: 403, reason: 'Forbidden', message: `${message} (MeshConfig ${plan.meshConfig.name} has failurePolicy Fail)` } },
+        { action: 'denied', reason: plan.error.message, meshConfig: plan.meshConfig.name },
+      );
+    }
+    return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name });
+  }
+  if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name });
+  const ops: JsonPatchOperation[] = diffObjects(object, plan.object);
+  return answer(
+    { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') },
+    { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name },
+  );
+}

@@ -1,0 +1,87 @@
+// The webhook's HTTP routes: body, content type and AdmissionReview in/out. Every failure is an
+// HTTP answer with a message, never a crash: the API server calls this for every Pod create.
+import type http from 'node:http';
+import type { Logger } from '../logger.ts';
+import { admit, AdmissionRequestError, type AdmissionContext } from './admission.ts';
+
+export const INJECT_PATH = '/inject';
+/** The API server caps request bodies at 3 MiB; an AdmissionReview carries the object twice at most. */
+export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
+
+export interface WebhookAppDeps {
+  context: AdmissionContext;
+  log: Logger;
+  ready(): boolean;
+  now(): number;
+  maxBodyBytes?: number;
+}
+
+function send(response: http.ServerResponse, status: number, body: unknown): void {
+  const text = typeof body === 'string' ? `${body}\n` : JSON.stringify(body);
+  response.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' }).end(text);
+}
+
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      request.resume();
+      resolve('too-large');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        request.removeAllListeners('data');
+        request.resume();
+        resolve('too-large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+export function createWebhookHandler(deps: WebhookAppDeps): (request: http.IncomingMessage, response: http.ServerResponse) => void {
+  const limit = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path === '/healthz' || path === '/livez') return send(response, 200, 'ok');
+    if (path === '/readyz') return deps.ready() ? send(response, 200, 'ok') : send(response, 503, 'MeshConfigs not synced yet');
+    if (path !== INJECT_PATH) return send(response, 404, `not found: the webhook path is ${INJECT_PATH}`);
+    if (request.method !== 'POST') return send(response, 405, `${request.method} not allowed: POST an AdmissionReview`);
+    const contentType = String(request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (contentType !== 'application/json') return send(response, 415, `unsupported content type ${JSON.stringify(contentType)}: send application/json`);
+    const started = deps.now();
+    const body = await readBody(request, limit);
+    if (body === 'too-large') return send(response, 413, `AdmissionReview larger than ${limit} bytes`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
+    }
+    try {
+      const outcome = admit(parsed, deps.context);
+      const { decision } = outcome;
+      const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
+      const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
+      deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
+      send(response, 200, outcome.review);
+    } catch (error) {
+      if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
+      throw error;
+    }
+  };
+  return (request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      deps.log.error('Webhook request failed', { error: error instanceof Error ? error.message : String(error), path: request.url });
+      if (!response.headersSent) send(response, 500, 'internal error; see the meshinit log');
+      else response.destroy();
+    });
+  };
+}

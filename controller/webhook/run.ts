@@ -1,0 +1,61 @@
+// Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
+import { createClusterConfig } from '../kube/cluster-config.ts';
+import type { KubeApi } from '../kube/types.ts';
+import { publishCaBundle } from '../kube/webhook-configuration.ts';
+import type { Logger } from '../logger.ts';
+import type { WebhookOptions } from '../options.ts';
+import { createWebhookHandler } from './app.ts';
+import { generateSelfSignedCertificates } from './certificates.ts';
+import { startWebhookServer, type TlsSource, type WebhookServer } from './server.ts';
+
+export interface WebhookRuntimeConfig {
+  webhook: WebhookOptions;
+  controllerNamespace: string;
+}
+
+export interface WebhookRuntime {
+  ready(): boolean;
+  server: WebhookServer;
+  stop(): Promise<void>;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger }): Promise<WebhookRuntime> {
+  const { api, log } = deps;
+  const options = config.webhook;
+  let tls: TlsSource;
+  if (options.tls?.kind === 'files') {
+    tls = options.tls;
+  } else if (options.tls?.kind === 'self-signed') {
+    const hosts = options.tls.hosts;
+    const generated = generateSelfSignedCertificates({ dnsNames: hosts.filter((h) => !IPV4.test(h) && !h.includes(':')), ipAddresses: hosts.filter((h) => IPV4.test(h) || h.includes(':')) });
+    const webhooks = await publishCaBundle(api, options.configurationName, generated.caPem);
+    log.info('Self-signed CA published', { webhookConfiguration: options.configurationName, webhooks, hosts });
+    tls = { kind: 'inline', certPem: generated.certPem, keyPem: generated.keyPem };
+  } else {
+    throw new Error('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');
+  }
+  const clusterConfig = createClusterConfig({ api, log });
+  let synced = false;
+  const handler = createWebhookHandler({
+    context: { target: options.target, namespace: clusterConfig.namespace, meshConfigs: clusterConfig.meshConfigs, controllerNamespace: config.controllerNamespace },
+    log,
+    ready: () => synced,
+    now: () => performance.now(),
+  });
+  const server = await startWebhookServer({ address: options.address, tls, handler, log });
+  clusterConfig.start();
+  void clusterConfig.waitForSync().then(() => {
+    synced = true;
+    log.info('Webhook serving', { port: server.port(), target: options.target, meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
+  });
+  return {
+    ready: () => synced,
+    server,
+    async stop() {
+      await server.close();
+      await clusterConfig.stop();
+    },
+  };
+}

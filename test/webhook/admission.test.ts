@@ -1,0 +1,158 @@
+// The AdmissionReview adapter over the shared core, and the golden cases the CLI uses: a workload
+// admitted through the webhook must come out exactly as `meshinit inject` writes it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import jsonpatch from 'fast-json-patch';
+import { parseAllDocuments } from 'yaml';
+import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo } from '../../controller/core/types.ts';
+import { admit, AdmissionRequestError, type AdmissionContext } from '../../controller/webhook/admission.ts';
+import { repoRoot } from '../support/transcripts.ts';
+
+const GOLDEN = path.join(repoRoot, 'test/cli/golden');
+
+function goldenMeshConfig(overrides: Record<string, unknown> = {}): MeshConfig {
+  const raw = parseAllDocuments(fs.readFileSync(path.join(GOLDEN, 'meshconfig.yaml'), 'utf8'))[0]!.toJS() as { spec: Record<string, unknown> };
+  const parsed = parseMeshConfig({ ...raw, spec: { ...raw.spec, ...overrides } });
+  if (!parsed.ok) throw parsed.error;
+  return parsed.meshConfig;
+}
+
+function context(meshConfig: MeshConfig, target: 'pods' | 'workloads' = 'pods'): AdmissionContext {
+  return {
+    target,
+    namespace: (name): NamespaceInfo => ({ name, labels: name === 'quiet' ? { 'meshinit.dev/injection': 'disabled' } : {} }),
+    meshConfigs: () => [meshConfig],
+    controllerNamespace: 'meshinit-system',
+  };
+}
+
+function review(object: KubeObject, options: { resource?: string; group?: string; namespace?: string; operation?: string; dryRun?: boolean; apiVersion?: string } = {}) {
+  return {
+    apiVersion: options.apiVersion ?? 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'req-1',
+      kind: { group: options.group ?? '', version: 'v1', kind: object.kind },
+      resource: { group: options.group ?? '', version: 'v1', resource: options.resource ?? 'pods' },
+      namespace: options.namespace ?? 'default',
+      operation: options.operation ?? 'CREATE',
+      dryRun: options.dryRun ?? false,
+      object,
+    },
+  };
+}
+
+function podOf(owner: { kind: string; name: string } | undefined, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; hostNetwork?: boolean; containers?: Array<{ name: string; image: string }> } = {}): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: owner ? `${owner.name}-` : undefined,
+      labels: { app: 'web', ...(extra.labels ?? {}) },
+      ...(extra.annotations ? { annotations: extra.annotations } : {}),
+      ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: 'o1', controller: true }] } : {}),
+    },
+    spec: { ...(extra.hostNetwork ? { hostNetwork: true } : {}), containers: extra.containers ?? [{ name: 'web', image: 'web:1' }] },
+  };
+}
+
+function patched(object: KubeObject, response: { patch?: string }): KubeObject {
+  const ops = JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString('utf8')) as jsonpatch.Operation[];
+  return jsonpatch.applyPatch(structuredClone(object), ops, true, false).newDocument;
+}
+
+describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
+  it('injects a Pod of a Deployment, naming the Deployment from its ReplicaSet and pod-template-hash', function () {
+    const pod = podOf({ kind: 'ReplicaSet', name: 'web-7d9f8c6b5' }, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
+    const { review: answer, decision } = admit(review(pod), context(goldenMeshConfig()));
+    expect(answer).to.deep.include({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' });
+    expect(answer.response).to.include({ uid: 'req-1', allowed: true, patchType: 'JSONPatch' });
+    const result = patched(pod, answer.response) as { spec: { containers: Array<{ name: string; args?: string[] }> } };
+    expect(result.spec.containers.map((c) => c.name)).to.deep.equal(['web', 'mesh-proxy']);
+    const args = result.spec.containers[1]!.args ?? [];
+    expect(args[args.indexOf('--serviceCluster') + 1], '{{workload.name}} is the Deployment').to.equal('web');
+    expect(decision).to.include({ action: 'injected', kind: 'Pod', namespace: 'default', name: 'web-7d9f8c6b5-', uid: 'req-1', meshConfig: 'golden' });
+  });
+
+  it('skips bare Pods, opted-out Pods, hostNetwork Pods, disabled and system namespaces, with reasons and no patch', function () {
+    const cases: Array<[KubeObject, string, RegExp]> = [
+      [podOf(undefined), 'default', /no controller/],
+      [podOf({ kind: 'StatefulSet', name: 'db' }, { annotations: { 'sidecar.meshinit.dev/inject': 'false' } }), 'default', /sidecar\.meshinit\.dev\/inject/],
+      [podOf({ kind: 'DaemonSet', name: 'agent' }, { hostNetwork: true }), 'default', /hostNetwork/],
+      [podOf({ kind: 'Job', name: 'j' }), 'quiet', /meshinit\.dev\/injection=disabled/],
+      [podOf({ kind: 'Job', name: 'j' }), 'kube-system', /system namespace/],
+      [podOf({ kind: 'CronJobRunner', name: 'x' }), 'default', /not one of/],
+    ];
+    for (const [pod, namespace, reason] of cases) {
+      const { review: answer, decision } = admit(review(pod, { namespace }), context(goldenMeshConfig()));
+      expect(answer.response, String(reason)).to.deep.equal({ uid: 'req-1', allowed: true });
+      expect(decision.action).to.equal('skipped');
+      expect(decision.reason).to.match(reason);
+    }
+  });
+
+  it('applies failurePolicy to injection errors: Ignore admits unmodified with a warning, Fail denies with the reason', function () {
+    const clashing = podOf({ kind: 'StatefulSet', name: 'db' }, { containers: [{ name: 'mesh-proxy', image: 'mine:1' }] });
+    const ignored = admit(review(clashing), context(goldenMeshConfig({ failurePolicy: 'Ignore' })));
+    expect(ignored.review.response.allowed).to.equal(true);
+    expect(ignored.review.response.patch).to.equal(undefined);
+    expect(ignored.review.response.warnings?.[0]).to.include('mesh-proxy').and.include('failurePolicy Ignore');
+    const denied = admit(review(clashing), context(goldenMeshConfig({ failurePolicy: 'Fail' })));
+    expect(denied.review.response.allowed).to.equal(false);
+    expect(denied.review.response.status).to.include({ code: 403, reason: 'Forbidden' });
+    expect(denied.review.response.status?.message).to.include('mesh-proxy').and.include('failurePolicy Fail');
+    expect(denied.decision.action).to.equal('denied');
+  });
+
+  it('gives a dryRun request the same answer, and an already-injected Pod (reinvocation) no patch', function () {
+    const pod = podOf({ kind: 'StatefulSet', name: 'db' });
+    const wet = admit(review(pod), context(goldenMeshConfig()));
+    const dry = admit(review(pod, { dryRun: true }), context(goldenMeshConfig()));
+    expect(dry.review).to.deep.equal(wet.review);
+    expect(dry.decision.dryRun).to.equal(true);
+    const again = admit(review(patched(pod, wet.review.response)), context(goldenMeshConfig()));
+    expect(again.review.response).to.deep.equal({ uid: 'req-1', allowed: true });
+    expect(again.decision.reason).to.include('already injected');
+  });
+
+  it('answers admission.k8s.io/v1beta1 in kind (what 1.9-1.15 servers send)', function () {
+    const { review: answer } = admit(review(podOf({ kind: 'Job', name: 'j' }), { apiVersion: 'admission.k8s.io/v1beta1' }), context(goldenMeshConfig()));
+    expect(answer.apiVersion).to.equal('admission.k8s.io/v1beta1');
+    expect(answer.response.patchType).to.equal('JSONPatch');
+  });
+
+  it('with --target pods leaves workloads alone, and only mutates Pod CREATE', function () {
+    const deployment = parseAllDocuments(fs.readFileSync(path.join(GOLDEN, 'deployment.yaml'), 'utf8'))[0]!.toJS() as KubeObject;
+    expect(admit(review(deployment, { group: 'apps', resource: 'deployments' }), context(goldenMeshConfig())).decision.reason).to.include('--target pods');
+    expect(admit(review(podOf({ kind: 'Job', name: 'j' }), { operation: 'UPDATE' }), context(goldenMeshConfig())).decision.reason).to.include('UPDATE');
+  });
+
+  it('rejects what is not an AdmissionReview with a clear error', function () {
+    for (const body of [null, [], 'x', { kind: 'AdmissionReview', apiVersion: 'v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: '' } }]) {
+      expect(() => admit(body, context(goldenMeshConfig())), JSON.stringify(body)).to.throw(AdmissionRequestError);
+    }
+  });
+
+  describe('--target workloads: the same golden cases as meshinit inject', function () {
+    const cases = fs.readdirSync(GOLDEN).filter((file) => file.endsWith('.yaml') && fs.existsSync(path.join(GOLDEN, `${file}.injected`)) && !['list.yaml', 'upgrade.yaml', 'passthrough.yaml'].includes(file));
+    for (const file of cases) {
+      it(`${file}: every workload admitted equals its ${file}.injected`, function () {
+        const inputs = parseAllDocuments(fs.readFileSync(path.join(GOLDEN, file), 'utf8')).map((d) => d.toJS() as KubeObject).filter((o) => o && typeof o === 'object');
+        const expected = parseAllDocuments(fs.readFileSync(path.join(GOLDEN, `${file}.injected`), 'utf8')).map((d) => d.toJS() as KubeObject).filter((o) => o && typeof o === 'object');
+        let workloads = 0;
+        inputs.forEach((input, index) => {
+          const group = { Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', Job: 'batch' }[String(input.kind)];
+          if (!group) return;
+          workloads++;
+          const resource = `${String(input.kind).toLowerCase()}s`;
+          const { review: answer } = admit(review(input, { group, resource, namespace: input.metadata?.namespace ?? 'default' }), context(goldenMeshConfig(), 'workloads'));
+          const result = answer.response.patch ? patched(input, answer.response) : input;
+          expect(result, `${file} document ${index + 1}`).to.deep.equal(expected[index]);
+        });
+        expect(workloads, 'the case has workloads').to.be.greaterThan(0);
+      });
+    }
+  });
+});
