@@ -5,7 +5,7 @@ import { runCommand, type RunIo } from './run-command.ts';
 export const MAIN_HELP = `meshinit: puts a service-mesh sidecar into Kubernetes workloads, driven by MeshConfig resources.
 
 Usage:
-  meshinit run [flags]        Run the controller (initializer mode, Kubernetes 1.7-1.13)
+  meshinit run [flags]        Run the controller (initializer mode on 1.7-1.13, webhook mode elsewhere)
   meshinit inject -f FILE     Inject manifests offline and print the result
   meshinit version            Print the version
   meshinit COMMAND --help     Help for a command
