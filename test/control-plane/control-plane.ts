@@ -6,7 +6,7 @@
 // admission (webhooks included) and RBAC run, but no controller acts on them.
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { access, constants, readFile, writeFile } from 'node:fs/promises';
 import * as https from 'node:https';
 import * as http from 'node:http';
@@ -263,13 +263,47 @@ function tail(file: string, lines = 40): string {
   }
 }
 
+const DIR_PREFIX = 'meshinit-control-plane-';
+const OWNER_FILE = 'owner.pid';
+
+/** Removes the folders of planes whose test process was killed (SIGKILL leaves no time to clean). */
+function sweepStaleDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(os.tmpdir()).filter((n) => n.startsWith(DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      const pid = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'));
+      if (!Number.isInteger(pid) || pid <= 0) continue;
+      try {
+        process.kill(pid, 0);
+        continue; // owner still alive
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // no owner file (kept on purpose, or not ours): leave it
+    }
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// util-linux's setpriv (on every Debian) asks the kernel to SIGKILL the child when this process
+// dies, so even a `kill -9` of the test runner leaves no etcd or kube-apiserver behind.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => existsSync(f));
 
 function startProcess(binary: string, args: string[], logFile: string, cwd: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
     // detached: its own process group, killed as a whole; stdio straight into the log file.
-    return spawn(binary, args, { cwd, detached: true, stdio: ['ignore', fd, fd] });
+    const [command, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', binary, ...args]] : [binary, args];
+    return spawn(command, argv, { cwd, detached: true, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }
@@ -298,7 +332,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const bins = await findControlPlaneBinaries();
   const timeoutMs = options.startTimeoutMs ?? 90_000;
   const keep = options.keep ?? process.env['MESHINIT_KEEP_CONTROL_PLANE'] === '1';
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshinit-control-plane-'));
+  sweepStaleDirs();
+  const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
   const state: Running = { children: [], dir, keep };
   running.add(state);
   register();
@@ -317,7 +353,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           await waitForExit(child, 5_000);
         }
       }
-      if (keep) process.stderr.write(`control plane files kept in ${dir}\n`);
+      if (keep) {
+        rmSync(path.join(dir, OWNER_FILE), { force: true });
+        process.stderr.write(`control plane files kept in ${dir}\n`);
+      }
       destroySync(state);
       if (running.size === 0) unregister();
     })();

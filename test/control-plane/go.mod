@@ -1,6 +1,6 @@
 // Builds the local control plane for meshinit's end-to-end tests: kube-apiserver and etcd,
 // compiled from their Go modules (no Docker, no prebuilt downloads). `make control-plane` at the
-// repository root runs the build; see test/control-plane/README.md.
+// repository root runs the build (build.sh); see README.md here.
 module meshinit.dev/test/control-plane
 
 go 1.26.0

@@ -1,0 +1,109 @@
+// Helpers for end-to-end tests on the real control plane: apply YAML through the API, run the
+// compiled meshinit as a child process and read its JSON log lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ControlPlane, Identity } from '../control-plane/control-plane.ts';
+import { repoRoot } from '../support/transcripts.ts';
+
+export type Json = Record<string, unknown>;
+
+export function readYaml(relPath: string): Json[] {
+  return parseAllDocuments(fs.readFileSync(path.join(repoRoot, relPath), 'utf8')).map((doc) => doc.toJS() as Json).filter(Boolean);
+}
+
+const PLURALS: Record<string, string> = {
+  Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
+  Service: 'services', Deployment: 'deployments', PodDisruptionBudget: 'poddisruptionbudgets', MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
+  CustomResourceDefinition: 'customresourcedefinitions', MeshConfig: 'meshconfigs', Pod: 'pods', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets',
+  Job: 'jobs', ConfigMap: 'configmaps', SubjectAccessReview: 'subjectaccessreviews',
+};
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'CustomResourceDefinition', 'MeshConfig', 'SubjectAccessReview']);
+
+export function collectionPath(object: Json, namespace?: string): string {
+  const apiVersion = String(object.apiVersion);
+  const kind = String(object.kind);
+  const plural = PLURALS[kind];
+  if (!plural) throw new Error(`no plural known for ${kind}`);
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const ns = CLUSTER_SCOPED.has(kind) ? undefined : ((object.metadata as Json | undefined)?.namespace as string | undefined) ?? namespace ?? 'default';
+  return ns ? `${base}/namespaces/${ns}/${plural}` : `${base}/${plural}`;
+}
+
+export interface Created { status: number; object: Json }
+
+export async function create(plane: ControlPlane, object: Json, options: { as?: Identity; dryRun?: boolean; namespace?: string } = {}): Promise<Created> {
+  const reply = await plane.request('POST', `${collectionPath(object, options.namespace)}${options.dryRun ? '?dryRun=All' : ''}`, { body: object, ...(options.as ? { as: options.as } : {}) });
+  return { status: reply.status, object: JSON.parse(reply.body) as Json };
+}
+
+export async function mustCreate(plane: ControlPlane, object: Json, options: { dryRun?: boolean; namespace?: string } = {}): Promise<Json> {
+  const created = await create(plane, object, options);
+  if (created.status !== 201 && created.status !== 200) throw new Error(`creating ${String(object.kind)} ${String((object.metadata as Json).name)}: ${created.status} ${JSON.stringify(created.object)}`);
+  return created.object;
+}
+
+export async function waitUntil<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The compiled meshinit (npm test builds dist/ first), with its JSON log lines parsed as they come. */
+export class MeshinitProcess {
+  readonly lines: Json[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+  private stderrText = '';
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin/meshinit.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffer = '';
+    const onData = (chunk: Buffer): void => {
+      buffer += chunk.toString('utf8');
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const line of parts) {
+        this.stderrText += `${line}\n`;
+        try {
+          this.lines.push(JSON.parse(line) as Json);
+        } catch {
+          // Not a log line (a usage message): kept in stderrText only.
+        }
+      }
+    };
+    this.child.stderr?.on('data', onData);
+    this.child.stdout?.on('data', onData);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  get output(): string {
+    return this.stderrText;
+  }
+
+  async waitForLog(predicate: (line: Json) => boolean, what: string, timeoutMs = 20_000): Promise<Json> {
+    return waitUntil(async () => this.lines.find(predicate), `meshinit log: ${what}\n${this.stderrText.slice(-3000)}`, timeoutMs);
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+}
