@@ -188,11 +188,20 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
         current = await readLatest(ref, deps);
         continue;
       }
-      // The server refused the injected object (for example a sidecar field it does not know):
-      // fall back to the MeshConfig's failurePolicy instead of leaving the object pending.
-      if (error.statusCode === 422 && decision.action === 'injected' && rejection === undefined) {
-        rejection = `the API server rejected the injected ${ref.kind}: ${error.serverMessage}`;
-        continue;
+      if (error.statusCode === 422) {
+        // 422 is either our `test` failing because someone changed the object since we read it
+        // (a conflict by another name), or the server refusing the injected object itself.
+        const latest = await readLatest(ref, deps);
+        if (latest?.metadata?.resourceVersion !== current.metadata?.resourceVersion) {
+          current = latest;
+          continue;
+        }
+        // Unchanged object, refused content (say, a sidecar field this server does not know):
+        // fall back to the MeshConfig's failurePolicy instead of leaving the object pending.
+        if (decision.action === 'injected' && rejection === undefined) {
+          rejection = `the API server rejected the injected ${ref.kind}: ${error.serverMessage}`;
+          continue;
+        }
       }
       throw error;
     }

@@ -206,6 +206,34 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-c'))).to.deep.equal(['app', 'mesh-proxy']);
   });
 
+  it('after a 422 from a failed test (another replica initialized it meanwhile) re-reads, finds nothing to do, and warns nobody', async function () {
+    await startController();
+    cluster.patchFaults.push(() => {
+      // The other replica's patch landed first: we are no longer in pending.
+      const current = cluster.get(DEPLOYMENTS, 'default', 'demo-raced')!;
+      cluster.put(DEPLOYMENTS, { ...current, metadata: { ...current.metadata, initializers: undefined } });
+      return [422, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Invalid', code: 422, message: 'the server rejected our request due to an error in our request: testing value /metadata/initializers/pending/0/name failed' }];
+    });
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-raced'));
+    await settle(() => cluster.patches().length === 1, 'one patch');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await controller.idle();
+    expect(cluster.patches()).to.have.length(1);
+    expect(log.lines.filter((l) => l.level === 'warn' || l.level === 'error')).to.deep.equal([]);
+  });
+
+  it('when the server refuses the injected object (422, object unchanged) falls back to failurePolicy Ignore and releases it', async function () {
+    await startController();
+    cluster.patchFaults.push([422, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Invalid', code: 422, message: 'Deployment.apps "demo-refused" is invalid: spec.template.spec.containers[1].ports[0].containerPort: Invalid value: 0' }]);
+    cluster.put(DEPLOYMENTS, recordedDeployment('demo-refused'));
+    await settle(() => cluster.patches().length === 2, 'release after refusal');
+    expect((cluster.patches()[1]!.body as Array<{ path: string }>).map((op) => op.path)).to.deep.equal(['/metadata/initializers/pending/0/name', '/metadata/resourceVersion', '/metadata/initializers']);
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'demo-refused'))).to.deep.equal(['app']);
+    const line = log.lines.find((l) => l.fields.name === 'demo-refused' && l.fields.action === 'released');
+    expect(line?.level).to.equal('warn');
+    expect(String(line?.fields.reason)).to.include('the API server rejected the injected Deployment').and.include('containerPort');
+  });
+
   it('restarts the informer after a watch error or a dropped watch and still acts', async function () {
     cluster.watchFaults.push([500, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 500, message: 'etcd leader changed' }]);
     await startController();

@@ -42,8 +42,8 @@ export class NockCluster {
   private revision = 100;
   /** Every change, so a watch from resourceVersion N replays what happened after N, as etcd does. */
   private readonly history: Array<{ revision: number; resourceKey: string; type: string; object: KubeObject }> = [];
-  /** Replies to use for the next PATCHes, before the normal handling (fault injection). */
-  readonly patchFaults: Reply[] = [];
+  /** Replies to use for the next PATCHes, before the normal handling (fault injection); a function runs then (it may change the store) and gives the reply. */
+  readonly patchFaults: Array<Reply | (() => Reply)> = [];
   /** Replies to use for the next WATCH requests (e.g. a 500), before streaming. */
   readonly watchFaults: Reply[] = [];
   private scope: nock.Scope | undefined;
@@ -168,7 +168,7 @@ export class NockCluster {
 
   private patch(resourceKey: string, namespace: string, name: string, contentType: string | undefined, body: unknown): Reply {
     const fault = this.patchFaults.shift();
-    if (fault) return fault;
+    if (fault) return typeof fault === 'function' ? fault() : fault;
     const current = this.get(resourceKey, namespace, name);
     if (!current) return status(404, 'NotFound', `"${name}" not found`);
     if (contentType !== 'application/json-patch+json') return status(415, 'UnsupportedMediaType', `unsupported ${contentType}`);
