@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generateSelfSignedCertificates } from '../controller/webhook/certificates.ts';
 import { startControlPlane } from '../test/control-plane/control-plane.ts';
-import { create, freePort, MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from '../test/e2e/cluster.ts';
+import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, type Json } from '../test/e2e/cluster.ts';
 
 const NAMESPACE = 'demo';
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
@@ -44,11 +44,7 @@ async function main(): Promise<void> {
   };
   try {
     say(`  kube-apiserver ${plane.kubeVersion} ready at ${plane.server} (${Date.now() - started} ms)`);
-    await mustCreate(plane, readYaml('crds/meshconfig.v1.yaml')[0]!);
-    await waitUntil(async () => {
-      const crd = JSON.parse((await plane.request('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/meshconfigs.meshinit.dev')).body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    }, 'the MeshConfig CRD');
+    await installMeshConfigCrd(plane);
     for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
     await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);

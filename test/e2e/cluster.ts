@@ -107,3 +107,13 @@ export class MeshinitProcess {
     return this.exited;
   }
 }
+
+/** Creates the v1 MeshConfig CRD and waits until the server serves it (Established). */
+export async function installMeshConfigCrd(plane: ControlPlane): Promise<void> {
+  await mustCreate(plane, readYaml('crds/meshconfig.v1.yaml')[0]!);
+  await waitUntil(async () => {
+    const reply = await plane.request('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/meshconfigs.meshinit.dev');
+    const crd = JSON.parse(reply.body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+  }, 'the MeshConfig CRD to be established');
+}

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { CONTROLLER, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { create, freePort, MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from './cluster.ts';
+import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from './cluster.ts';
 
 const MESHCONFIGS = '/apis/meshinit.dev/v1alpha1/meshconfigs';
 
@@ -52,11 +52,7 @@ describe('webhook mode on a real kube-apiserver', function () {
     fs.writeFileSync(path.join(certDir, 'tls.key'), certs.keyPem);
 
     // The CRD, and the webhook install's namespace and RBAC, for real.
-    await mustCreate(plane, readYaml('crds/meshconfig.v1.yaml')[0]!);
-    await waitUntil(async () => {
-      const crd = JSON.parse((await plane.request('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/meshconfigs.meshinit.dev')).body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    }, 'CRD established');
+    await installMeshConfigCrd(plane);
     for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-apps' } });
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-quiet', labels: { 'meshinit.dev/injection': 'disabled' } } });
