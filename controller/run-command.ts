@@ -82,7 +82,10 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   try {
     kc = loadKubeConfig(options.kubeconfig);
   } catch (error) {
-    log.error('Kubeconfig unusable', { error: (error as Error).message });
+    // Only the first line: a YAML parser quotes the lines around a syntax error, and in a
+    // kubeconfig those are tokens and keys.
+    const reason = ((error as Error).message.split('\n')[0] ?? '').slice(0, 300);
+    log.error('Kubeconfig unusable', { error: reason, kubeconfig: options.kubeconfig ?? '(default: $KUBECONFIG, ~/.kube/config or in-cluster)' });
     return 1;
   }
   const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}` });

@@ -83,6 +83,21 @@ describe('meshinit run', function () {
     }
   });
 
+  it('a malformed kubeconfig exits 1 with the parser\'s first line only: never the token or key around the error', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-bad-kc-'));
+    const file = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(file, [
+      'apiVersion: v1', 'kind: Config', 'current-context: legacy',
+      'users:', '- name: initctl', '  user:', `    token: ${TOKEN}`, '   client-key-data: TUlJRXZBSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NCS1l3Z2dTaUFnRUFBb0lCQVFD',
+    ].join('\n'));
+    const { io, lines } = harness();
+    expect(await runCommand(['--kubeconfig', file, '--health-addr', ''], io)).to.equal(1);
+    const line = lines.find((l) => l.message === 'Kubeconfig unusable');
+    expect(line?.level).to.equal('error');
+    expect(String(line?.error)).to.not.include('\n');
+    expect(JSON.stringify(lines)).to.not.include(TOKEN).and.not.include('TUlJRXZBSUJBREFOQmdrcWhraUc5dzBC');
+  });
+
   it('with --mode initializer refuses to start (exit 1) on a server without admissionregistration.k8s.io/v1alpha1, saying what to use instead', async function () {
     const { io, lines } = harness();
     expect(await runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', '', '--mode', 'initializer'], io)).to.equal(1);

@@ -108,6 +108,32 @@ function expandList(document: Document, value: Record<string, unknown> & { items
   });
 }
 
+/** True when `value` contains itself (a recursive YAML alias): no Kubernetes object can. */
+function isCircular(value: unknown): boolean {
+  // Iterative depth-first walk keeping the current path: a deep document must not overflow the
+  // stack, and an alias used twice side by side (not recursive) must not count.
+  const onPath = new Set<object>();
+  const stack: Array<{ node: object; children: unknown[] }> = [];
+  const enter = (node: unknown): boolean => {
+    if (typeof node !== 'object' || node === null) return false;
+    if (onPath.has(node)) return true;
+    onPath.add(node);
+    stack.push({ node, children: Object.values(node) });
+    return false;
+  };
+  if (enter(value)) return true;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.children.length === 0) {
+      stack.pop();
+      onPath.delete(top.node);
+    } else if (enter(top.children.pop())) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Parses a stream; `kind: List` documents are replaced by their items when `expandLists` is set. */
 export function parseManifests(source: string, label: string, expandLists = true): ParsedManifests {
   const documents = parseAllDocuments(source, YAML_OPTIONS);
@@ -130,6 +156,7 @@ export function parseManifests(source: string, label: string, expandLists = true
     } catch (caught) {
       return { ok: false, message: `${origin}: ${caught instanceof Error ? caught.message : String(caught)}` };
     }
+    if (isCircular(value)) return { ok: false, message: `${origin}: a recursive alias makes the document contain itself, which no Kubernetes object can` };
     if (expandLists && isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
       manifests.push(...expandList(document, { ...value, items: value.items }, origin));
       continue;

@@ -5,7 +5,10 @@
 import type { Initializers, ObjectMeta } from './types.ts';
 
 export function pendingInitializerNames(metadata: ObjectMeta | undefined): string[] {
-  return (metadata?.initializers?.pending ?? []).map((entry) => entry.name);
+  // The server validates this list; still, a malformed one must read as "not ours", not throw.
+  const pending: unknown = metadata?.initializers?.pending;
+  if (!Array.isArray(pending)) return [];
+  return pending.map((entry: unknown) => (typeof entry === 'object' && entry !== null && typeof (entry as { name?: unknown }).name === 'string' ? (entry as { name: string }).name : ''));
 }
 
 export function isUninitialized(metadata: ObjectMeta | undefined): boolean {

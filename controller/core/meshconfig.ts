@@ -4,6 +4,7 @@
 // where defaults and the rules beyond the schema live. A MeshConfig that fails here is never used.
 import { MESHCONFIG_API_VERSION, MESHCONFIG_KIND, PLACEHOLDERS, STATUS_ANNOTATION } from './constants.ts';
 import { MeshConfigError } from './errors.ts';
+import { quote } from './quote.ts';
 import type {
   Container,
   LabelSelector,
@@ -20,24 +21,14 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const PLACEHOLDER_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+// One unbounded part only: `\s*([^{}]*?)\s*` backtracks polynomially on long runs of spaces.
+const PLACEHOLDER_PATTERN = /\{\{([^{}]*)\}\}/g;
 const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
 
 type Record_ = Record<string, unknown>;
 
 /** Deeper than this, a document is refused before anything walks or copies it. */
 const MAX_DOCUMENT_DEPTH = 1000;
-
-/** A value quoted in a problem message: short, and never a throw (cycles, BigInt, deep nesting). */
-function show(value: unknown): string {
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
-  try {
-    const text = JSON.stringify(value) ?? String(value);
-    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-  } catch {
-    return typeof value;
-  }
-}
 
 /** True when `value` nests deeper than `limit`; iterative, so hostile input cannot blow the stack. */
 function nestsDeeperThan(value: unknown, limit: number): boolean {
@@ -68,7 +59,7 @@ class Problems {
 function parseEnum<T extends string>(value: unknown, allowed: readonly T[], fallback: T, path: string, problems: Problems): T {
   if (value === undefined || value === null) return fallback;
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  problems.add(path, `must be one of ${allowed.join(', ')}, got ${show(value)}`);
+  problems.add(path, `must be one of ${allowed.join(', ')}, got ${quote(value)}`);
   return fallback;
 }
 
@@ -81,7 +72,7 @@ function parseStringMap(value: unknown, path: string, problems: Problems, checkK
   }
   for (const [key, entry] of Object.entries(value)) {
     if (!QUALIFIED_NAME.test(key) || key.length > 316) {
-      problems.add(`${path}[${show(key)}]`, 'is not a valid Kubernetes key');
+      problems.add(`${path}[${quote(key)}]`, 'is not a valid Kubernetes key');
       continue;
     }
     if (typeof entry !== 'string') {
@@ -89,7 +80,7 @@ function parseStringMap(value: unknown, path: string, problems: Problems, checkK
       continue;
     }
     if (checkKeys === 'label' && (!LABEL_VALUE.test(entry) || entry.length > 63)) {
-      problems.add(`${path}.${key}`, `${show(entry)} is not a valid label value`);
+      problems.add(`${path}.${key}`, `${quote(entry)} is not a valid label value`);
       continue;
     }
     // Own-property definition: a key such as "__proto__" must stay data, never a prototype.
@@ -147,7 +138,7 @@ function checkPlaceholders(value: unknown, path: string, problems: Problems, dep
   }
   if (typeof value === 'string') {
     for (const match of value.matchAll(PLACEHOLDER_PATTERN)) {
-      const name = match[1] ?? '';
+      const name = (match[1] ?? '').trim();
       if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
         problems.add(path, `unknown placeholder ${match[0]} (known: ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')})`);
       }
@@ -183,7 +174,7 @@ function parseNamedList<T extends { name: string }>(value: unknown, path: string
       : typeof raw.name === 'string' && DNS1123_SUBDOMAIN.test(raw.name) && raw.name.length <= 253;
     if (!validName) {
       const form = rules.names === 'label' ? "a DNS-1123 label (lowercase letters, digits, '-')" : "a DNS-1123 subdomain (lowercase letters, digits, '-', '.')";
-      problems.add(`${at}.name`, `must be ${form}, got ${show(raw.name)}`);
+      problems.add(`${at}.name`, `must be ${form}, got ${quote(raw.name)}`);
       return;
     }
     if (rules.requireImage && (typeof raw.image !== 'string' || raw.image.trim() === '')) {
@@ -199,7 +190,7 @@ function parseNamedList<T extends { name: string }>(value: unknown, path: string
 function checkUnique(names: string[], what: string, path: string, problems: Problems): void {
   const seen = new Set<string>();
   for (const name of names) {
-    if (seen.has(name)) problems.add(path, `${what} name ${show(name)} is used twice`);
+    if (seen.has(name)) problems.add(path, `${what} name ${quote(name)} is used twice`);
     seen.add(name);
   }
 }
@@ -245,9 +236,9 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
   const name = typeof metadata.name === 'string' ? metadata.name : '';
   if (name === '') problems.add('metadata.name', 'is required');
   if (object.apiVersion !== undefined && object.apiVersion !== MESHCONFIG_API_VERSION) {
-    problems.add('apiVersion', `must be ${MESHCONFIG_API_VERSION}, got ${show(object.apiVersion)}`);
+    problems.add('apiVersion', `must be ${MESHCONFIG_API_VERSION}, got ${quote(object.apiVersion)}`);
   }
-  if (object.kind !== undefined && object.kind !== MESHCONFIG_KIND) problems.add('kind', `must be ${MESHCONFIG_KIND}, got ${show(object.kind)}`);
+  if (object.kind !== undefined && object.kind !== MESHCONFIG_KIND) problems.add('kind', `must be ${MESHCONFIG_KIND}, got ${quote(object.kind)}`);
   const spec = isRecord(object.spec) ? object.spec : undefined;
   if (!spec) problems.add('spec', 'is required and must be an object');
   const s = spec ?? {};
@@ -261,14 +252,14 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
       for (const kind of s.kinds) {
         if (typeof kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(kind)) {
           if (!kinds.includes(kind as WorkloadKind)) kinds.push(kind as WorkloadKind);
-        } else problems.add('spec.kinds', `${show(kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`);
+        } else problems.add('spec.kinds', `${quote(kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`);
       }
     }
   }
   let priority = 0;
   if (s.priority !== undefined && s.priority !== null) {
     if (typeof s.priority === 'number' && Number.isSafeInteger(s.priority)) priority = s.priority;
-    else problems.add('spec.priority', `must be an integer, got ${show(s.priority)}`);
+    else problems.add('spec.priority', `must be an integer, got ${quote(s.priority)}`);
   }
   const parsed: MeshConfig = {
     name,

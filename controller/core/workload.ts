@@ -1,8 +1,9 @@
 // Recognising workloads in untrusted input (API objects, YAML documents, AdmissionReviews): a
 // malformed object yields a reason, never an exception deep inside injection.
 import type { InjectionCandidate } from './policy.ts';
+import { quote } from './quote.ts';
 import type { WorkloadIdentity } from './render.ts';
-import type { KubeObject, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
+import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -24,30 +25,51 @@ export function isWorkloadKind(kind: unknown): kind is WorkloadKind {
 
 export type Recognised<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+function isStringMap(value: unknown): boolean {
+  return value === undefined || (isRecord(value) && Object.values(value).every((entry) => typeof entry === 'string'));
+}
+
+/** What is wrong with an object's metadata for meshinit to work with it, or undefined. */
+function metadataProblem(metadata: unknown, what: string): string | undefined {
+  if (!isRecord(metadata)) return `${what} has no metadata`;
+  const { name, generateName, namespace } = metadata;
+  if (name !== undefined && typeof name !== 'string') return `${what}: metadata.name must be a string, got ${quote(name)}`;
+  if (generateName !== undefined && typeof generateName !== 'string') return `${what}: metadata.generateName must be a string`;
+  if (name === undefined && generateName === undefined) return `${what} has no metadata.name`;
+  if (namespace !== undefined && typeof namespace !== 'string') return `${what}: metadata.namespace must be a string, got ${quote(namespace)}`;
+  if (!isStringMap(metadata.labels)) return `${what}: metadata.labels must be a map of strings`;
+  if (!isStringMap(metadata.annotations)) return `${what}: metadata.annotations must be a map of strings`;
+  return undefined;
+}
+
 /** A Deployment/StatefulSet/DaemonSet/Job whose template has a containers list, or why not. */
 export function recogniseWorkload(object: unknown): Recognised<Workload> {
   if (!isRecord(object)) return { ok: false, reason: 'not an object' };
-  if (!isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${JSON.stringify(object.kind)} is not a workload meshinit injects` };
-  const metadata = object.metadata;
-  if (!isRecord(metadata) || (typeof metadata.name !== 'string' && typeof metadata.generateName !== 'string')) {
-    return { ok: false, reason: `${object.kind} has no metadata.name` };
-  }
+  if (!isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${quote(object.kind)} is not a workload meshinit injects` };
+  const metadataIssue = metadataProblem(object.metadata, object.kind);
+  if (metadataIssue) return { ok: false, reason: metadataIssue };
+  const metadata = object.metadata as ObjectMeta;
+  const what = `${object.kind} ${metadata.name ?? metadata.generateName ?? ''}`;
   const spec = object.spec;
   const template = isRecord(spec) ? spec.template : undefined;
   const podSpec = isRecord(template) ? template.spec : undefined;
-  if (!isRecord(podSpec) || !Array.isArray(podSpec.containers)) {
-    return { ok: false, reason: `${object.kind} ${String(metadata.name ?? metadata.generateName)} has no spec.template.spec.containers list` };
+  if (!isRecord(template) || !isRecord(podSpec) || !Array.isArray(podSpec.containers)) {
+    return { ok: false, reason: `${what} has no spec.template.spec.containers list` };
   }
-  if (template !== undefined && isRecord(template) && template.metadata !== undefined && !isRecord(template.metadata)) {
-    return { ok: false, reason: `${object.kind} ${String(metadata.name)}: spec.template.metadata must be an object` };
+  if (template.metadata !== undefined) {
+    const templateIssue = isRecord(template.metadata) && isStringMap(template.metadata.labels) && isStringMap(template.metadata.annotations)
+      ? undefined
+      : `${what}: spec.template.metadata must be an object whose labels and annotations are maps of strings`;
+    if (templateIssue) return { ok: false, reason: templateIssue };
   }
   return { ok: true, value: object as Workload };
 }
 
 export function recognisePod(object: unknown): Recognised<Pod> {
   if (!isRecord(object)) return { ok: false, reason: 'not an object' };
-  if (object.kind !== undefined && object.kind !== 'Pod') return { ok: false, reason: `kind ${JSON.stringify(object.kind)} is not Pod` };
-  if (!isRecord(object.metadata)) return { ok: false, reason: 'Pod has no metadata' };
+  if (object.kind !== undefined && object.kind !== 'Pod') return { ok: false, reason: `kind ${quote(object.kind)} is not Pod` };
+  const metadataIssue = metadataProblem(object.metadata, 'Pod');
+  if (metadataIssue) return { ok: false, reason: metadataIssue };
   if (!isRecord(object.spec) || !Array.isArray(object.spec.containers)) return { ok: false, reason: 'Pod has no spec.containers list' };
   return { ok: true, value: { ...object, kind: 'Pod' } as Pod };
 }

@@ -88,10 +88,12 @@ async function namespaceInfo(name: string, deps: SyncDeps): Promise<NamespaceInf
   return { name, labels: { ...(object.metadata?.labels ?? {}) } };
 }
 
-async function owningJob(pod: Pod, deps: SyncDeps): Promise<Workload | undefined> {
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+async function owningJob(pod: Pod, namespace: string, deps: SyncDeps): Promise<Workload | undefined> {
   const owner = controllerOwner(pod);
-  if (!owner || owner.kind !== 'Job') return undefined;
-  const namespace = pod.metadata.namespace ?? '';
+  // An owner reference no Job could have (no name, a path in it) is not a Job to look up.
+  if (!owner || owner.kind !== 'Job' || typeof owner.name !== 'string' || !OBJECT_NAME.test(owner.name)) return undefined;
   const cached = deps.view.job(namespace, owner.name);
   if (cached) return cached;
   try {
@@ -152,9 +154,11 @@ async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, reje
   };
   if (ref.kind === 'Pod') {
     const pod = recognisePod(original);
-    const job = pod.ok ? await owningJob(pod.value, deps) : undefined;
+    const job = pod.ok ? await owningJob(pod.value, ref.namespace, deps) : undefined;
     if (!pod.ok || !job) {
-      const reason = pod.ok ? 'the Pod is not owned by a Job; only Job Pods are injected here (other Pods get the sidecar from their workload\'s template)' : `malformed Pod: ${pod.reason}`;
+      const reason = pod.ok
+        ? 'the Pod is not owned by a (still existing) Job; only Job Pods are injected here (other Pods get the sidecar from their workload\'s template)'
+        : `malformed Pod: ${pod.reason}`;
       return { action: 'released', reason, level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
     }
     return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, rejection);

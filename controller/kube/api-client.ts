@@ -80,19 +80,28 @@ function isStatus(value: unknown): value is Status {
   return typeof value === 'object' && value !== null && (value as Status).kind === 'Status';
 }
 
+/** Replaces every credential of this request in a message: servers and proxies may echo them. */
+function scrub(message: string, secrets: readonly string[]): string {
+  let out = message;
+  for (const secret of secrets) {
+    if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  }
+  return out;
+}
+
 /** Builds the error from a Status object (JSON error answer or watch ERROR event). */
-function errorFromStatus(method: string, path: string, status: Status, fallbackCode: number, retryAfter?: number): KubeApiError {
+function errorFromStatus(method: string, path: string, status: Status, fallbackCode: number, secrets: readonly string[], retryAfter?: number): KubeApiError {
   return new KubeApiError({
     method,
     path,
     statusCode: typeof status.code === 'number' && status.code > 0 ? status.code : fallbackCode,
     reason: typeof status.reason === 'string' && status.reason ? status.reason : undefined,
-    message: typeof status.message === 'string' ? status.message.slice(0, MAX_MESSAGE_CHARS) : '',
+    message: typeof status.message === 'string' ? scrub(status.message, secrets).slice(0, MAX_MESSAGE_CHARS) : '',
     retryAfterSeconds: retryAfter,
   });
 }
 
-function errorFromResponse(method: string, path: string, res: http.IncomingMessage, body: string): KubeApiError {
+function errorFromResponse(method: string, path: string, res: http.IncomingMessage, body: string, secrets: readonly string[]): KubeApiError {
   const statusCode = res.statusCode ?? 0;
   const retryAfter = retryAfterSeconds(res.headers['retry-after']);
   let parsed: unknown;
@@ -101,13 +110,15 @@ function errorFromResponse(method: string, path: string, res: http.IncomingMessa
   } catch {
     // 429 from the in-flight limiter and some proxies answer plain text, not a Status.
   }
-  if (isStatus(parsed)) return errorFromStatus(method, path, parsed, statusCode, retryAfter);
-  const text = body.trim().slice(0, MAX_MESSAGE_CHARS) || res.statusMessage || `HTTP ${statusCode}`;
+  if (isStatus(parsed)) return errorFromStatus(method, path, parsed, statusCode, secrets, retryAfter);
+  const text = scrub(body.trim(), secrets).slice(0, MAX_MESSAGE_CHARS) || res.statusMessage || `HTTP ${statusCode}`;
   return new KubeApiError({ method, path, statusCode, message: text, retryAfterSeconds: retryAfter });
 }
 
 interface Sent {
   res: http.IncomingMessage;
+  /** This request's credentials, to scrub from anything the server sends back. */
+  secrets: string[];
   clearTimer(): void;
   /** The request's error for a transport failure: the timeout if that fired first, scrubbed. */
   failure(err: Error): Error;
@@ -118,11 +129,7 @@ interface Sent {
  * a header value: some HTTP layers (proxies, test interceptors) echo request headers in messages.
  */
 function transportError(method: string, path: string, err: Error, secrets: string[]): Error {
-  let message = err.message;
-  for (const secret of secrets) {
-    if (secret.length >= 4) message = message.split(secret).join('[redacted]');
-  }
-  const out = new Error(`${method} ${path}: ${message}`);
+  const out = new Error(`${method} ${path}: ${scrub(err.message, secrets)}`);
   const code = (err as NodeJS.ErrnoException).code;
   if (code) Object.assign(out, { code });
   return out;
@@ -197,13 +204,13 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
         clearTimeout(timer);
         reject(fail(err));
       });
-      req.once('response', (res) => resolve({ res, clearTimer: () => clearTimeout(timer), failure: (err) => fail(err) }));
+      req.once('response', (res) => resolve({ res, secrets, clearTimer: () => clearTimeout(timer), failure: (err) => fail(err) }));
       req.end(payload);
     });
   }
 
   async function request<T>(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<T> {
-    const { res, clearTimer, failure } = await send(method, path, query, body, contentType);
+    const { res, secrets, clearTimer, failure } = await send(method, path, query, body, contentType);
     const text = await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -211,7 +218,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       res.once('error', (err) => reject(failure(err)));
     }).finally(clearTimer);
     const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw errorFromResponse(method, path, res, text);
+    if (status < 200 || status >= 300) throw errorFromResponse(method, path, res, text, secrets);
     try {
       return JSON.parse(text) as T;
     } catch {
@@ -235,6 +242,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       fail(err);
     };
 
+    let streamSecrets: string[] = [];
     const deliver = (line: string): void => {
       if (stopped || line.trim() === '') return;
       let event: WatchEvent<T>;
@@ -248,7 +256,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       // and only a fresh list can continue; it surfaces through `done`, not onEvent.
       if (event.type === 'ERROR') {
         const status: Status = isStatus(event.object) ? event.object : { message: 'watch ERROR event without a Status' };
-        abort(errorFromStatus('GET', path, status, 500));
+        abort(errorFromStatus('GET', path, status, 500, streamSecrets));
         return;
       }
       try {
@@ -258,7 +266,8 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       }
     };
 
-    send('GET', path, { ...query, watch: true }, undefined, undefined, controller.signal).then(({ res, clearTimer, failure }) => {
+    send('GET', path, { ...query, watch: true }, undefined, undefined, controller.signal).then(({ res, secrets, clearTimer, failure }) => {
+      streamSecrets = secrets;
       // The request timeout guards the handshake only; the stream itself lasts timeoutSeconds.
       clearTimer();
       const status = res.statusCode ?? 0;
@@ -277,7 +286,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       res.once('end', () => {
         buffer += decoder.end();
         if (status < 200 || status >= 300) {
-          abort(errorFromResponse('GET', path, res, buffer));
+          abort(errorFromResponse('GET', path, res, buffer, secrets));
           return;
         }
         deliver(buffer);

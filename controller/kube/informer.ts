@@ -48,10 +48,14 @@ export interface Informer<T extends KubeObject> {
 // server should have ended the watch.
 const WATCH_GRACE_MS = 30_000;
 
+/** Iterative: an object nested thousands of levels deep (a 1.9 server keeps any field) must not overflow the stack. */
 function deepFreeze<V>(value: V): V {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current !== 'object' || current === null || Object.isFrozen(current)) continue;
+    Object.freeze(current);
+    for (const child of Object.values(current)) stack.push(child);
   }
   return value;
 }

@@ -73,6 +73,16 @@ describe('meshinit inject command', () => {
       expect(result.stderr).to.match(/^meshinit: examples\/broken\.yaml: document 3: /);
     });
 
+    it('a recursive alias (a document that contains itself): names the document, and -o json does not crash', async () => {
+      const recursive = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [&c {name: app, image: x, self: *c}]\n';
+      for (const output of [[], ['-o', 'json']]) {
+        const result = await runInject(['-f', 'examples/recursive.yaml', ...MC, ...output], { files: { 'examples/recursive.yaml': recursive } });
+        expect(result.code).to.equal(2);
+        expect(result.stdout).to.equal('');
+        expect(result.stderr).to.match(/^meshinit: examples\/recursive\.yaml: document 1: a recursive alias/);
+      }
+    });
+
     it('a missing file: names it', async () => {
       const result = await runInject(['-f', 'no/such/file.yaml', ...MC]);
       expect(result.code).to.equal(2);

@@ -327,6 +327,18 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     expect(condition.message).to.include('spec.policy').and.include('the last valid version keeps serving');
   });
 
+  it('starts, and ignores with a reason, a MeshConfig nested over a thousand levels deep (1.9 keeps any field)', async function () {
+    const deep = meshConfig({ name: 'deep' });
+    let nested: unknown = 'x';
+    for (let i = 0; i < 1200; i++) nested = { nested };
+    ((deep.spec as { sidecar: { containers: Array<Record<string, unknown>> } }).sidecar.containers[0]!).extra = nested;
+    cluster.put(MESHCONFIGS, deep);
+    await startController();
+    const line = log.lines.find((l) => l.message === 'MeshConfig ignored' && l.fields.meshConfig === 'deep');
+    expect(String(line?.fields.reason)).to.include('nested more than 1000 levels deep');
+    expect(controller.meshConfigs.list().map((mc) => mc.name)).to.deep.equal(['default']);
+  });
+
   it('reports a valid MeshConfig in its status through the subresource, and through the main resource where there is none (1.9)', async function () {
     await startController();
     await waitFor(() => cluster.get(MESHCONFIGS, '', 'default')?.status !== undefined, 'status written');

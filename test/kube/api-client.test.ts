@@ -150,6 +150,17 @@ describe('kube api client', () => {
     expect(err).not.to.be.instanceOf(KubeApiError);
   });
 
+  it('scrubs the credential from error bodies that echo it (Status and plain text)', async () => {
+    nock(SERVER).patch(`${DEPLOYMENTS}/demo-r`).reply(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: `the token ${TOKEN} may not patch deployments` });
+    nock(SERVER).get(`${DEPLOYMENTS}/demo-r`).reply(401, `Unauthorized: Bearer ${TOKEN}`, { 'Content-Type': 'text/plain' });
+    const status = (await rejection(api().patch(`${DEPLOYMENTS}/demo-r`, [], 'application/json-patch+json'))) as KubeApiError;
+    expect(status.serverMessage).to.equal('the token [redacted] may not patch deployments');
+    const plain = (await rejection(api().get(`${DEPLOYMENTS}/demo-r`))) as KubeApiError;
+    expect(plain.statusCode).to.equal(401);
+    expect(plain.message).not.to.include(TOKEN);
+    expect(plain.serverMessage).to.include('[redacted]');
+  });
+
   describe('watch', () => {
     const watchQuery = { includeUninitialized: true, resourceVersion: '56', timeoutSeconds: 300 };
 

@@ -117,12 +117,11 @@ const WORKLOAD_VERBS = ['get', 'list', 'watch', 'patch', 'initialize'];
 const BASE_GRANTS = [
   ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => WORKLOAD_VERBS.map((v) => `apps/${r}:${v}`)),
   ...WORKLOAD_VERBS.map((v) => `batch/jobs:${v}`),
-  'core/namespaces:list', 'core/namespaces:watch',
-  'meshinit.dev/meshconfigs:get', 'meshinit.dev/meshconfigs:list', 'meshinit.dev/meshconfigs:watch',
+  'core/namespaces:get', 'core/namespaces:list', 'core/namespaces:watch',
+  'meshinit.dev/meshconfigs:list', 'meshinit.dev/meshconfigs:watch',
   'meshinit.dev/meshconfigs:patch', // 1.9 has no /status: status goes through the main resource
-  'meshinit.dev/meshconfigs/status:update', 'meshinit.dev/meshconfigs/status:patch',
-  'core/events:create', 'core/events:patch',
-  'events.k8s.io/events:create', 'events.k8s.io/events:patch',
+  'meshinit.dev/meshconfigs/status:patch',
+  'core/events:create',
 ];
 const OVERLAY_GRANTS = [...BASE_GRANTS, ...WORKLOAD_VERBS.map((v) => `core/pods:${v}`)];
 

@@ -49,7 +49,7 @@ function podOf(owner: { kind: string; name: string } | undefined, extra: { label
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      generateName: owner ? `${owner.name}-` : undefined,
+      ...(owner ? { generateName: `${owner.name}-` } : { name: 'bare' }),
       labels: { app: 'web', ...(extra.labels ?? {}) },
       ...(extra.annotations ? { annotations: extra.annotations } : {}),
       ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: 'o1', controller: true }] } : {}),
