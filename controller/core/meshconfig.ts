@@ -4,7 +4,7 @@
 // where defaults and the rules beyond the schema live. A MeshConfig that fails here is never used.
 import { MESHCONFIG_API_VERSION, MESHCONFIG_KIND, PLACEHOLDERS, STATUS_ANNOTATION } from './constants.ts';
 import { MeshConfigError } from './errors.ts';
-import { quote } from './quote.ts';
+import { nestsDeeperThan, quote } from './untrusted.ts';
 import type {
   Container,
   LabelSelector,
@@ -30,19 +30,6 @@ type Record_ = Record<string, unknown>;
 /** Deeper than this, a document is refused before anything walks or copies it. */
 const MAX_DOCUMENT_DEPTH = 1000;
 
-/** True when `value` nests deeper than `limit`; iterative, so hostile input cannot blow the stack. */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  const seen = new Set<unknown>();
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (typeof current !== 'object' || current === null || seen.has(current)) continue;
-    if (depth >= limit) return true;
-    seen.add(current);
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
 
 function isRecord(value: unknown): value is Record_ {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,7 +1,7 @@
 // Recognising workloads in untrusted input (API objects, YAML documents, AdmissionReviews): a
 // malformed object yields a reason, never an exception deep inside injection.
 import type { InjectionCandidate } from './policy.ts';
-import { quote } from './quote.ts';
+import { nestsDeeperThan, quote } from './untrusted.ts';
 import type { WorkloadIdentity } from './render.ts';
 import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
@@ -42,9 +42,16 @@ function metadataProblem(metadata: unknown, what: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Far deeper than any real workload or Pod (a few dozen levels): past it, an object is refused
+ * before injection, diffing and cloning, which all recurse, ever see it.
+ */
+export const MAX_OBJECT_DEPTH = 200;
+
 /** A Deployment/StatefulSet/DaemonSet/Job whose template has a containers list, or why not. */
 export function recogniseWorkload(object: unknown): Recognised<Workload> {
   if (!isRecord(object)) return { ok: false, reason: 'not an object' };
+  if (nestsDeeperThan(object, MAX_OBJECT_DEPTH)) return { ok: false, reason: `the object is nested more than ${MAX_OBJECT_DEPTH} levels deep` };
   if (!isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${quote(object.kind)} is not a workload meshinit injects` };
   const metadataIssue = metadataProblem(object.metadata, object.kind);
   if (metadataIssue) return { ok: false, reason: metadataIssue };
@@ -67,6 +74,7 @@ export function recogniseWorkload(object: unknown): Recognised<Workload> {
 
 export function recognisePod(object: unknown): Recognised<Pod> {
   if (!isRecord(object)) return { ok: false, reason: 'not an object' };
+  if (nestsDeeperThan(object, MAX_OBJECT_DEPTH)) return { ok: false, reason: `the object is nested more than ${MAX_OBJECT_DEPTH} levels deep` };
   if (object.kind !== undefined && object.kind !== 'Pod') return { ok: false, reason: `kind ${quote(object.kind)} is not Pod` };
   const metadataIssue = metadataProblem(object.metadata, 'Pod');
   if (metadataIssue) return { ok: false, reason: metadataIssue };

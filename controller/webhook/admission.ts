@@ -6,6 +6,7 @@ import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload } from '../core/types.ts';
+import { quote } from '../core/untrusted.ts';
 import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
 
 export type WebhookTarget = 'pods' | 'workloads';
@@ -79,7 +80,7 @@ interface ParsedRequest {
 function parseReview(body: unknown): ParsedRequest {
   if (!isRecord(body)) throw new AdmissionRequestError('the body is not a JSON object');
   if (typeof body.apiVersion !== 'string' || !REVIEW_VERSIONS.includes(body.apiVersion) || body.kind !== 'AdmissionReview') {
-    throw new AdmissionRequestError(`expected kind AdmissionReview of ${REVIEW_VERSIONS.join(' or ')}, got ${String(body.kind)} ${String(body.apiVersion)}`);
+    throw new AdmissionRequestError(`expected kind AdmissionReview of ${REVIEW_VERSIONS.join(' or ')}, got kind ${quote(body.kind)} apiVersion ${quote(body.apiVersion)}`);
   }
   const request = body.request;
   if (!isRecord(request) || typeof request.uid !== 'string' || request.uid === '') throw new AdmissionRequestError('request.uid is missing');

@@ -1,0 +1,28 @@
+// Handling values from untrusted input (API objects, YAML, AdmissionReviews) without ever throwing:
+// quoting them in messages, and measuring their nesting before anything recursive walks them.
+
+
+export function quote(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
+  if (typeof value === 'function' || typeof value === 'symbol') return typeof value;
+  try {
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return typeof value;
+  }
+}
+
+/** True when `value` nests deeper than `limit`; iterative, so hostile input cannot blow the stack. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  const seen = new Set<unknown>();
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null || seen.has(current)) continue;
+    if (depth >= limit) return true;
+    seen.add(current);
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
