@@ -192,9 +192,10 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
         current = await readLatest(ref, deps);
         continue;
       }
-      if (error.statusCode === 422) {
-        // 422 is either our `test` failing because someone changed the object since we read it
-        // (a conflict by another name), or the server refusing the injected object itself.
+      if (error.statusCode === 422 || error.statusCode === 500) {
+        // Our `test` failing because someone changed the object since we read it is a conflict by
+        // another name: 422 on 1.13, 500 on 1.9. Otherwise 422 is the server refusing the
+        // injected object itself, and 500 a passing fault.
         const latest = await readLatest(ref, deps);
         if (latest?.metadata?.resourceVersion !== current.metadata?.resourceVersion) {
           current = latest;
@@ -202,7 +203,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
         }
         // Unchanged object, refused content (say, a sidecar field this server does not know):
         // fall back to the MeshConfig's failurePolicy instead of leaving the object pending.
-        if (decision.action === 'injected' && rejection === undefined) {
+        if (error.statusCode === 422 && decision.action === 'injected' && rejection === undefined) {
           rejection = `the API server rejected the injected ${ref.kind}: ${error.serverMessage}`;
           continue;
         }

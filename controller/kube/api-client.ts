@@ -236,9 +236,16 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       finish = resolve;
       fail = reject;
     });
+    let response: http.IncomingMessage | undefined;
+    // Once the whole response is in, Node has handed the keep-alive socket back to the agent:
+    // aborting then would destroy a pooled socket nobody listens to, and the process would die on
+    // its 'error'. That is exactly the case of a watch answered with a single ERROR event (410).
+    const release = (): void => {
+      if (!response?.complete) controller.abort();
+    };
     const abort = (err: unknown): void => {
       stopped = true;
-      controller.abort();
+      release();
       fail(err);
     };
 
@@ -268,6 +275,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
 
     send('GET', path, { ...query, watch: true }, undefined, undefined, controller.signal).then(({ res, secrets, clearTimer, failure }) => {
       streamSecrets = secrets;
+      response = res;
       // The request timeout guards the handshake only; the stream itself lasts timeoutSeconds.
       clearTimer();
       const status = res.statusCode ?? 0;
@@ -307,7 +315,7 @@ export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): Kub
       stop() {
         if (stopped) return;
         stopped = true;
-        controller.abort();
+        release();
         finish({ closedByServer: false });
       },
     };

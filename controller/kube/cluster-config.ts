@@ -52,6 +52,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
       await Promise.all([namespaces.waitForSync(), meshConfigInformer.waitForSync()]);
     },
     async stop() {
+      statusWriter.stop();
       await Promise.all([namespaces.stop(), meshConfigInformer.stop()]);
     },
     namespace(name) {

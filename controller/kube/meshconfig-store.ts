@@ -8,7 +8,21 @@ import type { Logger } from '../logger.ts';
 
 export type MeshConfigVerdict =
   | { name: string; valid: true; meshConfig: MeshConfig }
-  | { name: string; valid: false; problems: readonly string[]; servingPrevious: boolean };
+  | { name: string; valid: false; problems: readonly string[]; servingPrevious: boolean; serving?: MeshConfig };
+
+/**
+ * The version recorded in status.lastValidSpec by an earlier meshinit (see meshconfig-status.ts),
+ * validated again: after a restart it is the only memory of what was last accepted.
+ */
+function lastValidFromStatus(raw: unknown): MeshConfig | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const object = raw as { metadata?: Record<string, unknown>; status?: { lastValidSpec?: unknown; lastValidGeneration?: unknown } };
+  const spec = object.status?.lastValidSpec;
+  if (typeof spec !== 'object' || spec === null) return undefined;
+  const generation = typeof object.status?.lastValidGeneration === 'number' ? object.status.lastValidGeneration : 0;
+  const parsed = parseMeshConfig({ ...object, metadata: { ...object.metadata, generation }, spec });
+  return parsed.ok ? parsed.meshConfig : undefined;
+}
 
 export class MeshConfigStore {
   private readonly valid = new Map<string, MeshConfig>();
@@ -32,13 +46,21 @@ export class MeshConfigStore {
       return { name: result.meshConfig.name, valid: true, meshConfig: result.meshConfig };
     }
     const name = result.error.meshConfigName;
+    const recorded = this.valid.has(name) ? undefined : lastValidFromStatus(raw);
+    if (recorded) {
+      this.valid.set(name, recorded);
+      this.refresh();
+    }
     const servingPrevious = this.valid.has(name);
     this.log.warn('MeshConfig ignored', {
       meshConfig: name || '(unnamed)',
       reason: result.error.problems.join('; '),
-      action: servingPrevious ? 'the last valid version keeps serving' : 'no version of it is in use',
+      action: recorded
+        ? `the last valid version (generation ${recorded.generation}, recorded in its status) keeps serving`
+        : servingPrevious ? 'the last valid version keeps serving' : 'no version of it is in use',
     });
-    return { name, valid: false, problems: result.error.problems, servingPrevious };
+    const serving = this.valid.get(name);
+    return { name, valid: false, problems: result.error.problems, servingPrevious, ...(serving ? { serving } : {}) };
   }
 
   remove(name: string): void {

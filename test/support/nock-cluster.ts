@@ -130,6 +130,8 @@ export class NockCluster {
     const resourceKey = `${prefix}/${version}/${plural}`;
     if (method === 'POST') return [201, this.requests.at(-1)?.body];
     if (method === 'PATCH' && contentType === 'application/merge-patch+json') return this.mergePatch(resourceKey, namespace ?? '', name ?? '', subresource !== undefined, this.requests.at(-1)?.body);
+    if (method === 'PATCH' && subresource !== undefined && !this.statusSubresource) return status(404, 'NotFound', '404 page not found');
+    if (method === 'PATCH' && subresource !== undefined) return this.patchStatus(resourceKey, namespace ?? '', name ?? '', this.requests.at(-1)?.body);
     if (method === 'PATCH') return this.patch(resourceKey, namespace ?? '', name ?? '', contentType, this.requests.at(-1)?.body);
     if (name !== undefined) {
       const object = this.get(resourceKey, namespace ?? '', name);
@@ -164,6 +166,14 @@ export class NockCluster {
     const patched = mergePatch(current, body) as KubeObject;
     const next = statusOnly ? { ...current, status: patched.status } : patched;
     return [200, this.put(resourceKey, next)];
+  }
+
+  /** JSON Patch on /status: only `status` changes, as on 1.13. */
+  private patchStatus(resourceKey: string, namespace: string, name: string, body: unknown): Reply {
+    const current = this.get(resourceKey, namespace, name);
+    if (!current) return status(404, 'NotFound', `"${name}" not found`);
+    const next = jsonpatch.applyPatch(structuredClone(current), body as jsonpatch.Operation[], true, false).newDocument;
+    return [200, this.put(resourceKey, { ...current, status: next.status })];
   }
 
   private patch(resourceKey: string, namespace: string, name: string, contentType: string | undefined, body: unknown): Reply {
