@@ -90,6 +90,15 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   }
   const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}` });
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
+  try {
+    // One request before anything else: an unreachable server or unusable credentials fail the
+    // start with their reason, instead of informers relisting forever and never becoming ready.
+    const version = await api.get<{ gitVersion?: string }>('/version');
+    log.info('Connected to the API server', { serverVersion: version.gitVersion });
+  } catch (error) {
+    log.error('API server unreachable', { error: ((error as Error).message.split('\n')[0] ?? '').slice(0, 500), server: kc.getCurrentCluster()?.server });
+    return 1;
+  }
   let running: Running;
   try {
     running = await startMode(await resolveMode(options, api, log), options, api, log);

@@ -83,6 +83,20 @@ describe('meshinit run', function () {
     }
   });
 
+  it('exits 1 with the reason when the API server cannot be reached, before starting anything', async function () {
+    cluster.stop();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-unreachable-'));
+    const file = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(file, fs.readFileSync(kubeconfigFile(), 'utf8').replace(SERVER, 'https://127.0.0.1:1'));
+    const { io, lines } = harness();
+    expect(await runCommand(['--kubeconfig', file, '--health-addr', '', '--request-timeout', '2s'], io)).to.equal(1);
+    const line = lines.find((l) => l.message === 'API server unreachable');
+    expect(line?.level).to.equal('error');
+    expect(String(line?.error)).to.include('GET /version');
+    expect(lines.some((l) => l.message === 'Mode selected')).to.equal(false);
+    cluster = new NockCluster(SERVER).start();
+  });
+
   it('a malformed kubeconfig exits 1 with the parser\'s first line only: never the token or key around the error', async function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-bad-kc-'));
     const file = path.join(dir, 'kubeconfig');

@@ -81,7 +81,7 @@ export class MeshConfigStatusWriter {
     private readonly log: Logger,
     private readonly clock: () => Date = () => new Date(),
     private readonly timers: StatusWriterTimers = REAL_TIMERS,
-    private readonly backoff = { initialMs: 1000, maxMs: 60_000 },
+    private readonly backoff = { initialMs: 250, maxMs: 30_000 },
   ) {}
 
   /** Writes the verdict now; on failure retries in the background until a newer report or stop(). */

@@ -52,7 +52,7 @@ export class NockCluster {
   /** Delay before a workload PATCH is answered (it is applied at once): an in-flight patch. */
   patchDelayMs = 0;
   /** Discovery documents served by path, e.g. `/apis/admissionregistration.k8s.io/v1alpha1`. */
-  readonly discovery = new Map<string, unknown>();
+  readonly discovery = new Map<string, unknown>([['/version', { major: '1', minor: '13', gitVersion: 'v1.13.0' }]]);
 
   constructor(readonly server: string) {}
 

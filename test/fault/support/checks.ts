@@ -13,6 +13,13 @@ export interface VersionTimeline {
   v2Written?: number;
   /** Server time meshinit first received v2 (list or watch). */
   v2Received?: number;
+  /**
+   * Server times of restarts that found only the invalid v3 and, recorded in the MeshConfig's
+   * status (lastValidSpec), v1 still: a status write for v2 had not landed (faults, or the kill
+   * came first). Such a process serves v1 until the end: the product's guarantee is "the last
+   * valid version recorded in status", and that record can lag a crash behind.
+   */
+  restartsServingRecordedV1?: number[];
 }
 
 /**
@@ -174,5 +181,6 @@ function checkPodTemplate({ spec, final, expected, timeline, writeAt, findings, 
 export function allowedVersions(timeline: VersionTimeline, at: number | undefined): string[] {
   if (timeline.v2Written === undefined || at === undefined || at < timeline.v2Written) return ['default/v1'];
   if (timeline.v2Received === undefined || at < timeline.v2Received + DECISION_SLACK_MS) return ['default/v1', 'default/v2'];
+  if ((timeline.restartsServingRecordedV1 ?? []).some((restart) => at >= restart)) return ['default/v1', 'default/v2'];
   return ['default/v2'];
 }

@@ -5,7 +5,7 @@ import { LegacyApiServer, TestClient, type FaultPlan, type RecordedRequest } fro
 import { OtherInitializer } from './actor.ts';
 import { checkRun, type Findings, type VersionTimeline } from './checks.ts';
 import { startCli, startInProcess, type RunningMeshinit } from './meshinit.ts';
-import { ADMIN, AUDIT, CREATOR, KINDS, MESHCONFIG_OPTIN, MESHCONFIG_STRICT, MESHINIT, meshConfigDefault, NAMESPACES, OURS, POLICY, WORKLOAD_PLURALS, generateBurst, type DefaultVersion } from './world.ts';
+import { ADMIN, AUDIT, CREATOR, KINDS, MESHCONFIG_OPTIN, MESHCONFIG_STRICT, MESHINIT, meshConfigDefault, NAMESPACES, OURS, POLICY, SIDECARS, WORKLOAD_PLURALS, generateBurst, type DefaultVersion } from './world.ts';
 
 export interface Scenario {
   name: string;
@@ -42,6 +42,8 @@ export interface KillRecord {
   writesBefore: number;
   /** meshinit requests still unanswered when it died. */
   inFlight: number;
+  /** The restart found v3 invalid and only v1 recorded in status (see VersionTimeline). */
+  servedRecordedV1?: boolean;
 }
 
 export interface RunReport extends Findings {
@@ -92,13 +94,21 @@ export async function runScenario(scenario: Scenario): Promise<RunReport> {
     for (const actor of actors) actor.start();
     for (let i = 0; i < (scenario.replicas ?? 1); i++) processes.push(await start());
 
+    let v3Pushed = false;
     const pushDefault = async (version: DefaultVersion): Promise<void> => {
       const reply = await admin.patch('/apis/meshinit.dev/v1alpha1/meshconfigs/default', { spec: meshConfigDefault(version).spec }, 'application/merge-patch+json');
       if (reply.status !== 200) throw new Error(`MeshConfig ${version} refused: ${reply.text}`);
+      if (version === 'v3') v3Pushed = true;
       if (version === 'v2') {
         timeline.v2Written = server.now();
         v2ResourceVersion = Number((reply.json as { metadata: { resourceVersion: string } }).metadata.resourceVersion);
       }
+    };
+    // What MeshConfig default's status records as last accepted (by proxy image), right now.
+    const recordedLastValid = (): string | undefined => {
+      const status = server.get('meshconfigs', undefined, 'default')?.status as { lastValidSpec?: { sidecar?: { containers?: Array<{ image?: string }> } } } | undefined;
+      const image = status?.lastValidSpec?.sidecar?.containers?.[0]?.image;
+      return Object.keys(SIDECARS).find((id) => id.startsWith('default/') && SIDECARS[id]!.containers[0]!.image === image);
     };
     const storedWrites = (): number => server.requests.filter((r) => r.token === MESHINIT.token && r.trace && WORKLOAD_PLURALS.includes(r.object?.plural ?? '')).length;
     let writesAtStart = 0;
@@ -109,6 +119,10 @@ export async function runScenario(scenario: Scenario): Promise<RunReport> {
       kills.push({ at: server.now(), writesBefore: storedWrites(), inFlight: mine.filter((r) => r.code === undefined && r.cls !== 'watch').length });
       // The newest replica dies and comes back; any other keeps running.
       await processes.at(-1)!.stop('kill');
+      if (v3Pushed && recordedLastValid() === 'default/v1') {
+        (timeline.restartsServingRecordedV1 ??= []).push(server.now());
+        kills.at(-1)!.servedRecordedV1 = true;
+      }
       processes.push(await start());
       writesAtStart = storedWrites();
     };
@@ -196,7 +210,7 @@ async function meshConfigStatusProblems(server: LegacyApiServer): Promise<string
 export function formatReport(r: RunReport): string {
   const faults = Object.entries(r.faults).map(([type, n]) => `${type}=${n}`).join(' ') || 'none';
   const outcomes = Object.entries(r.outcomes).sort().map(([o, n]) => `${o}=${n}`).join(' ');
-  const kills = r.kills.map((k) => `SIGKILL at ${(k.at / 1000).toFixed(1)} s after ${k.writesBefore} writes, ${k.inFlight} in flight`).join('; ');
+  const kills = r.kills.map((k) => `SIGKILL at ${(k.at / 1000).toFixed(1)} s after ${k.writesBefore} writes, ${k.inFlight} in flight${k.servedRecordedV1 ? ' (restarted on the v1 recorded in status)' : ''}`).join('; ');
   return [
     `[fault] ${r.scenario} (seed ${r.seed}): ${r.workloads} workloads, ${(r.wallMs / 1000).toFixed(1)} s`,
     `        faults injected: ${faults}; watch-cache 410s: ${r.expiredResumes}${kills ? `; ${kills}` : ''}`,
