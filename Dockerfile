@@ -34,7 +34,8 @@ COPY manifests/meshconfig-sample.yaml ./manifests/meshconfig-sample.yaml
 # Any numeric non-root uid works (the Deployment runs it as 65532 with a read-only root fs);
 # nothing under /app is written at run time.
 USER 65532:65532
-EXPOSE 9090
+# 9090: health and readiness; 8443: the webhook (webhook mode).
+EXPOSE 9090 8443
 # node runs as PID 1, where signals have no default action: meshinit handles SIGTERM/SIGINT itself
 # (finishes in-flight work, then exits 0).
 ENTRYPOINT ["node", "bin/meshinit.js"]
