@@ -37,8 +37,3 @@ export async function initializerApiStatus(api: KubeApi): Promise<'served' | str
   }
   return 'served';
 }
-
-export async function checkInitializersAvailable(api: KubeApi): Promise<void> {
-  const status = await initializerApiStatus(api);
-  if (status !== 'served') throw new InitializersUnavailableError(status);
-}

@@ -9,6 +9,7 @@ import { JOB_RELEASE_REASON } from '../../controller/initializer/sync.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
 import type { KubeObject } from '../../controller/core/types.ts';
 import { NockCluster } from '../support/nock-cluster.ts';
+import { uninitializedPod } from '../support/objects.ts';
 import { loadTranscript } from '../support/transcripts.ts';
 import { SERVER, TOKEN, testKubeConfig, waitFor } from '../kube/helpers.ts';
 
@@ -55,18 +56,7 @@ function job(name: string, pending: string[] = [OURS]): KubeObject {
 }
 
 function pod(name: string, owner: { kind: string; name: string }): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: 'default',
-      uid: `uid-${name}`,
-      ownerReferences: [{ apiVersion: owner.kind === 'Job' ? 'batch/v1' : 'apps/v1', kind: owner.kind, name: owner.name, uid: `uid-${owner.name}`, controller: true }],
-      initializers: { pending: [{ name: OURS }] },
-    },
-    spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.28' }] },
-  };
+  return uninitializedPod(name, owner, OURS);
 }
 
 function containerNames(object: KubeObject | undefined, podLevel = false): string[] {

@@ -6,11 +6,12 @@ import { KubeConfig } from '@kubernetes/client-node';
 export const SERVER = 'https://127.0.0.1:6443';
 export const TOKEN = 'secret-token-5b87242d-e6e1';
 
-export function testKubeConfig(): KubeConfig {
+/** A kubeconfig for the nock server; `token` lets a test use one it can recognise in output. */
+export function testKubeConfig(token = TOKEN): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'legacy', server: SERVER, skipTLSVerify: true }],
-    users: [{ name: 'initctl', token: TOKEN }],
+    users: [{ name: 'initctl', token }],
     contexts: [{ name: 'legacy', cluster: 'legacy', user: 'initctl' }],
     currentContext: 'legacy',
   });

@@ -22,6 +22,7 @@ import { createKubeApi } from '../../controller/kube/api-client.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
 import { SERVER, testKubeConfig, waitFor } from '../kube/helpers.ts';
 import { NockCluster, type RecordedRequest } from '../support/nock-cluster.ts';
+import { uninitializedPod } from '../support/objects.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OURS = DEFAULT_INITIALIZER_NAME;
@@ -156,18 +157,7 @@ function workload(kind: Exclude<Kind, 'Pod'>, name: string, containers: string[]
 }
 
 function pod(name: string, owner: { kind: string; name: string }): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: 'default',
-      uid: `uid-${name}`,
-      ownerReferences: [{ apiVersion: owner.kind === 'Job' ? 'batch/v1' : 'apps/v1', kind: owner.kind, name: owner.name, uid: `uid-${owner.name}`, controller: true }],
-      initializers: { pending: [{ name: OURS }] },
-    },
-    spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1' }] },
-  };
+  return uninitializedPod(name, owner, OURS);
 }
 
 const CONFLICT: [number, unknown] = [409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified; please apply your changes to the latest version and try again' }];

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'chai';
 import nock from 'nock';
 import { DEFAULT_INITIALIZER_NAME } from '../../controller/core/constants.ts';
@@ -19,7 +18,7 @@ import { createInitializerController, type InitializerController } from '../../c
 import { createKubeApi } from '../../controller/kube/api-client.ts';
 import { createLogger, createMemoryLogger, type Logger } from '../../controller/logger.ts';
 import { runCommand, type RunIo } from '../../controller/run-command.ts';
-import { waitFor } from '../kube/helpers.ts';
+import { testKubeConfig, waitFor } from '../kube/helpers.ts';
 import { NockCluster } from '../support/nock-cluster.ts';
 
 const SERVER = 'https://127.0.0.1:6443';
@@ -60,16 +59,6 @@ function capture(): Capture {
   return { log, text: () => `${chunks.join('')}\n${JSON.stringify(memory.lines)}`, lines: () => memory.lines.length };
 }
 
-function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'legacy', server: SERVER, skipTLSVerify: true }],
-    users: [{ name: 'initctl', token: TOKEN }],
-    contexts: [{ name: 'legacy', cluster: 'legacy', user: 'initctl' }],
-    currentContext: 'legacy',
-  });
-  return kc;
-}
 
 function deployment(name: string): KubeObject {
   return {
@@ -133,7 +122,7 @@ describe('security: no token or key ever appears in logs', function () {
         backoff: { baseMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
       },
-      { api: createKubeApi(kubeConfig()), log: logs.log },
+      { api: createKubeApi(testKubeConfig(TOKEN)), log: logs.log },
     );
     await controller.start();
 
