@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'test/**/golden/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'bin/**', 'test/**/golden/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

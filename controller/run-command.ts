@@ -3,6 +3,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from './kube/api-client.ts';
 import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
+import { plainHttpCredentialWarning } from './kube/plain-http.ts';
 import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
 import { createInitializerController } from './initializer/controller.ts';
@@ -90,6 +91,8 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   }
   const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}` });
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
+  const exposure = plainHttpCredentialWarning(kc);
+  if (exposure) log.warn('Credentials sent in the clear', { problem: exposure, server: kc.getCurrentCluster()?.server });
   try {
     // One request before anything else: an unreachable server or unusable credentials fail the
     // start with their reason, instead of informers relisting forever and never becoming ready.

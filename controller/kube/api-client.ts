@@ -7,6 +7,7 @@ import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
+import { allowPlainHttp } from './plain-http.ts';
 import type { Status } from '../core/types.ts';
 import type { KubeApi, KubeListResponse, PatchContentType, QueryParams, WatchEnd, WatchEvent, WatchHandle } from './types.ts';
 
@@ -135,7 +136,8 @@ function transportError(method: string, path: string, err: Error, secrets: strin
   return out;
 }
 
-export function createKubeApi(kc: KubeConfig, options: KubeApiOptions = {}): KubeApi {
+export function createKubeApi(kubeconfig: KubeConfig, options: KubeApiOptions = {}): KubeApi {
+  const kc = allowPlainHttp(kubeconfig);
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const userAgent = options.userAgent ?? 'meshinit';
   const cluster = kc.getCurrentCluster();

@@ -25,9 +25,10 @@ const WATCH_TIMEOUT_SECONDS = 4;
 
 export async function startInProcess(server: LegacyApiServer, concurrency: number): Promise<RunningMeshinit> {
   const kc = new KubeConfig();
-  // client-node refuses a plain-http server unless TLS verification is off (there is no TLS to verify).
+  // The double speaks plain http://, as the insecure port and `kubectl proxy` do: the kubeconfig
+  // says so and nothing more (no insecure-skip-tls-verify).
   kc.loadFromOptions({
-    clusters: [{ name: 'double', server: server.url, skipTLSVerify: true }],
+    clusters: [{ name: 'double', server: server.url, skipTLSVerify: false }],
     users: [{ name: 'meshinit', token: MESHINIT.token }],
     contexts: [{ name: 'double', cluster: 'double', user: 'meshinit' }],
     currentContext: 'double',
@@ -64,7 +65,7 @@ function kubeconfigFile(server: LegacyApiServer): string {
   const file = path.join(dir, 'kubeconfig');
   fs.writeFileSync(file, [
     'apiVersion: v1', 'kind: Config', 'current-context: double',
-    `clusters: [{name: double, cluster: {server: "${server.url}", insecure-skip-tls-verify: true}}]`,
+    `clusters: [{name: double, cluster: {server: "${server.url}"}}]`,
     `users: [{name: meshinit, user: {token: "${MESHINIT.token}"}}]`,
     'contexts: [{name: double, context: {cluster: double, user: meshinit}}]',
   ].join('\n'));
