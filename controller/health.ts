@@ -1,5 +1,6 @@
-// Liveness and readiness for the kubelet's probes. Readiness means caches are synced and workloads
-// are being processed; until then a second replica keeps serving.
+// Liveness and readiness for the kubelet's probes. Readiness means caches are synced, MeshConfigs
+// are readable and workloads are being processed; /readyz says which of these is missing, so
+// `kubectl describe pod` shows the cause (say, the MeshConfig CRD is not installed).
 import http from 'node:http';
 
 export interface HealthServer {
@@ -7,15 +8,16 @@ export interface HealthServer {
   port(): number;
 }
 
-export function startHealthServer(address: { host: string; port: number }, ready: () => boolean): Promise<HealthServer> {
+/** `notReadyReason` answers why the process is not ready, or undefined when it is. */
+export function startHealthServer(address: { host: string; port: number }, notReadyReason: () => string | undefined): Promise<HealthServer> {
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0];
-    const ok = path === '/healthz' || path === '/livez' ? true : path === '/readyz' ? ready() : undefined;
-    if (ok === undefined) {
+    const problem = path === '/healthz' || path === '/livez' ? undefined : path === '/readyz' ? notReadyReason() : null;
+    if (problem === null) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'caches not synced\n');
+    response.writeHead(problem === undefined ? 200 : 503, { 'content-type': 'text/plain' }).end(problem === undefined ? 'ok\n' : `not ready: ${problem}\n`);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

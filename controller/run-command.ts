@@ -23,7 +23,7 @@ export interface RunIo {
 }
 
 interface Running {
-  ready(): boolean;
+  notReadyReason(): string | undefined;
   /** Resolves once the mode is fully serving (caches synced). */
   started: Promise<void>;
   stop(): Promise<void>;
@@ -56,10 +56,10 @@ async function resolveMode(options: RunOptions, api: KubeApi, log: Logger): Prom
 async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger): Promise<Running> {
   if (mode === 'initializer') {
     const controller = createInitializerController(options, { api, log });
-    return { ready: controller.ready, started: controller.start(), stop: controller.stop };
+    return { notReadyReason: controller.notReadyReason, started: controller.start(), stop: controller.stop };
   }
   const webhook = await startWebhook(options, { api, log });
-  return { ready: webhook.ready, started: Promise.resolve(), stop: webhook.stop };
+  return { notReadyReason: webhook.notReadyReason, started: Promise.resolve(), stop: webhook.stop };
 }
 
 export async function runCommand(argv: readonly string[], io: RunIo): Promise<number> {
@@ -110,7 +110,7 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     log.error(message, { error: (error as Error).message });
     return error instanceof UsageError ? 2 : 1;
   }
-  const health = options.healthAddress ? await startHealthServer(options.healthAddress, running.ready) : undefined;
+  const health = options.healthAddress ? await startHealthServer(options.healthAddress, running.notReadyReason) : undefined;
   const signal = io.waitForStopSignal();
   const outcome = await Promise.race([signal.then((name) => ({ stop: name })), running.started.then(() => ({ stop: undefined }))]);
   const stopSignal = outcome.stop ?? (await signal);

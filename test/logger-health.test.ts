@@ -56,13 +56,13 @@ describe('health server', function () {
     });
   }
 
-  it('answers /healthz always and /readyz only once caches are synced', async function () {
-    let ready = false;
-    const server = await startHealthServer({ host: '127.0.0.1', port: 0 }, () => ready);
+  it('answers /healthz always and /readyz only when ready, saying why not', async function () {
+    let problem: string | undefined = 'the MeshConfig CRD is not installed';
+    const server = await startHealthServer({ host: '127.0.0.1', port: 0 }, () => problem);
     try {
       expect((await get(server.port(), '/healthz')).status).to.equal(200);
-      expect(await get(server.port(), '/readyz')).to.deep.equal({ status: 503, body: 'caches not synced\n' });
-      ready = true;
+      expect(await get(server.port(), '/readyz')).to.deep.equal({ status: 503, body: 'not ready: the MeshConfig CRD is not installed\n' });
+      problem = undefined;
       expect((await get(server.port(), '/readyz')).status).to.equal(200);
       expect((await get(server.port(), '/metrics')).status).to.equal(404);
     } finally {

@@ -9,12 +9,15 @@ import { jobPodCandidate, podCandidate, workloadCandidate } from './workload.ts'
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
-  | { action: 'skip'; reason: string; meshConfig?: MeshConfig }
+  /** `degraded`: skipped because an input of the decision was missing, not because policy said so. */
+  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
 function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
   const decision = decideInjection(candidate, context);
-  if (!decision.inject) return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
+  if (!decision.inject) {
+    return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}), ...(decision.degraded ? { degraded: true } : {}) };
+  }
   try {
     return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason };
   } catch (error) {

@@ -20,11 +20,16 @@ export interface PolicyContext {
   meshConfigs: readonly MeshConfig[];
   /** The controller's own namespace: injecting it could make meshinit wait on its own proxy. */
   controllerNamespace?: string;
+  /**
+   * Why no MeshConfig can be read (the CRD is not installed, RBAC refuses the list): then no
+   * workload is injected, and the decision says it was this, not policy.
+   */
+  meshConfigsUnavailable?: string;
 }
 
 export type InjectionDecision =
   | { inject: true; meshConfig: MeshConfig; reason: string }
-  | { inject: false; reason: string; meshConfig?: MeshConfig };
+  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true };
 
 function annotation(candidate: InjectionCandidate, key: string): string | undefined {
   if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
@@ -45,6 +50,11 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
   if (candidate.podSpec?.hostNetwork === true) {
     return { inject: false, reason: 'the pod template uses hostNetwork: a proxy would capture the node\'s traffic' };
+  }
+  if (context.meshConfigsUnavailable !== undefined) {
+    // Not a policy verdict: an input is missing. Adapters release the workload unchanged and warn,
+    // as failurePolicy Ignore would, rather than hold every create in the cluster.
+    return { inject: false, degraded: true, reason: `no MeshConfig can be read, so no sidecar was injected: ${context.meshConfigsUnavailable}` };
   }
   const selection = selectMeshConfig(context.meshConfigs, { kind: candidate.kind, labels: candidate.labels, namespace: ns });
   if (selection.selected === undefined) return { inject: false, reason: selection.reason };

@@ -1,7 +1,9 @@
 // Wiring for initializer mode: informers feed keys into the work queue, the queue runs sync.
 // Handlers only turn objects into keys; all behaviour is in sync. MeshConfigs and Namespaces are
 // synced before any workload is looked at, so nothing is released uninjected merely because the
-// controller had not loaded its configuration yet.
+// controller had not loaded its configuration yet -- but for a few seconds at most: the server
+// holds every new workload in the cluster for us, so when MeshConfigs cannot be read (no CRD,
+// no RBAC) workloads are released unchanged, with the reason, until they can.
 import { isOwnTurn } from '../core/initializers.ts';
 import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
@@ -28,7 +30,12 @@ export interface InitializerControllerConfig {
   /** Work-queue backoff; the defaults suit production, tests shorten them. */
   backoff?: { baseMs: number; maxMs: number };
   informerBackoff?: { initialMs: number; maxMs: number };
+  /** How long start() waits for MeshConfigs and namespaces before handling workloads anyway. */
+  configSyncTimeoutMs?: number;
 }
+
+/** Long enough for a healthy server's first LIST, short next to the 30 s a creator waits. */
+export const DEFAULT_CONFIG_SYNC_TIMEOUT_MS = 5000;
 
 export interface InitializerControllerDeps {
   api: KubeApi;
@@ -42,6 +49,8 @@ export interface InitializerController {
   /** Stops taking work, lets in-flight patches finish. */
   stop(): Promise<void>;
   ready(): boolean;
+  /** Why the controller is not ready (for /readyz and the log); undefined when it is. */
+  notReadyReason(): string | undefined;
   /** Resolves when the work queue has nothing queued, running or waiting for a retry (tests). */
   idle(): Promise<void>;
   meshConfigs: MeshConfigStore;
@@ -116,6 +125,7 @@ export function createInitializerController(config: InitializerControllerConfig,
     },
     namespace: (name) => clusterConfig.namespace(name),
     meshConfigs: () => clusterConfig.meshConfigs(),
+    meshConfigsUnavailable: () => clusterConfig.meshConfigsUnavailable(),
   };
   const syncDeps = {
     api, view, log, now,
@@ -125,12 +135,25 @@ export function createInitializerController(config: InitializerControllerConfig,
   };
 
   let synced = false;
+  const notReadyReason = (): string | undefined => {
+    if (!synced) return 'workload caches not synced yet';
+    const unavailable = clusterConfig.meshConfigsUnavailable();
+    return unavailable === undefined ? undefined : `releasing workloads without a sidecar: ${unavailable}`;
+  };
   return {
     meshConfigs: clusterConfig.store,
     async start() {
       clusterConfig.start();
-      await clusterConfig.waitForSync();
-      log.info('MeshConfigs and namespaces synced', { meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
+      const timeoutMs = config.configSyncTimeoutMs ?? DEFAULT_CONFIG_SYNC_TIMEOUT_MS;
+      if (await clusterConfig.waitForSync(timeoutMs)) {
+        log.info('MeshConfigs and namespaces synced', { meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
+      } else {
+        log.error('Handling workloads without a complete configuration', {
+          waitedMs: timeoutMs,
+          meshConfigs: clusterConfig.meshConfigsUnavailable() ?? 'loaded',
+          consequence: 'workloads are not held: until MeshConfigs load they are released without a sidecar; a namespace not yet cached is read directly',
+        });
+      }
       const informers = [...workloadInformers.values()].flat();
       for (const informer of informers) informer.start();
       await Promise.all(informers.map((informer) => informer.waitForSync()));
@@ -146,7 +169,8 @@ export function createInitializerController(config: InitializerControllerConfig,
       await Promise.all([clusterConfig.stop(), ...[...workloadInformers.values()].flat().map((informer) => informer.stop())]);
       await queue.shutdown();
     },
-    ready: () => synced,
+    ready: () => notReadyReason() === undefined,
+    notReadyReason,
     idle: () => queue.onIdle(),
   };
 }

@@ -38,6 +38,8 @@ export interface ClusterView {
   job(namespace: string, name: string): Workload | undefined;
   namespace(name: string): NamespaceInfo | undefined;
   meshConfigs(): readonly MeshConfig[];
+  /** Why MeshConfigs cannot be used right now (see ClusterConfig); undefined when they can. */
+  meshConfigsUnavailable(): string | undefined;
 }
 
 export interface SyncDeps {
@@ -80,12 +82,20 @@ function pathOf(ref: ObjectRef): string {
   return objectPath(descriptor, ref.namespace, ref.name);
 }
 
-async function namespaceInfo(name: string, deps: SyncDeps): Promise<NamespaceInfo> {
+/** The namespace's labels, or why they cannot be had (then the workload is released, not held). */
+async function namespaceInfo(name: string, deps: SyncDeps): Promise<NamespaceInfo | string> {
   const cached = deps.view.namespace(name);
   if (cached) return cached;
-  // The workload's namespace exists (the server checked on create); the watch is just behind.
-  const object = await deps.api.get<KubeObject>(objectPath(NAMESPACE, undefined, name));
-  return { name, labels: { ...(object.metadata?.labels ?? {}) } };
+  // The workload's namespace exists (the server checked on create); the watch is just behind, or
+  // the namespace list is failing. A passing failure is retried; a lasting one (403: RBAC without
+  // namespaces) would hold the workload forever, so it releases it instead.
+  try {
+    const object = await deps.api.get<KubeObject>(objectPath(NAMESPACE, undefined, name));
+    return { name, labels: { ...(object.metadata?.labels ?? {}) } };
+  } catch (error) {
+    if (isKubeApiError(error) && !error.isRetryable) return error.message;
+    throw error;
+  }
 }
 
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -111,6 +121,9 @@ function release(original: KubeObject, deps: SyncDeps): JsonPatchOperation[] {
 }
 
 function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Decision {
+  if (plan.action === 'skip' && plan.degraded) {
+    return { action: 'released', reason: plan.reason, level: 'warn', ops: release(original, deps) };
+  }
   if (plan.action === 'skip') {
     return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'info', ops: release(original, deps) };
   }
@@ -147,10 +160,16 @@ function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeOb
 }
 
 async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Promise<Decision> {
+  const namespace = await namespaceInfo(ref.namespace, deps);
+  if (typeof namespace === 'string') {
+    return { action: 'released', reason: `namespace ${ref.namespace} could not be read, so no sidecar was injected: ${namespace}`, level: 'warn', ops: release(original, deps) };
+  }
+  const unavailable = deps.view.meshConfigsUnavailable();
   const context: PolicyContext = {
-    namespace: await namespaceInfo(ref.namespace, deps),
+    namespace,
     meshConfigs: deps.view.meshConfigs(),
     controllerNamespace: deps.controllerNamespace,
+    ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
   };
   if (ref.kind === 'Pod') {
     const pod = recognisePod(original);

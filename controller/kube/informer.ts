@@ -31,6 +31,8 @@ export interface InformerOptions {
   /** Injected for tests; must reject or resolve promptly when `signal` aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   onError?: (err: unknown) => void;
+  /** Called after every successful LIST: whatever made the informer fail is over. */
+  onListed?: () => void;
 }
 
 export interface Informer<T extends KubeObject> {
@@ -156,6 +158,11 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
       synced = true;
       for (const waiter of syncWaiters) waiter.resolve();
       syncWaiters = [];
+    }
+    try {
+      options.onListed?.();
+    } catch (err) {
+      report(err);
     }
     return resourceVersion;
   }

@@ -15,6 +15,8 @@ export interface AdmissionContext {
   target: WebhookTarget;
   namespace(name: string): NamespaceInfo | undefined;
   meshConfigs(): readonly MeshConfig[];
+  /** Why MeshConfigs cannot be read right now (no CRD, no RBAC); undefined when they can. */
+  meshConfigsUnavailable?(): string | undefined;
   controllerNamespace: string;
 }
 
@@ -105,10 +107,12 @@ function withNamespace<T extends KubeObject>(object: T, namespace: string): T {
 type Planned = { plan: InjectionPlan<KubeObject>; object: KubeObject; kind: string; name: string } | { skip: string; kind: string; name: string };
 
 function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
+  const unavailable = context.meshConfigsUnavailable?.();
   const policy: PolicyContext = {
     namespace: context.namespace(request.namespace) ?? { name: request.namespace, labels: {} },
     meshConfigs: context.meshConfigs(),
     controllerNamespace: context.controllerNamespace,
+    ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
   };
   const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';
@@ -141,6 +145,9 @@ export function admit(body: unknown, context: AdmissionContext): AdmissionOutcom
   });
   if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip });
   const { plan, object } = planned;
+  if (plan.action === 'skip' && plan.degraded) {
+    return answer({ allowed: true, warnings: [`meshinit admitted this without a sidecar: ${plan.reason}`] }, { action: 'allowed-uninjected', reason: plan.reason });
+  }
   if (plan.action === 'skip') return answer({ allowed: true }, { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) });
   if (plan.action === 'error') {
     const message = `meshinit could not inject the sidecar: ${plan.error.message}`;

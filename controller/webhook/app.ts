@@ -11,7 +11,8 @@ export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
 export interface WebhookAppDeps {
   context: AdmissionContext;
   log: Logger;
-  ready(): boolean;
+  /** Why the webhook is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
   now(): number;
   maxBodyBytes?: number;
 }
@@ -51,7 +52,10 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/healthz' || path === '/livez') return send(response, 200, 'ok');
-    if (path === '/readyz') return deps.ready() ? send(response, 200, 'ok') : send(response, 503, 'MeshConfigs not synced yet');
+    if (path === '/readyz') {
+      const problem = deps.notReadyReason();
+      return problem === undefined ? send(response, 200, 'ok') : send(response, 503, `not ready: ${problem}`);
+    }
     if (path !== INJECT_PATH) return send(response, 404, `not found: the webhook path is ${INJECT_PATH}`);
     if (request.method !== 'POST') return send(response, 405, `${request.method} not allowed: POST an AdmissionReview`);
     const contentType = String(request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();

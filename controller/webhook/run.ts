@@ -14,7 +14,7 @@ export interface WebhookRuntimeConfig {
 }
 
 export interface WebhookRuntime {
-  ready(): boolean;
+  notReadyReason(): string | undefined;
   server: WebhookServer;
   stop(): Promise<void>;
 }
@@ -38,10 +38,23 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   }
   const clusterConfig = createClusterConfig({ api, log });
   let synced = false;
+  // The API server calls the webhook for every create whatever we know: without MeshConfigs the
+  // answer is "allowed, uninjected" with the reason, and /readyz says what is missing.
+  const notReadyReason = (): string | undefined => {
+    const unavailable = clusterConfig.meshConfigsUnavailable();
+    if (unavailable !== undefined) return `admitting without a sidecar: ${unavailable}`;
+    return synced ? undefined : 'namespaces not synced yet';
+  };
   const handler = createWebhookHandler({
-    context: { target: options.target, namespace: clusterConfig.namespace, meshConfigs: clusterConfig.meshConfigs, controllerNamespace: config.controllerNamespace },
+    context: {
+      target: options.target,
+      namespace: clusterConfig.namespace,
+      meshConfigs: clusterConfig.meshConfigs,
+      meshConfigsUnavailable: clusterConfig.meshConfigsUnavailable,
+      controllerNamespace: config.controllerNamespace,
+    },
     log,
-    ready: () => synced,
+    notReadyReason,
     now: () => performance.now(),
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
@@ -51,7 +64,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     log.info('Webhook serving', { port: server.port(), target: options.target, meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
   });
   return {
-    ready: () => synced,
+    notReadyReason,
     server,
     async stop() {
       await server.close();

@@ -171,7 +171,7 @@ describe(`fuzz: ${CASES + HTTP_CASES} seeded hostile AdmissionReviews (seed ${SE
   it(`HTTP handler: ${HTTP_CASES} raw bodies (JSON, truncated, binary, huge, wrong content type) get 200/400/413/415, never 500`, async function () {
     const rng = mulberry32(SEED ^ 0x4771);
     const log = createMemoryLogger();
-    const handler = createWebhookHandler({ context: context(mulberry32(SEED)), log, ready: () => true, now: () => performance.now(), maxBodyBytes: 256 * 1024 });
+    const handler = createWebhookHandler({ context: context(mulberry32(SEED)), log, notReadyReason: () => undefined, now: () => performance.now(), maxBodyBytes: 256 * 1024 });
     const seen: Record<number, number> = {};
     for (let i = 0; i < HTTP_CASES; i++) {
       const json = reviewText(hostileReview(rng));

@@ -683,6 +683,7 @@ describe(`fuzz: ${Object.values(COUNTS).reduce((a, b) => a + b)} seeded hostile 
         job: () => (rng.chance(0.6) ? jobs[0] : undefined),
         namespace: (name) => (rng.chance(0.85) ? namespaceInfo(rng, name) : undefined),
         meshConfigs: () => context(rng, 'default').meshConfigs,
+        meshConfigsUnavailable: () => (rng.chance(0.1) ? 'the MeshConfig CRD is not installed (fuzz)' : undefined),
       };
       const events: string[] = [];
       const started = performance.now();

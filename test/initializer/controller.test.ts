@@ -69,7 +69,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
   let controller: InitializerController;
   let log: ReturnType<typeof createMemoryLogger>;
 
-  async function startController(options: { jobPods?: boolean } = {}): Promise<void> {
+  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number } = {}): Promise<void> {
     log = createMemoryLogger();
     controller = createInitializerController(
       {
@@ -82,6 +82,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
         watchTimeoutSeconds: 60,
         backoff: { baseMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
+        ...(options.configSyncTimeoutMs !== undefined ? { configSyncTimeoutMs: options.configSyncTimeoutMs } : {}),
       },
       { api: createKubeApi(testKubeConfig()), log },
     );
@@ -358,5 +359,66 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     await settle(() => cluster.patches().length === 2, 'retry after 403');
     expect(log.lines.some((l) => l.message === 'Sync failed' && l.level === 'error')).to.equal(true);
     expect(JSON.stringify(log.lines)).to.not.include(TOKEN);
+  });
+
+  describe('when an input of the decision is missing, workloads are released, never held', function () {
+    it('with no MeshConfig CRD: starts within the deadline, releases unchanged with the fix in the log and /readyz, and uses the CRD once installed, without a restart', async function () {
+      cluster.refused.set(MESHCONFIGS, { code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' });
+      const started = Date.now();
+      await startController({ configSyncTimeoutMs: 200 });
+      expect(Date.now() - started, 'start() waited at most the deadline').to.be.below(2000);
+      cluster.put(DEPLOYMENTS, recordedDeployment('before-crd'));
+      await settle(() => cluster.patches().length === 1, 'released');
+      const released = cluster.get(DEPLOYMENTS, 'default', 'before-crd');
+      expect(released?.metadata?.initializers, 'our entry removed').to.equal(undefined);
+      expect(containerNames(released), 'nothing injected').to.deep.equal(['app']);
+      const error = log.lines.find((l) => l.level === 'error' && l.message === 'MeshConfigs unavailable');
+      expect(String(error?.fields.problem)).to.include('CRD is not installed').and.include('kubectl apply -f crds/meshconfig.v1beta1.yaml');
+      const decision = log.lines.find((l) => l.message === 'Released without sidecar' && l.fields.name === 'before-crd');
+      expect(decision?.level).to.equal('warn');
+      expect(String(decision?.fields.reason)).to.include('no MeshConfig can be read').and.include('kubectl apply -f crds/meshconfig.v1beta1.yaml');
+      expect(controller.ready()).to.equal(false);
+      expect(controller.notReadyReason()).to.include('CRD is not installed');
+      // Repeated failures of the same kind do not repeat the error line.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(log.lines.filter((l) => l.level === 'error' && l.message === 'MeshConfigs unavailable')).to.have.length(1);
+
+      cluster.refused.delete(MESHCONFIGS);
+      await waitFor(() => controller.ready(), 'ready once the CRD is there');
+      expect(log.lines.some((l) => l.message === 'MeshConfigs readable again')).to.equal(true);
+      cluster.put(DEPLOYMENTS, recordedDeployment('after-crd'));
+      await settle(() => cluster.patches().length === 2, 'injected');
+      expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'after-crd'))).to.deep.equal(['app', 'mesh-proxy']);
+    });
+
+    it('a MeshConfig list that keeps failing (503) still lets start() finish at the deadline and lets workloads through', async function () {
+      cluster.refused.set(MESHCONFIGS, { code: 503, reason: 'ServiceUnavailable', message: 'etcd is slow' });
+      await startController({ configSyncTimeoutMs: 100 });
+      cluster.put(DEPLOYMENTS, recordedDeployment('slow'));
+      await settle(() => cluster.patches().length === 1, 'released');
+      expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'slow'))).to.deep.equal(['app']);
+      expect(controller.notReadyReason()).to.include('etcd is slow');
+    });
+
+    it('keeps using the MeshConfigs it has when the list fails later for a passing reason', async function () {
+      await startController();
+      cluster.refused.set(MESHCONFIGS, { code: 503, reason: 'ServiceUnavailable', message: 'etcd is slow' });
+      cluster.dropWatches(MESHCONFIGS);
+      await waitFor(() => log.lines.some((l) => l.message === 'MeshConfigs unavailable'), 'the failure seen');
+      expect(controller.ready()).to.equal(true);
+      cluster.put(DEPLOYMENTS, recordedDeployment('during-blip'));
+      await settle(() => cluster.patches().length === 1, 'injected');
+      expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'during-blip'))).to.deep.equal(['app', 'mesh-proxy']);
+    });
+
+    it('with namespaces unreadable (RBAC refuses them): releases unchanged with the reason instead of retrying forever', async function () {
+      cluster.refused.set('api/v1/namespaces', { code: 403, reason: 'Forbidden', message: 'namespaces is forbidden: User "system:serviceaccount:meshinit-system:meshinit" cannot list namespaces' });
+      await startController({ configSyncTimeoutMs: 100 });
+      cluster.put(DEPLOYMENTS, recordedDeployment('no-ns'));
+      await settle(() => cluster.patches().length === 1, 'released');
+      expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'no-ns'))).to.deep.equal(['app']);
+      const decision = log.lines.find((l) => l.message === 'Released without sidecar' && l.fields.name === 'no-ns');
+      expect(String(decision?.fields.reason)).to.include('namespace default could not be read').and.include('403');
+    });
   });
 });

@@ -51,6 +51,11 @@ export class NockCluster {
   statusSubresource = true;
   /** Delay before a workload PATCH is answered (it is applied at once): an in-flight patch. */
   patchDelayMs = 0;
+  /**
+   * Resources answered with a fixed error, by resourceKey (every verb, every namespace): a CRD
+   * that is not installed (404), a resource RBAC refuses (403).
+   */
+  readonly refused = new Map<string, { code: number; reason: string; message: string }>();
   /** Discovery documents served by path, e.g. `/apis/admissionregistration.k8s.io/v1alpha1`. */
   readonly discovery = new Map<string, unknown>([['/version', { major: '1', minor: '13', gitVersion: 'v1.13.0' }]]);
 
@@ -128,6 +133,8 @@ export class NockCluster {
     if (!match) return status(404, 'NotFound', `the server could not find the requested resource ${url.pathname}`);
     const [, prefix, version, namespace, plural, name, subresource] = match;
     const resourceKey = `${prefix}/${version}/${plural}`;
+    const refusal = this.refused.get(resourceKey);
+    if (refusal) return status(refusal.code, refusal.reason, refusal.message);
     if (method === 'POST') return [201, this.requests.at(-1)?.body];
     if (method === 'PATCH' && contentType === 'application/merge-patch+json') return this.mergePatch(resourceKey, namespace ?? '', name ?? '', subresource !== undefined, this.requests.at(-1)?.body);
     if (method === 'PATCH' && subresource !== undefined && !this.statusSubresource) return status(404, 'NotFound', '404 page not found');

@@ -93,6 +93,19 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
     }
   });
 
+  it('admits uninjected, with a warning naming the fix, while MeshConfigs cannot be read (no CRD); opt-outs keep their own reason', function () {
+    const unavailable = { ...context(goldenMeshConfig()), meshConfigs: () => [], meshConfigsUnavailable: () => 'the MeshConfig CRD is not installed; install it: kubectl apply -f crds/meshconfig.v1.yaml' };
+    const pod = podOf({ kind: 'ReplicaSet', name: 'web-7d9f8c6b5' }, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
+    const { review: answer, decision } = admit(review(pod), unavailable);
+    expect(answer.response.allowed).to.equal(true);
+    expect(answer.response.patch).to.equal(undefined);
+    expect(answer.response.warnings?.[0]).to.include('without a sidecar').and.include('kubectl apply -f crds/meshconfig.v1.yaml');
+    expect(decision).to.include({ action: 'allowed-uninjected' });
+    const optedOut = admit(review(podOf({ kind: 'StatefulSet', name: 'db' }, { annotations: { 'sidecar.meshinit.dev/inject': 'false' } })), unavailable);
+    expect(optedOut.decision.action).to.equal('skipped');
+    expect(optedOut.decision.reason).to.match(/sidecar\.meshinit\.dev\/inject/);
+  });
+
   it('applies failurePolicy to injection errors: Ignore admits unmodified with a warning, Fail denies with the reason', function () {
     const clashing = podOf({ kind: 'StatefulSet', name: 'db' }, { containers: [{ name: 'mesh-proxy', image: 'mine:1' }] });
     const ignored = admit(review(clashing), context(goldenMeshConfig({ failurePolicy: 'Ignore' })));

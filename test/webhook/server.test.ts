@@ -58,7 +58,7 @@ describe('webhook HTTPS server', function () {
     ready = false;
     const handler = createWebhookHandler({
       context: { target: 'pods', namespace: (name) => ({ name, labels: {} }), meshConfigs: () => [meshConfig], controllerNamespace: 'meshinit-system' },
-      log, ready: () => ready, now: () => performance.now(), maxBodyBytes: 64 * 1024,
+      log, notReadyReason: () => (ready ? undefined : 'namespaces not synced yet'), now: () => performance.now(), maxBodyBytes: 64 * 1024,
     });
     server = await startWebhookServer({ address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'inline', certPem: certs.certPem, keyPem: certs.keyPem }, handler, log });
   });
