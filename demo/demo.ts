@@ -1,129 +1,102 @@
-// `make demo`: meshinit on a real kube-apiserver, start to finish. Starts the local control plane,
-// installs the CRD, the sample MeshConfig and a webhook registration, runs the compiled meshinit
-// (webhook mode, as the shipped least-privilege identity), creates the example workloads, prints
-// what was injected and why the others were skipped, then tails meshinit's log until Ctrl-C and
-// tears everything down. MESHINIT_DEMO_NO_TAIL=1 stops after the summary (used by the e2e suite).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { generateSelfSignedCertificates } from '../controller/webhook/certificates.ts';
-import { startControlPlane } from '../test/control-plane/control-plane.ts';
-import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, type Json } from '../test/e2e/cluster.ts';
+// `make demo`: the product's main job, the Initializer mode, on a real kube-apiserver v1.13.0 (the
+// last release with Initializers). Starts etcd and that server, installs meshinit with kubectl
+// exactly as README.md says, runs the compiled meshinit as the shipped ServiceAccount's identity,
+// creates examples/app.yaml with plain blocking creates (what `kubectl create` does: the answer
+// comes once meshinit has released the workload), prints what happened to each and how long its
+// create took, edits the MeshConfig and creates again, then follows meshinit's log until Ctrl-C
+// and tears everything down. MESHINIT_DEMO_NO_TAIL=1 stops after the summary (the e2e suite).
+import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
+import { MeshinitProcess, mustKubectl, readYaml, waitUntil, type Json } from '../test/e2e/cluster.ts';
+import { followLog, names, podSpecOf, runDemo, say, WORKLOAD_KINDS } from './show.ts';
 
-const NAMESPACE = 'demo';
-const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
+const RELEASE = 'v1.13.0';
 
-function say(text = ''): void {
-  process.stdout.write(`${text}\n`);
+function collectionOf(object: Json, namespace: string): string {
+  const apiVersion = String(object.apiVersion);
+  const plural = `${String(object.kind).toLowerCase()}s`.replace(/ys$/, 'ies');
+  return `${apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`}/namespaces/${namespace}/${plural}`;
 }
 
-function podSpecOf(object: Json): { containers?: Array<{ name: string }>; initContainers?: Array<{ name: string }> } {
-  return ((object.spec as { template?: { spec?: unknown } } | undefined)?.template?.spec ?? {}) as { containers?: Array<{ name: string }> };
+async function kubectlShown(plane: ControlPlane, args: string[]): Promise<void> {
+  say(`  $ kubectl ${args.join(' ')}`);
+  const result = await mustKubectl(plane.adminKubeconfigPath, args);
+  for (const line of result.stdout.trim().split('\n').filter(Boolean)) say(`      ${line}`);
 }
 
-function names(list: Array<{ name: string }> | undefined): string {
-  return (list ?? []).map((item) => item.name).join(', ') || '-';
-}
-
-function logLine(line: Json): string {
-  const { level, message, timestamp, ...fields } = line;
-  const rest = Object.entries(fields).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`).join(' ');
-  return `${String(timestamp ?? '').slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${String(message)} ${rest}`;
+/** Creates every document of examples/app.yaml in `namespace` with a plain POST and says what happened. */
+async function createApp(plane: ControlPlane, meshinit: MeshinitProcess, namespace: string): Promise<void> {
+  for (const doc of readYaml('examples/app.yaml')) {
+    const metadata: Json = { ...(doc.metadata as Json), namespace };
+    const name = String(metadata.name);
+    const before = podSpecOf(doc);
+    const started = Date.now();
+    const reply = await plane.request('POST', collectionOf(doc, namespace), { body: { ...doc, metadata } });
+    const ms = Date.now() - started;
+    const object = JSON.parse(reply.body) as Json;
+    if (reply.status !== 201) {
+      say(`  ${String(doc.kind)}/${name}: create answered ${reply.status} after ${ms} ms: ${String(object.message ?? reply.body).slice(0, 200)}`);
+      continue;
+    }
+    if (!WORKLOAD_KINDS.has(String(doc.kind))) {
+      say(`  ${String(doc.kind)}/${name}: not held by the InitializerConfiguration, created in ${ms} ms`);
+      continue;
+    }
+    const decision = await meshinit.waitForLog((line) => line.name === name && line.namespace === namespace && typeof line.action === 'string', `decision for ${name}`);
+    const after = podSpecOf(object);
+    const took = `create answered 201 in ${ms} ms`;
+    if (decision.action === 'injected') {
+      const proxy = after.containers?.find((c) => c.name === 'mesh-proxy');
+      say(`  ${String(doc.kind)}/${name}: INJECTED by MeshConfig ${String(decision.meshConfig)} (${took}; meshinit took ${Number(decision.durationMs).toFixed(1)} ms)`);
+      say(`      containers      ${names(before.containers)}  ->  ${names(after.containers)}   (proxy image ${proxy?.image ?? '?'})`);
+      say(`      initContainers  ${names(before.initContainers)}  ->  ${names(after.initContainers)}`);
+    } else {
+      say(`  ${String(doc.kind)}/${name}: ${String(decision.action).toUpperCase()} (${took}): ${String(decision.reason)}`);
+    }
+  }
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
-  say('meshinit demo: starting etcd and kube-apiserver on 127.0.0.1 ...');
-  const plane = await startControlPlane();
-  const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-demo-'));
+  say(`meshinit demo (Initializer mode): starting etcd and kube-apiserver ${RELEASE} on 127.0.0.1 ...`);
+  const plane = await startControlPlane({ release: RELEASE });
   let meshinit: MeshinitProcess | undefined;
-  const teardown = async (): Promise<void> => {
-    await meshinit?.stop();
-    await plane.stop();
-    fs.rmSync(certDir, { recursive: true, force: true });
-  };
   try {
-    say(`  kube-apiserver ${plane.kubeVersion} ready at ${plane.server} (${Date.now() - started} ms)`);
-    await installMeshConfigCrd(plane);
-    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-    await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
-    await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
-    say('  installed: MeshConfig CRD, namespace meshinit-system with the webhook RBAC, MeshConfig "default" (manifests/meshconfig-sample.yaml)');
-
-    const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
-    fs.writeFileSync(path.join(certDir, 'tls.key'), certs.keyPem);
-    const port = await freePort();
-    const shipped = (readYaml('manifests/webhook/mutatingwebhookconfiguration.yaml')[0] as { webhooks: Json[] }).webhooks[0]!;
-    await mustCreate(plane, {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-demo' },
-      webhooks: [{
-        ...shipped, name: 'workloads.sidecar.meshinit.dev',
-        clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') },
-        rules: [
-          { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets'], scope: 'Namespaced' },
-          { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs'], scope: 'Namespaced' },
-        ],
-      }],
-    });
-    meshinit = new MeshinitProcess([
-      'run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
-      '--tls-cert-file', path.join(certDir, 'tls.crt'), '--tls-key-file', path.join(certDir, 'tls.key'), '--target', 'workloads',
-    ]);
-    await meshinit.waitForLog((line) => line.message === 'Webhook serving', 'webhook serving');
+    say(`  kube-apiserver ${plane.kubeVersion} ready at ${plane.server} (${Date.now() - started} ms), Initializers on`);
+    say('');
+    say('Installing as README.md says:');
+    await kubectlShown(plane, ['apply', '-f', 'crds/meshconfig.v1beta1.yaml']);
+    await kubectlShown(plane, ['wait', '--for', 'condition=established', '--timeout=60s', 'crd/meshconfigs.meshinit.dev']);
+    await kubectlShown(plane, ['apply', '-k', 'manifests/initializer']);
+    await kubectlShown(plane, ['apply', '-f', 'manifests/meshconfig-sample.yaml']);
+    await kubectlShown(plane, ['create', 'namespace', 'demo']);
+    say('');
+    // No kubelet runs the meshinit Deployment here: the same program runs as a local process, as
+    // the ServiceAccount meshinit-system/meshinit (its user name and groups), so the shipped RBAC applies.
+    meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '']);
+    await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running');
     const mode = meshinit.lines.find((line) => line.message === 'Mode selected');
-    say(`  meshinit running as system:serviceaccount:meshinit-system:meshinit: mode ${String(mode?.mode)} (${String(mode?.why)}), --target workloads, https://127.0.0.1:${port}/inject`);
+    say(`meshinit running as system:serviceaccount:meshinit-system:meshinit: mode ${String(mode?.mode)} (${String(mode?.why)})`);
     say('');
-    say(`Creating examples/app.yaml in namespace ${NAMESPACE} through the API ...`);
+    say('Creating examples/app.yaml in namespace demo with plain creates (each waits until meshinit has released it):');
+    await createApp(plane, meshinit, 'demo');
     say('');
-    const rows: string[] = [];
-    for (const doc of readYaml('examples/app.yaml')) {
-      const metadata: Json = { ...(doc.metadata as Json), namespace: NAMESPACE };
-      const before = podSpecOf(doc);
-      const reply = await create(plane, { ...doc, metadata });
-      const name = String(metadata.name);
-      if (reply.status !== 201) {
-        rows.push(`  ${String(doc.kind)}/${name}: create answered ${reply.status}: ${JSON.stringify(reply.object).slice(0, 200)}`);
-        continue;
-      }
-      if (!WORKLOAD_KINDS.has(String(doc.kind))) {
-        rows.push(`  ${String(doc.kind)}/${name}: not a workload, stored as written`);
-        continue;
-      }
-      const decision = await meshinit.waitForLog((line) => line.name === name && line.namespace === NAMESPACE, `decision for ${name}`);
-      const after = podSpecOf(reply.object);
-      if (decision.action === 'injected') {
-        rows.push(`  ${String(doc.kind)}/${name}: INJECTED by MeshConfig ${String(decision.meshConfig)}`);
-        rows.push(`      containers      ${names(before.containers)}  ->  ${names(after.containers)}`);
-        rows.push(`      initContainers  ${names(before.initContainers)}  ->  ${names(after.initContainers)}`);
-      } else {
-        rows.push(`  ${String(doc.kind)}/${name}: ${String(decision.action).toUpperCase()}: ${String(decision.reason)}`);
-      }
-    }
-    for (const row of rows) say(row);
+    say('Editing the MeshConfig (a new proxy image), then creating the app again in namespace demo-2:');
+    const seen = meshinit.lines.length;
+    await kubectlShown(plane, ['patch', 'meshconfig', 'default', '--type', 'json', '-p',
+      '[{"op":"replace","path":"/spec/sidecar/containers/0/image","value":"ghcr.io/meshinit/proxy:1.0.1"}]']);
+    const running = meshinit;
+    await waitUntil(async () => (running.lines.slice(seen).some((line) => line.message === 'MeshConfig loaded') ? true : undefined), 'meshinit to load the edit');
+    await kubectlShown(plane, ['create', 'namespace', 'demo-2']);
+    await createApp(plane, meshinit, 'demo-2');
+    say('');
+    say(`Everything above took ${((Date.now() - started) / 1000).toFixed(1)} s.`);
     say('');
     if (process.env.MESHINIT_DEMO_NO_TAIL === '1') return;
-    say('meshinit log (Ctrl-C to stop and tear everything down):');
-    for (const line of meshinit.lines) say(`  ${logLine(line)}`);
-    let shown = meshinit.lines.length;
-    const timer = setInterval(() => {
-      for (; shown < (meshinit?.lines.length ?? 0); shown++) say(`  ${logLine(meshinit!.lines[shown]!)}`);
-    }, 200);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
-    clearInterval(timer);
-    say('\nStopping meshinit and the control plane ...');
+    await followLog(meshinit);
   } finally {
-    await teardown();
+    await meshinit?.stop();
+    await plane.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`meshinit demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runDemo(main);

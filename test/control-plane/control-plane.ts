@@ -4,6 +4,11 @@
 //
 // There is no kube-controller-manager, scheduler or kubelet: objects are stored and served,
 // admission (webhooks included) and RBAC run, but no controller acts on them.
+//
+// `release` picks an Initializer-era server instead of the modern one: kube-apiserver v1.13.0 or
+// v1.9.11 built by `make legacy-control-plane` (test/legacy-control-plane/), with the Initializers
+// admission plugin, the alpha admissionregistration API and the feature gate on, and the insecure
+// port open on 127.0.0.1 (`insecureServer`, plain http:// as those servers offered it).
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +48,13 @@ export const CONTROLLER: Identity = {
   groups: ['system:serviceaccounts', 'system:serviceaccounts:meshinit-system'],
 };
 
+/** The Initializer-era releases that `make legacy-control-plane` builds. */
+export const LEGACY_RELEASES = ['v1.13.0', 'v1.9.11'] as const;
+export type LegacyRelease = (typeof LEGACY_RELEASES)[number];
+
 export interface ControlPlaneOptions {
+  /** An Initializer-era kube-apiserver instead of the modern one (test/control-plane/go.mod). */
+  release?: LegacyRelease;
   /** Milliseconds to wait for etcd and then kube-apiserver to be ready. Default 90 000. */
   startTimeoutMs?: number;
   /** More kube-apiserver flags, after the defaults (a later flag wins), e.g. `--v=4`. */
@@ -62,9 +73,14 @@ export interface ControlPlaneBinaries {
 export interface ControlPlane {
   /** https://127.0.0.1:PORT */
   server: string;
+  /** Legacy releases only: http://127.0.0.1:PORT, the insecure port (no authentication, no RBAC). */
+  insecureServer?: string;
+  /** The legacy release, when this is one. */
+  release?: LegacyRelease;
   kubeVersion: string;
   etcdVersion: string;
-  ports: { apiserver: number; etcdClient: number; etcdPeer: number };
+  /** `insecure` is 0 on the modern server, which has no insecure port. */
+  ports: { apiserver: number; etcdClient: number; etcdPeer: number; insecure: number };
   /** Temporary folder holding everything below; removed by stop(). */
   dir: string;
   /** PEM of the CA that signed the serving and client certificates (a webhook's caBundle is a different one: yours). */
@@ -109,17 +125,35 @@ export function controlPlaneBinaries(): ControlPlaneBinaries {
   };
 }
 
-/** Throws, saying to run `make control-plane`, unless both binaries are there. */
-export async function findControlPlaneBinaries(): Promise<ControlPlaneBinaries> {
-  const bins = controlPlaneBinaries();
+/**
+ * Where `make legacy-control-plane` caches an Initializer-era kube-apiserver, and the etcd it runs
+ * against (the versions are written by test/legacy-control-plane/build.sh, which owns them).
+ */
+export function legacyControlPlaneBinaries(release: LegacyRelease): ControlPlaneBinaries {
+  const cache = controlPlaneCacheDir();
+  const script = readFileSync(path.join(REPO_ROOT, 'test', 'legacy-control-plane', 'build.sh'), 'utf8');
+  const etcdVersion = /^etcd_version=(v\d+\.\d+\.\d+)\s*$/m.exec(script)?.[1];
+  if (!etcdVersion) throw new Error('test/legacy-control-plane/build.sh does not pin etcd_version');
+  return {
+    kubeVersion: release,
+    etcdVersion,
+    apiserver: path.join(cache, `kube-apiserver-${release}`, 'kube-apiserver'),
+    etcd: path.join(cache, `etcd-${etcdVersion}`, 'etcd'),
+  };
+}
+
+/** Throws, saying which `make` target builds them, unless both binaries are there. */
+export async function findControlPlaneBinaries(release?: LegacyRelease): Promise<ControlPlaneBinaries> {
+  const bins = release ? legacyControlPlaneBinaries(release) : controlPlaneBinaries();
+  const target = release ? 'make legacy-control-plane' : 'make control-plane';
   for (const file of [bins.apiserver, bins.etcd]) {
     try {
       await access(file, constants.X_OK);
     } catch {
       throw new Error(
         `control plane binary missing: ${file}\n` +
-          `Run \`make control-plane\` at the repository root first (builds kube-apiserver ${bins.kubeVersion} ` +
-          `and etcd ${bins.etcdVersion} with Go; the first build takes many minutes).`,
+          `Run \`${target}\` at the repository root first (builds kube-apiserver ${bins.kubeVersion} ` +
+          `and etcd with Go; the first build takes many minutes).`,
       );
     }
   }
@@ -329,7 +363,8 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 /** Starts etcd and kube-apiserver; resolves once /readyz answers ok. Call stop() when done. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const started = Date.now();
-  const bins = await findControlPlaneBinaries();
+  const bins = await findControlPlaneBinaries(options.release);
+  const legacy = options.release;
   const timeoutMs = options.startTimeoutMs ?? 90_000;
   const keep = options.keep ?? process.env['MESHINIT_KEEP_CONTROL_PLANE'] === '1';
   sweepStaleDirs();
@@ -365,7 +400,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   try {
     const taken = new Set<number>();
-    const ports = { apiserver: await freePort(taken), etcdClient: await freePort(taken), etcdPeer: await freePort(taken) };
+    const ports = { apiserver: await freePort(taken), etcdClient: await freePort(taken), etcdPeer: await freePort(taken), insecure: legacy ? await freePort(taken) : 0 };
     const server = `https://127.0.0.1:${ports.apiserver}`;
 
     // Certificates: CA, serving certificate, service-account signing key.
@@ -447,7 +482,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=e2e=${peerUrl}`,
       '--initial-cluster-state=new',
-      '--unsafe-no-fsync',
+      // etcd 3.4 has neither --unsafe-no-fsync nor zap logging by default.
+      ...(legacy ? ['--logger=zap'] : ['--unsafe-no-fsync']),
       '--log-level=warn',
     ], logs.etcd, dir);
     state.children.push(etcd);
@@ -462,6 +498,28 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await sleep(100);
     }
 
+    const modernOnly = [
+      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
+      '--service-account-issuer=https://kubernetes.default.svc',
+      '--authorization-mode=Node,RBAC',
+      // No token controller runs, so the ServiceAccount plugin would refuse every Pod
+      // ("serviceaccount default not found"). Everything else stays at the defaults.
+      '--disable-admission-plugins=ServiceAccount',
+    ];
+    // The alpha Initializers, as README.md asks of a 1.9-1.13 cluster. 1.9 has one flag with the
+    // whole ordered plugin list; 1.13 adds to its defaults (less ServiceAccount, see above).
+    const legacyOnly = [
+      '--authorization-mode=RBAC',
+      ...(legacy === 'v1.9.11'
+        ? ['--admission-control=NamespaceLifecycle,Initializers']
+        : ['--enable-admission-plugins=NamespaceLifecycle,Initializers', '--disable-admission-plugins=ServiceAccount']),
+      '--runtime-config=admissionregistration.k8s.io/v1alpha1=true',
+      '--feature-gates=Initializers=true',
+      // The insecure port these releases still had (default 8080, which may be taken): plain
+      // http://, no authentication, no authorization. meshinit must work through it.
+      `--insecure-port=${ports.insecure}`,
+      '--insecure-bind-address=127.0.0.1',
+    ];
     const apiserver = startProcess(bins.apiserver, [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
@@ -472,13 +530,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
       `--client-ca-file=${caCertPath}`,
       `--service-account-key-file=${path.join(dir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
-      '--service-account-issuer=https://kubernetes.default.svc',
       '--service-cluster-ip-range=10.0.0.0/24',
-      '--authorization-mode=Node,RBAC',
-      // No token controller runs, so the ServiceAccount plugin would refuse every Pod
-      // ("serviceaccount default not found"). Everything else stays at the defaults.
-      '--disable-admission-plugins=ServiceAccount',
+      ...(legacy ? legacyOnly : modernOnly),
       '--allow-privileged=true',
       '--profiling=false',
       ...(options.apiserverArgs ?? []),
@@ -487,7 +540,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     const adminCred = credentials.get(JSON.stringify([ADMIN.user, ADMIN.groups ?? []]))!;
     for (;;) {
-      const status = await httpsStatus(`${server}/readyz`, caCertPem, adminCred.cert, adminCred.key);
+      // /readyz is 1.16+; the legacy servers answer /healthz once their post-start hooks are done.
+      const status = await httpsStatus(`${server}/${legacy ? 'healthz' : 'readyz'}`, caCertPem, adminCred.cert, adminCred.key);
       if (status === 200) break;
       if (exited(apiserver)) throw failure(`kube-apiserver exited (code ${apiserver.exitCode}, signal ${apiserver.signalCode}) during startup`, 'apiserver');
       if (exited(etcd)) throw failure(`etcd exited (code ${etcd.exitCode}) while kube-apiserver was starting`, 'etcd');
@@ -497,6 +551,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     return {
       server,
+      ...(legacy ? { insecureServer: `http://127.0.0.1:${ports.insecure}`, release: legacy } : {}),
       kubeVersion: bins.kubeVersion,
       etcdVersion: bins.etcdVersion,
       ports,

@@ -102,6 +102,11 @@ export class MeshinitProcess {
     return waitUntil(async () => this.lines.find(predicate), `meshinit log: ${what}\n${this.stderrText.slice(-3000)}`, timeoutMs);
   }
 
+  /** SIGKILL: no chance to finish anything, as when a node dies. */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     return this.exited;
@@ -116,4 +121,71 @@ export async function installMeshConfigCrd(plane: ControlPlane): Promise<void> {
     const crd = JSON.parse(reply.body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
   }, 'the MeshConfig CRD to be established');
+}
+
+export interface CommandResult { code: number | null; stdout: string; stderr: string; ms: number }
+
+/**
+ * kubectl, as README.md has users run it: from the repository root (relative file paths), with the
+ * given kubeconfig and nothing from the environment's KUBECONFIG.
+ */
+export function kubectl(kubeconfig: string, args: string[], options: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env['KUBECONFIG'];
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 90_000);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`kubectl could not be started (is it on PATH?): ${error.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** kubectl that must succeed; the error carries what it printed. */
+export async function mustKubectl(kubeconfig: string, args: string[], options: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  const result = await kubectl(kubeconfig, args, options);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${result.code}:\n${result.stdout}${result.stderr}`);
+  return result;
+}
+
+/** `kubectl proxy` on a free port: an http:// endpoint in front of the server, as the kubeconfig's identity. */
+export async function startKubectlProxy(kubeconfig: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const env = { ...process.env };
+  delete env['KUBECONFIG'];
+  const child = spawn('kubectl', ['--kubeconfig', kubeconfig, 'proxy', '--address', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitUntil(async () => (output.includes('Starting to serve') ? true : child.exitCode !== null ? (() => { throw new Error(`kubectl proxy exited: ${output}`); })() : undefined), 'kubectl proxy to serve');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** A kubeconfig file for a plain http:// server (the insecure port, kubectl proxy), as kubectl would write it: no TLS settings at all. */
+export function plainHttpKubeconfig(dir: string, server: string): string {
+  const file = path.join(dir, `kubeconfig-http-${new URL(server).port}.yaml`);
+  fs.writeFileSync(file, [
+    'apiVersion: v1', 'kind: Config', 'current-context: plain',
+    `clusters: [{name: plain, cluster: {server: "${server}"}}]`,
+    'users: [{name: anyone, user: {}}]',
+    'contexts: [{name: plain, context: {cluster: plain, user: anyone}}]',
+  ].join('\n'));
+  return file;
 }
