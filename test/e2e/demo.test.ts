@@ -1,5 +1,6 @@
-// `make demo` as a newcomer runs it: the summary shows real injection and the skip reasons, the
-// log tail runs until Ctrl-C, and Ctrl-C tears the control plane down.
+// The demos as a newcomer runs them: `make demo` (the Initializer mode on kube-apiserver v1.13.0)
+// and `make demo-webhook` (the webhook on the modern server). Each summary shows real injection
+// and the skip reasons, the log tail runs until Ctrl-C, and Ctrl-C tears the control plane down.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -7,16 +8,46 @@ import { portClosed } from '../control-plane/control-plane.ts';
 import { repoRoot } from '../support/transcripts.ts';
 import { waitUntil } from './cluster.ts';
 
-describe('make demo', function () {
+async function runUntilTail(script: string): Promise<{ output: () => string; interrupt: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, script)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitUntil(async () => (output.includes('Ctrl-C to stop') ? true : child.exitCode !== null ? (() => { throw new Error(`the demo exited ${child.exitCode}:\n${output}`); })() : undefined), `the log tail\n${output}`, 150_000);
+  return {
+    output: () => output,
+    interrupt: async () => {
+      child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+describe('make demo and make demo-webhook', function () {
   this.timeout(180_000);
 
-  it('shows injection on a real kube-apiserver, tails the log, and tears down on Ctrl-C', async function () {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'demo/demo.ts')], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitUntil(async () => (output.includes('Ctrl-C to stop') ? true : undefined), `the log tail\n${output}`, 120_000);
+  it('make demo: installs with kubectl on kube-apiserver v1.13.0, answers plain creates with the sidecar, uses an edited MeshConfig, tears down on Ctrl-C', async function () {
+    const demo = await runUntilTail('demo/demo.ts');
+    const output = demo.output();
+    expect(output).to.match(/kube-apiserver v1\.13\.0 ready at https:\/\/127\.0\.0\.1:\d+/);
+    expect(output).to.include('$ kubectl apply -k manifests/initializer');
+    expect(output).to.include('mode initializer');
+    expect(output).to.match(/Deployment\/web: INJECTED by MeshConfig default \(create answered 201 in \d+ ms/);
+    expect(output).to.include('web  ->  web, mesh-proxy   (proxy image ghcr.io/meshinit/proxy:1.0.0)');
+    expect(output).to.include('web  ->  web, mesh-proxy   (proxy image ghcr.io/meshinit/proxy:1.0.1)');
+    expect(output).to.match(/Job\/db-migrate: RELEASED \(create answered 201/);
+    expect(output).to.include('Deployment/report: SKIPPED');
+    expect(output, 'the log tail shows the decisions').to.match(/INFO  Injected sidecar .*kind=Deployment .*name=web namespace=demo /);
+    const port = Number(/ready at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+    expect(await demo.interrupt()).to.equal(0);
+    expect(demo.output()).to.include('Stopping meshinit and the control plane');
+    expect(await portClosed(port), 'kube-apiserver stopped').to.equal(true);
+  });
+
+  it('make demo-webhook: shows injection on the modern kube-apiserver, tails the log, and tears down on Ctrl-C', async function () {
+    const demo = await runUntilTail('demo/webhook-demo.ts');
+    const output = demo.output();
     expect(output).to.match(/kube-apiserver v1\.\d+\.\d+ ready at https:\/\/127\.0\.0\.1:\d+/);
     expect(output).to.include('Deployment/web: INJECTED by MeshConfig default');
     expect(output).to.include('web  ->  web, mesh-proxy');
@@ -24,9 +55,8 @@ describe('make demo', function () {
     expect(output).to.include('DaemonSet/node-agent: SKIPPED');
     expect(output).to.include('Service/web: not a workload');
     const port = Number(/ready at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
-    child.kill('SIGINT');
-    expect(await exited).to.equal(0);
-    expect(output).to.include('Stopping meshinit and the control plane');
+    expect(await demo.interrupt()).to.equal(0);
+    expect(demo.output()).to.include('Stopping meshinit and the control plane');
     expect(await portClosed(port), 'kube-apiserver stopped').to.equal(true);
   });
 });
