@@ -99,7 +99,13 @@ export class MeshinitProcess {
   }
 
   async waitForLog(predicate: (line: Json) => boolean, what: string, timeoutMs = 20_000): Promise<Json> {
-    return waitUntil(async () => this.lines.find(predicate), `meshinit log: ${what}\n${this.stderrText.slice(-3000)}`, timeoutMs);
+    return waitUntil(async () => {
+      const found = this.lines.find(predicate);
+      if (found) return found;
+      // A process that has exited will never log it: say so now, with what it printed.
+      if (this.child.exitCode !== null) throw new Error(`meshinit exited with code ${this.child.exitCode} before logging ${what}:\n${this.stderrText.slice(-3000)}`);
+      return undefined;
+    }, `meshinit log: ${what}\n${this.stderrText.slice(-3000)}`, timeoutMs);
   }
 
   /** SIGKILL: no chance to finish anything, as when a node dies. */
