@@ -38,7 +38,7 @@ describe('make demo and make demo-webhook', function () {
     expect(output).to.include('web  ->  web, mesh-proxy   (proxy image ghcr.io/meshinit/proxy:1.0.1)');
     expect(output).to.match(/Job\/db-migrate: RELEASED \(create answered 201/);
     expect(output).to.include('Deployment/report: SKIPPED');
-    expect(output, 'the log tail shows the decisions').to.match(/INFO  Injected sidecar .*kind=Deployment .*name=web namespace=demo /);
+    expect(output, 'the log tail shows the decisions').to.match(/INFO {2}Injected sidecar .*kind=Deployment .*name=web namespace=demo /);
     const port = Number(/ready at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
     expect(await demo.interrupt()).to.equal(0);
     expect(demo.output()).to.include('Stopping meshinit and the control plane');
