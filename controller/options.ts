@@ -70,7 +70,8 @@ Flags:
   --resync-period DURATION    Re-check every cached workload this often (default 5m; 0 disables).
   --watch-timeout DURATION    Ask the server to end each watch after this long, so half-open
                               connections cannot stall the controller (default 5m).
-  --request-timeout DURATION  Timeout of each API request (default 30s).
+  --request-timeout DURATION  Timeout of each API request (default 30s; 0 means none, as
+                              kubectl's flag).
 
 Webhook mode:
   --webhook-addr HOST:PORT    HTTPS listener for AdmissionReviews at /inject (default :8443).

@@ -163,10 +163,20 @@ function describe(kind: string, metadata: ObjectMeta | undefined): string {
 }
 
 /** Injects into spec.template of a Deployment, StatefulSet, DaemonSet or Job. */
+const WORKLOAD_NAME_PLACEHOLDER = /\{\{\s*workload\.name\s*\}\}/;
+
 export function injectWorkload(workload: Workload, meshConfig: MeshConfig): InjectionResult<Workload> {
   const where = describe(workload.kind, workload.metadata);
   const template = workload.spec?.template;
   if (typeof template !== 'object' || template === null) throw new InjectionError(`${where}: spec.template is missing`);
+  // At admission a workload created with only generateName has no name yet (the server picks the
+  // suffix after the webhooks): rendering the prefix would name every such workload alike.
+  if (!workload.metadata.name && WORKLOAD_NAME_PLACEHOLDER.test(JSON.stringify(meshConfig.spec.sidecar))) {
+    throw new InjectionError(
+      `${where}: has only metadata.generateName ${JSON.stringify(workload.metadata.generateName ?? '')}, so its name is not known yet and ` +
+        `{{workload.name}} in MeshConfig ${meshConfig.name} cannot be rendered; give the workload a name, or inject its Pods (--target pods)`,
+    );
+  }
   const identity: WorkloadIdentity = { kind: workload.kind, name: workload.metadata.name ?? workload.metadata.generateName ?? '', namespace: workload.metadata.namespace ?? '' };
   const injected = injectPodParts({ metadata: template.metadata, spec: template.spec }, meshConfig, identity, where);
   const annotations: Record<string, string> = { ...(workload.metadata.annotations ?? {}) };

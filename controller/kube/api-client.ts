@@ -12,7 +12,7 @@ import type { Status } from '../core/types.ts';
 import type { KubeApi, KubeListResponse, PatchContentType, QueryParams, WatchEnd, WatchEvent, WatchHandle } from './types.ts';
 
 export interface KubeApiOptions {
-  /** Aborts a request that has not completed (for watches: not answered) in this time. Default 30 s. */
+  /** Aborts a request that has not completed (for watches: not answered) in this time. Default 30 s; 0: never. */
   requestTimeoutMs?: number;
   userAgent?: string;
 }
@@ -198,9 +198,10 @@ export function createKubeApi(kubeconfig: KubeConfig, options: KubeApiOptions = 
         failure ??= transportError(method, path, err, secrets);
         return failure;
       };
-      const timer = setTimeout(() => {
-        req.destroy(fail(new Error(`no answer within ${timeoutMs} ms`)));
-      }, timeoutMs);
+      // 0 means no timeout, as kubectl's --request-timeout 0 does.
+      const timer = timeoutMs > 0
+        ? setTimeout(() => req.destroy(fail(new Error(`no answer within ${timeoutMs} ms`))), timeoutMs)
+        : undefined;
       // `on`, not `once`: a request destroyed after its response arrived emits 'error' again.
       req.on('error', (err) => {
         clearTimeout(timer);

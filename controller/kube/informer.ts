@@ -30,6 +30,8 @@ export interface InformerOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Injected for tests; must reject or resolve promptly when `signal` aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Milliseconds of a monotonic clock; injected for tests. */
+  now?: () => number;
   onError?: (err: unknown) => void;
   /** Called after every successful LIST: whatever made the informer fail is over. */
   onListed?: () => void;
@@ -49,6 +51,19 @@ export interface Informer<T extends KubeObject> {
 // A half-open connection never delivers the server's close; stop waiting this long after the
 // server should have ended the watch.
 const WATCH_GRACE_MS = 30_000;
+
+// A watch the server (or a proxy, or a draining API server) ends this soon without a single event
+// did not work, whatever its status said: resuming at once would loop thousands of times a second.
+// client-go's reflector treats it the same way ("very short watch").
+export const MIN_WATCH_MS = 1000;
+
+/** A watch that ended almost at once with no event: a failure, backed off like any other. */
+export class ShortWatchError extends Error {
+  constructor(path: string, durationMs: number) {
+    super(`GET ${path}?watch=true: the server ended the watch after ${Math.round(durationMs)} ms without sending an event; backing off before listing again`);
+    this.name = 'ShortWatchError';
+  }
+}
 
 /** Iterative: an object nested thousands of levels deep (a 1.9 server keeps any field) must not overflow the stack. */
 function deepFreeze<V>(value: V): V {
@@ -91,6 +106,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
   const backoff = options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
   const sleep = options.sleep ?? defaultSleep;
+  const now = options.now ?? (() => performance.now());
   const handlers: { [E in keyof InformerHandlers<T>]: InformerHandlers<T>[E][] } = { add: [], update: [], delete: [] };
   let cache = new Map<string, T>();
   let synced = false;
@@ -170,7 +186,10 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
   /** Watches from `resourceVersion` until the stream ends; returns the last version seen. */
   async function watchOnce(resourceVersion: string, progress: { made: boolean }): Promise<string> {
     let last = resourceVersion;
+    let events = 0;
+    const started = now();
     const onEvent = (event: WatchEvent<T>): void => {
+      events++;
       progress.made = true;
       const rv = event.object.metadata?.resourceVersion;
       if (event.type === 'BOOKMARK') {
@@ -195,8 +214,11 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
     watchHandle = handle;
     const guard = setTimeout(() => handle.stop(), watchTimeoutSeconds * 1000 + WATCH_GRACE_MS);
     try {
-      // Ended by the server (timeoutSeconds) or by our guard: either way resume where we were.
-      await handle.done;
+      // Ended by the server (timeoutSeconds) or by our guard: either way resume where we were,
+      // unless it ended at once with nothing in it.
+      const end = await handle.done;
+      const durationMs = now() - started;
+      if (end.closedByServer && events === 0 && durationMs < MIN_WATCH_MS) throw new ShortWatchError(path, durationMs);
       return last;
     } finally {
       clearTimeout(guard);
@@ -211,10 +233,12 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
       const progress = { made: false };
       try {
         let resourceVersion = await listAndReplace();
-        failures = 0;
         while (!lifetime.signal.aborted) {
           resourceVersion = await watchOnce(resourceVersion, progress);
           progress.made = true;
+          // Only a watch that worked ends the backoff: a server that answers LIST but fails
+          // every WATCH must not be asked again at the initial delay forever.
+          failures = 0;
         }
       } catch (err) {
         if (lifetime.signal.aborted) break;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { INJECT_ANNOTATION, STATUS_ANNOTATION } from '../../controller/core/constants.ts';
+import { InjectionError } from '../../controller/core/errors.ts';
 import { injectPod, injectWorkload } from '../../controller/core/inject.ts';
 import { planJobPodInjection, planWorkloadInjection } from '../../controller/core/plan.ts';
 import { readInjectionStatus } from '../../controller/core/status-record.ts';
@@ -43,6 +44,27 @@ function injectShop(workload: Workload = shopDeployment()) {
 }
 
 describe('core/inject', () => {
+  describe('a workload with only generateName (webhook --target workloads sees it before the server names it)', () => {
+    function unnamed(): Workload {
+      const workload = shopDeployment();
+      const metadata = { ...workload.metadata, generateName: 'checkout-' };
+      delete metadata.name;
+      return { ...workload, metadata };
+    }
+
+    it('refuses to render {{workload.name}} as the prefix: an InjectionError naming generateName, handled by failurePolicy', () => {
+      expect(() => injectWorkload(unnamed(), envoyMeshConfig())).to.throw(InjectionError, /only metadata\.generateName "checkout-".*\{\{workload\.name\}\}/);
+      const plan = planWorkloadInjection(unnamed(), shopContext());
+      expect(plan.action).to.equal('error');
+    });
+
+    it('injects it when the sidecar does not use {{workload.name}}', () => {
+      const mc = meshConfig('plain', { sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:1', args: ['--ns', '{{workload.namespace}}'] }] } });
+      const { object } = injectWorkload(unnamed(), mc);
+      expect(names(object.spec.template.spec.containers)).to.deep.equal(['checkout', 'log-shipper', 'mesh-proxy']);
+    });
+  });
+
   describe('injectWorkload on a realistic Deployment', () => {
     it('puts the sidecar init containers before the app\'s, containers after, volumes and pull secrets appended', () => {
       const { object, changed } = injectShop();

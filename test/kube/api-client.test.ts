@@ -40,6 +40,15 @@ describe('kube api client', () => {
     scope.done();
   });
 
+  it('--request-timeout 0 means no timeout (as kubectl), not "fail at once"', async () => {
+    nock(SERVER).get('/version').delay(150).reply(200, { gitVersion: 'v1.13.0' });
+    const version = await createKubeApi(testKubeConfig(), { requestTimeoutMs: 0 }).get<{ gitVersion: string }>('/version');
+    expect(version.gitVersion).to.equal('v1.13.0');
+    nock(SERVER).get('/version').delay(150).reply(200, { gitVersion: 'v1.13.0' });
+    const error = await rejection(createKubeApi(testKubeConfig(), { requestTimeoutMs: 50 }).get('/version'));
+    expect(error.message).to.include('no answer within 50 ms');
+  });
+
   it('LISTs with includeUninitialized=true and encodes query values (05d)', async () => {
     const t = loadTranscript('v1.13.0/05d-list-with-flag.txt');
     const scope = nock(SERVER)

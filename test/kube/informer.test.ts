@@ -171,6 +171,34 @@ describe('informer', () => {
     expect(events.slice(0, 4)).to.deep.equal(['add demo-a@40', 'add demo-b@43', 'add demo-h@57', 'delete demo-h@57']);
   });
 
+  it('treats a watch the server ends at once with no event as a failure and backs off, instead of re-watching in a tight loop', async () => {
+    const list = loadTranscript('v1.13.0/05d-list-with-flag.txt');
+    let lists = 0;
+    let watches = 0;
+    nock(SERVER)
+      .persist()
+      .get(PATH).query(LIST_QUERY).reply(() => { lists++; return nockReply(list); })
+      .get(PATH).query((q) => q.watch === 'true').reply(() => { watches++; return [200, '']; });
+    start({ backoff: { initialMs: 50, maxMs: 400 } });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Before the fix: thousands of watches in a second. Now: 50, 100, 200, 400, 400 ms of backoff.
+    expect(watches, `${watches} watches in 1 s`).to.be.within(2, 8);
+    expect(lists, 'each failure relists').to.equal(watches);
+    expect(errors.length).to.be.at.least(2);
+    expect(String(errors[0])).to.match(/ended the watch after \d+ ms without sending an event/);
+  });
+
+  it('resumes at once (no error, no relist) after a short watch that did deliver events', async () => {
+    const list = loadTranscript('v1.13.0/05d-list-with-flag.txt');
+    const scope = nock(SERVER)
+      .get(PATH).query(LIST_QUERY).reply(...nockReply(list))
+      .get(PATH).query(watchQuery('43')).reply(200, () => chunkedStream([`${WATCH_LINES[0]}\n`]))
+      .get(PATH).query(watchQuery('57')).reply(200, openWatch([]));
+    start();
+    await waitFor(() => scope.isDone(), 'the second watch');
+    expect(errors).to.deep.equal([]);
+  });
+
   it('backs off and reports a 410 on the first watch after a list', async () => {
     const list = loadTranscript('v1.13.0/05d-list-with-flag.txt');
     const scope = nock(SERVER)
