@@ -55,7 +55,11 @@ Flags:
                               admissionregistration.k8s.io/v1alpha1, webhook otherwise.
   --kubeconfig FILE           Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the
                               in-cluster service account).
-  --namespace NS              Watch only this namespace; repeat for several (default: all).
+  --namespace NS              Inject only in this namespace; repeat for several (default: all).
+                              meshinit still watches every namespace: in initializer mode the
+                              server holds new workloads everywhere (an InitializerConfiguration
+                              cannot select namespaces), and those outside are released
+                              unchanged at once; in webhook mode they are admitted unchanged.
   --concurrency N             Workloads processed at once (default 8).
   --initializer-name NAME     Name in metadata.initializers.pending
                               (default ${DEFAULT_INITIALIZER_NAME}).

@@ -25,6 +25,8 @@ export interface PolicyContext {
    * workload is injected, and the decision says it was this, not policy.
    */
   meshConfigsUnavailable?: string;
+  /** `--namespace`: when set, workloads elsewhere are never injected (released / admitted unchanged). */
+  injectNamespaces?: readonly string[];
 }
 
 export type InjectionDecision =
@@ -42,6 +44,9 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (SYSTEM_NAMESPACES.includes(ns.name)) return { inject: false, reason: `namespace ${ns.name} is a system namespace and is never injected` };
   if (context.controllerNamespace && ns.name === context.controllerNamespace) {
     return { inject: false, reason: `namespace ${ns.name} is meshinit's own namespace and is never injected` };
+  }
+  if (context.injectNamespaces && context.injectNamespaces.length > 0 && !context.injectNamespaces.includes(ns.name)) {
+    return { inject: false, reason: `namespace ${ns.name} is not one of meshinit's --namespace ${context.injectNamespaces.join(', ')}` };
   }
   if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
     return { inject: false, reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}` };

@@ -59,7 +59,10 @@ export interface InitializerController {
 export function createInitializerController(config: InitializerControllerConfig, deps: InitializerControllerDeps): InitializerController {
   const { api, log } = deps;
   const now = deps.now ?? (() => performance.now());
-  const scopes: Array<string | undefined> = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
+  // Always every namespace: an InitializerConfiguration cannot select namespaces, so the server
+  // holds new workloads everywhere for us. --namespace limits injection, never the watch (a
+  // workload outside it is released unchanged, not left pending until its creator's 504).
+  const scopes: Array<string | undefined> = [undefined];
   const clusterConfig = createClusterConfig({ api, log, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
@@ -131,6 +134,7 @@ export function createInitializerController(config: InitializerControllerConfig,
     api, view, log, now,
     initializerName: config.initializerName,
     controllerNamespace: config.controllerNamespace,
+    injectNamespaces: config.namespaces,
     events: createEventRecorder(api, log),
   };
 
@@ -161,7 +165,8 @@ export function createInitializerController(config: InitializerControllerConfig,
       log.info('Initializer controller running', {
         initializerName: config.initializerName,
         kinds,
-        namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+        watching: 'all namespaces',
+        injecting: config.namespaces.length > 0 ? config.namespaces : 'all namespaces',
         concurrency: config.concurrency,
       });
     },

@@ -49,6 +49,8 @@ export interface SyncDeps {
   now: () => number;
   initializerName: string;
   controllerNamespace: string;
+  /** `--namespace`: inject only there; workloads elsewhere are released unchanged. */
+  injectNamespaces?: readonly string[];
   /** Re-reads after 409 Conflict before giving the key back to the queue's backoff. */
   maxConflictRetries?: number;
   /** Warning Events for decisions an operator must act on. */
@@ -170,6 +172,7 @@ async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, reje
     meshConfigs: deps.view.meshConfigs(),
     controllerNamespace: deps.controllerNamespace,
     ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
+    ...(deps.injectNamespaces ? { injectNamespaces: deps.injectNamespaces } : {}),
   };
   if (ref.kind === 'Pod') {
     const pod = recognisePod(original);

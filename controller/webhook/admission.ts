@@ -18,6 +18,8 @@ export interface AdmissionContext {
   /** Why MeshConfigs cannot be read right now (no CRD, no RBAC); undefined when they can. */
   meshConfigsUnavailable?(): string | undefined;
   controllerNamespace: string;
+  /** `--namespace`: inject only there; everything else is admitted unchanged. */
+  injectNamespaces?: readonly string[];
 }
 
 /** A body that is not an AdmissionReview at all: the HTTP layer answers 400 with this message. */
@@ -113,6 +115,7 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
     meshConfigs: context.meshConfigs(),
     controllerNamespace: context.controllerNamespace,
     ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
+    ...(context.injectNamespaces ? { injectNamespaces: context.injectNamespaces } : {}),
   };
   const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';

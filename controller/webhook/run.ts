@@ -11,6 +11,8 @@ import { startWebhookServer, type TlsSource, type WebhookServer } from './server
 export interface WebhookRuntimeConfig {
   webhook: WebhookOptions;
   controllerNamespace: string;
+  /** `--namespace`: inject only there. */
+  namespaces: readonly string[];
 }
 
 export interface WebhookRuntime {
@@ -52,6 +54,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
       meshConfigs: clusterConfig.meshConfigs,
       meshConfigsUnavailable: clusterConfig.meshConfigsUnavailable,
       controllerNamespace: config.controllerNamespace,
+      injectNamespaces: config.namespaces,
     },
     log,
     notReadyReason,

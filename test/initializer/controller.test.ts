@@ -69,11 +69,11 @@ describe('initializer controller against an Initializer-era API server (nock)', 
   let controller: InitializerController;
   let log: ReturnType<typeof createMemoryLogger>;
 
-  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number } = {}): Promise<void> {
+  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number; namespaces?: string[] } = {}): Promise<void> {
     log = createMemoryLogger();
     controller = createInitializerController(
       {
-        namespaces: [],
+        namespaces: options.namespaces ?? [],
         concurrency: 4,
         initializerName: OURS,
         controllerNamespace: 'meshinit-system',
@@ -420,5 +420,23 @@ describe('initializer controller against an Initializer-era API server (nock)', 
       const decision = log.lines.find((l) => l.message === 'Released without sidecar' && l.fields.name === 'no-ns');
       expect(String(decision?.fields.reason)).to.include('namespace default could not be read').and.include('403');
     });
+  });
+
+  it('with --namespace still watches every namespace: injects in the chosen one and releases the others at once, instead of leaving them pending', async function () {
+    cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } });
+    await startController({ namespaces: ['team-a'] });
+    const watched = cluster.requests.filter((r) => r.path.endsWith('/deployments') && r.query.get('watch') === 'true').map((r) => r.path);
+    expect(watched.every((p) => p === '/apis/apps/v1/deployments'), `cluster-wide watches: ${watched.join(', ')}`).to.equal(true);
+    const inTeamA = recordedDeployment('in-team-a');
+    inTeamA.metadata!.namespace = 'team-a';
+    cluster.put(DEPLOYMENTS, inTeamA);
+    cluster.put(DEPLOYMENTS, recordedDeployment('elsewhere'));
+    await settle(() => cluster.patches().length === 2, 'both handled');
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'team-a', 'in-team-a'))).to.deep.equal(['app', 'mesh-proxy']);
+    const released = cluster.get(DEPLOYMENTS, 'default', 'elsewhere');
+    expect(released?.metadata?.initializers, 'released, not left pending').to.equal(undefined);
+    expect(containerNames(released)).to.deep.equal(['app']);
+    const line = log.lines.find((l) => l.fields.name === 'elsewhere');
+    expect(String(line?.fields.reason)).to.include('not one of meshinit\'s --namespace team-a');
   });
 });

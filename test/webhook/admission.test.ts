@@ -106,6 +106,15 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
     expect(optedOut.decision.reason).to.match(/sidecar\.meshinit\.dev\/inject/);
   });
 
+  it('with --namespace admits Pods elsewhere unchanged, with the reason, and injects in the chosen namespaces', function () {
+    const limited = { ...context(goldenMeshConfig()), injectNamespaces: ['team-a'] };
+    const pod = podOf({ kind: 'ReplicaSet', name: 'web-7d9f8c6b5' }, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
+    const elsewhere = admit(review(pod, { namespace: 'default' }), limited);
+    expect(elsewhere.review.response).to.deep.equal({ uid: 'req-1', allowed: true });
+    expect(elsewhere.decision.reason).to.equal("namespace default is not one of meshinit's --namespace team-a");
+    expect(admit(review(pod, { namespace: 'team-a' }), limited).decision.action).to.equal('injected');
+  });
+
   it('applies failurePolicy to injection errors: Ignore admits unmodified with a warning, Fail denies with the reason', function () {
     const clashing = podOf({ kind: 'StatefulSet', name: 'db' }, { containers: [{ name: 'mesh-proxy', image: 'mine:1' }] });
     const ignored = admit(review(clashing), context(goldenMeshConfig({ failurePolicy: 'Ignore' })));
