@@ -3,6 +3,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from './kube/api-client.ts';
 import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
+import { kubeconfigFiles, kubeconfigTokenFile } from './kube/credentials.ts';
 import { plainHttpCredentialWarning } from './kube/plain-http.ts';
 import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
@@ -89,7 +90,8 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     log.error('Kubeconfig unusable', { error: reason, kubeconfig: options.kubeconfig ?? '(default: $KUBECONFIG, ~/.kube/config or in-cluster)' });
     return 1;
   }
-  const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}` });
+  const tokenFile = kubeconfigTokenFile(kubeconfigFiles(options.kubeconfig, io.env), kc.getCurrentUser()?.name);
+  const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}`, ...(tokenFile ? { tokenFile } : {}) });
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
   const exposure = plainHttpCredentialWarning(kc);
   if (exposure) log.warn('Credentials sent in the clear', { problem: exposure, server: kc.getCurrentCluster()?.server });

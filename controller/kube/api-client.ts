@@ -7,6 +7,7 @@ import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError } from './errors.ts';
+import { createCredentialSource, type Credentials } from './credentials.ts';
 import { allowPlainHttp } from './plain-http.ts';
 import type { Status } from '../core/types.ts';
 import type { KubeApi, KubeListResponse, PatchContentType, QueryParams, WatchEnd, WatchEvent, WatchHandle } from './types.ts';
@@ -15,51 +16,17 @@ export interface KubeApiOptions {
   /** Aborts a request that has not completed (for watches: not answered) in this time. Default 30 s; 0: never. */
   requestTimeoutMs?: number;
   userAgent?: string;
+  /** The kubeconfig's `tokenFile`, re-read as it rotates (see credentials.ts). */
+  tokenFile?: string;
+  /** How often credentials are read again (default 60 s). */
+  credentialRefreshMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 // A burst of uninitialized workloads means hundreds of PATCHes at once; HTTP/1.1 needs a socket
 // per in-flight request. The work queue bounds concurrency, so this only has to stay out of its way.
 const MAX_SOCKETS = 512;
-// Credentials from exec plugins and projected service-account token files expire; re-apply the
-// kubeconfig auth this often so a long-running controller picks up the rotated token.
-const AUTH_REFRESH_MS = 60_000;
 const MAX_MESSAGE_CHARS = 2048;
-
-/** What the kubeconfig's credentials turn into; refreshed now and then (see AUTH_REFRESH_MS). */
-interface Credentials {
-  agent: http.Agent;
-  headers: Record<string, string>;
-  auth?: string;
-}
-
-function headerRecord(headers: https.RequestOptions['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers || Array.isArray(headers)) return out;
-  for (const [key, value] of Object.entries(headers)) {
-    if (value !== undefined) out[key] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  return out;
-}
-
-function buildAgent(server: URL, opts: https.RequestOptions, proxied: boolean): http.Agent {
-  // applyToHTTPSOptions builds a fresh agent without keep-alive on every call. Proxy agents know a
-  // protocol we do not, so those are kept; otherwise we make our own keep-alive agent and copy the
-  // TLS material (CA, client cert, skip-verify, SNI name) it was given.
-  if (proxied && opts.agent instanceof http.Agent) return opts.agent;
-  const common = { keepAlive: true, maxSockets: MAX_SOCKETS };
-  if (server.protocol === 'http:') return new http.Agent(common);
-  return new https.Agent({
-    ...common,
-    ca: opts.ca,
-    cert: opts.cert,
-    key: opts.key,
-    pfx: opts.pfx,
-    passphrase: opts.passphrase,
-    servername: opts.servername,
-    ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
-  });
-}
 
 function buildQuery(query: QueryParams | undefined): string {
   const params = new URLSearchParams();
@@ -145,29 +112,12 @@ export function createKubeApi(kubeconfig: KubeConfig, options: KubeApiOptions = 
   const server = new URL(cluster.server);
   const transport = server.protocol === 'http:' ? http : https;
   const prefix = server.pathname.replace(/\/+$/, '');
-  let agent: http.Agent | undefined;
-  let credentials: Promise<Credentials> | undefined;
-  let credentialsAt = 0;
-
-  async function loadCredentials(): Promise<Credentials> {
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    agent ??= buildAgent(server, opts, Boolean(cluster?.proxyUrl));
-    return { agent, headers: headerRecord(opts.headers), auth: opts.auth ?? undefined };
-  }
-
-  function getCredentials(): Promise<Credentials> {
-    if (!credentials || Date.now() - credentialsAt >= AUTH_REFRESH_MS) {
-      credentialsAt = Date.now();
-      const attempt = loadCredentials();
-      credentials = attempt;
-      // A failed credential refresh (exec plugin down) must not be cached: try again next request.
-      attempt.catch(() => {
-        if (credentials === attempt) credentials = undefined;
-      });
-    }
-    return credentials;
-  }
+  const credentials = createCredentialSource(kc, {
+    maxSockets: MAX_SOCKETS,
+    ...(options.tokenFile ? { tokenFile: options.tokenFile } : {}),
+    ...(options.credentialRefreshMs !== undefined ? { refreshMs: options.credentialRefreshMs } : {}),
+  });
+  const getCredentials = (): Promise<Credentials> => credentials.current();
 
   /** Sends one request and hands the response over once its headers arrive. */
   async function send(method: string, path: string, query: QueryParams | undefined, body: unknown, contentType?: string, signal?: AbortSignal): Promise<Sent> {
