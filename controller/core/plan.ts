@@ -4,8 +4,8 @@ import { injectPod, injectWorkload, type InjectionResult } from './inject.ts';
 import { decideInjection, type InjectionCandidate, type PolicyContext } from './policy.ts';
 import type { WorkloadIdentity } from './render.ts';
 import type { InjectionStatus } from './status-record.ts';
-import type { MeshConfig, Pod, Workload } from './types.ts';
-import { jobPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
+import type { MeshConfig, Pod, Workload, WorkloadMetadata } from './types.ts';
+import { ownedPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
@@ -30,13 +30,17 @@ export function planWorkloadInjection(workload: Workload, context: PolicyContext
   return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig));
 }
 
-/** A Pod judged on its own labels and annotations, placeholders from its owning workload. */
-export function planPodInjection(pod: Pod, owner: WorkloadIdentity, context: PolicyContext): InjectionPlan<Pod> {
-  return plan(podCandidate(pod, owner), context, (meshConfig) => injectPod(pod, meshConfig, owner));
+/**
+ * A Pod, placeholders from its owning workload. Judged as that workload (its labels, its
+ * opt-out) when the caller has it, else on the Pod's own labels and annotations.
+ */
+export function planPodInjection(pod: Pod, owner: WorkloadIdentity, context: PolicyContext, workload?: WorkloadMetadata): InjectionPlan<Pod> {
+  const candidate = workload ? ownedPodCandidate(pod, workload) : podCandidate(pod, owner);
+  return plan(candidate, context, (meshConfig) => injectPod(pod, meshConfig, owner));
 }
 
 /** A Pod created by a Job: policy and placeholders come from the Job (`{{workload.kind}}` is Job). */
 export function planJobPodInjection(pod: Pod, job: Workload, context: PolicyContext): InjectionPlan<Pod> {
   const identity = { kind: job.kind, name: job.metadata.name ?? '', namespace: job.metadata.namespace ?? pod.metadata.namespace ?? '' };
-  return plan(jobPodCandidate(pod, job), context, (meshConfig) => injectPod(pod, meshConfig, identity));
+  return plan(ownedPodCandidate(pod, job), context, (meshConfig) => injectPod(pod, meshConfig, identity));
 }

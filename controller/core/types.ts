@@ -96,6 +96,12 @@ export interface Workload extends KubeObject {
   spec: { template: PodTemplateSpec; [key: string]: unknown };
 }
 
+/** What a Pod's decision needs of its workload: who it is, its labels and annotations. */
+export interface WorkloadMetadata {
+  kind: WorkloadKind;
+  metadata: ObjectMeta;
+}
+
 export interface Pod extends KubeObject {
   kind: 'Pod';
   metadata: ObjectMeta;

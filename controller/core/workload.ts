@@ -3,7 +3,7 @@
 import type { InjectionCandidate } from './policy.ts';
 import { nestsDeeperThan, quote } from './untrusted.ts';
 import type { WorkloadIdentity } from './render.ts';
-import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind } from './types.ts';
+import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind, WorkloadMetadata } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -98,11 +98,20 @@ export function workloadCandidate(workload: Workload): InjectionCandidate {
 }
 
 /**
- * A Job's Pod is judged as its Job: opt-out annotations and selector labels are the Job's, but
- * hostNetwork is the Pod's own (it is what would carry the proxy).
+ * A Pod judged as its workload (a Job's Pod in Initializer mode, any workload's Pod in the
+ * webhook): selector labels and the workload-level opt-out are the workload's, the pod-template
+ * annotations and hostNetwork the Pod's own (the Pod carries its template's, and would carry the proxy).
  */
-export function jobPodCandidate(pod: Pod, job: Workload): InjectionCandidate {
-  return { ...workloadCandidate(job), podAnnotations: stringMap(pod.metadata.annotations), podSpec: pod.spec };
+export function ownedPodCandidate(pod: Pod, workload: WorkloadMetadata): InjectionCandidate {
+  return {
+    kind: workload.kind,
+    name: workload.metadata.name ?? '',
+    namespace: workload.metadata.namespace ?? pod.metadata.namespace ?? '',
+    labels: stringMap(workload.metadata.labels),
+    annotations: stringMap(workload.metadata.annotations),
+    podAnnotations: stringMap(pod.metadata.annotations),
+    podSpec: pod.spec,
+  };
 }
 
 /** The controlling owner reference (`controller: true`), as Kubernetes garbage collection uses it. */

@@ -35,6 +35,8 @@ export interface InformerOptions {
   onError?: (err: unknown) => void;
   /** Called after every successful LIST: whatever made the informer fail is over. */
   onListed?: () => void;
+  /** Keeps only what the cache's readers need of each object (say, its metadata), before freezing. */
+  transform?: (raw: KubeObject) => KubeObject;
 }
 
 export interface Informer<T extends KubeObject> {
@@ -138,7 +140,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
     // LIST items come without kind/apiVersion (the List carries them); watch events have them.
     // Fill them in so every consumer sees the same shape, then freeze: the cache is shared.
     const obj = raw.kind && raw.apiVersion ? raw : { ...raw, kind: descriptor.kind, apiVersion };
-    return deepFreeze(obj);
+    return deepFreeze(options.transform ? (options.transform(obj) as T) : obj);
   }
 
   function upsert(raw: T): void {

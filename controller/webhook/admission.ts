@@ -5,7 +5,7 @@
 import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
-import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload } from '../core/types.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
 import { quote } from '../core/untrusted.ts';
 import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
 
@@ -20,6 +20,12 @@ export interface AdmissionContext {
   controllerNamespace: string;
   /** `--namespace`: inject only there; everything else is admitted unchanged. */
   injectNamespaces?: readonly string[];
+  /**
+   * A Pod's workload from the informer caches (metadata only), so that a Pod is judged as its
+   * Deployment, StatefulSet, DaemonSet or Job: their opt-out and labels. Absent or not cached yet:
+   * the Pod is judged on its own labels and annotations, and the decision says so.
+   */
+  workload?(kind: WorkloadKind, namespace: string, name: string): WorkloadMetadata | undefined;
 }
 
 /** A body that is not an AdmissionReview at all: the HTTP layer answers 400 with this message. */
@@ -41,6 +47,8 @@ export interface AdmissionDecision {
   uid: string;
   dryRun: boolean;
   meshConfig?: string;
+  /** For a Pod: the object the decision was made on, e.g. `Deployment/web`, or `Pod (Deployment/web not cached)`. */
+  decidedFrom?: string;
 }
 
 export interface AdmissionResponseBody {
@@ -106,7 +114,7 @@ function withNamespace<T extends KubeObject>(object: T, namespace: string): T {
   return { ...object, metadata: { ...object.metadata, namespace: object.metadata?.namespace ?? namespace } };
 }
 
-type Planned = { plan: InjectionPlan<KubeObject>; object: KubeObject; kind: string; name: string } | { skip: string; kind: string; name: string };
+type Planned = { plan: InjectionPlan<KubeObject>; object: KubeObject; kind: string; name: string; decidedFrom?: string } | { skip: string; kind: string; name: string };
 
 function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
   const unavailable = context.meshConfigsUnavailable?.();
@@ -127,7 +135,10 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
     const object = withNamespace<Pod>(pod.value, request.namespace);
     const owner = podOwnerIdentity(object, request.namespace);
     if (!owner.ok) return { skip: owner.reason, kind: 'Pod', name };
-    return { plan: planPodInjection(object, owner.value, policy), object, kind: 'Pod', name };
+    const identity = owner.value;
+    const workload = context.workload?.(identity.kind, identity.namespace, identity.name);
+    const decidedFrom = workload ? `${identity.kind}/${identity.name}` : `Pod (its ${identity.kind} ${identity.name} is not in meshinit's cache)`;
+    return { plan: planPodInjection(object, identity, policy, workload), object, kind: 'Pod', name, decidedFrom };
   }
   if (WORKLOAD_RESOURCES[request.resource] !== request.group) return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, kind: request.resource, name };
   // UPDATE too: re-applying the manifest from Git would otherwise strip the sidecar from the template.
@@ -148,24 +159,25 @@ export function admit(body: unknown, context: AdmissionContext): AdmissionOutcom
   });
   if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip });
   const { plan, object } = planned;
+  const source = planned.decidedFrom ? { decidedFrom: planned.decidedFrom } : {};
   if (plan.action === 'skip' && plan.degraded) {
-    return answer({ allowed: true, warnings: [`meshinit admitted this without a sidecar: ${plan.reason}`] }, { action: 'allowed-uninjected', reason: plan.reason });
+    return answer({ allowed: true, warnings: [`meshinit admitted this without a sidecar: ${plan.reason}`] }, { action: 'allowed-uninjected', reason: plan.reason, ...source });
   }
-  if (plan.action === 'skip') return answer({ allowed: true }, { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) });
+  if (plan.action === 'skip') return answer({ allowed: true }, { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), ...source });
   if (plan.action === 'error') {
     const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
       return answer(
         { allowed: false, status: { code: 403, reason: 'Forbidden', message: `${message} (MeshConfig ${plan.meshConfig.name} has failurePolicy Fail)` } },
-        { action: 'denied', reason: plan.error.message, meshConfig: plan.meshConfig.name },
+        { action: 'denied', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source },
       );
     }
-    return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name });
+    return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source });
   }
-  if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name });
+  if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, ...source });
   const ops: JsonPatchOperation[] = diffObjects(object, plan.object);
   return answer(
     { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') },
-    { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name },
+    { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name, ...source },
   );
 }

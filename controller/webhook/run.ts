@@ -1,5 +1,8 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
-import { createClusterConfig } from '../kube/cluster-config.ts';
+import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
+import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
+import { createInformer } from '../kube/informer.ts';
+import { workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import { publishCaBundle } from '../kube/webhook-configuration.ts';
 import type { Logger } from '../logger.ts';
@@ -23,6 +26,31 @@ export interface WebhookRuntime {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
+/** What a Pod decision keeps of its workload: identity, labels, annotations (not the pod template). */
+function metadataOnly(object: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels, annotations } = object.metadata ?? {};
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion, labels, annotations } };
+}
+
+/**
+ * Deployments, StatefulSets, DaemonSets and Jobs by namespace/name, metadata only (a few hundred
+ * bytes each, not the whole template): a Pod is judged as its workload without an API read.
+ */
+function createWorkloadMetadataCaches(api: KubeApi, log: Logger) {
+  const informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, createInformer<KubeObject>({
+    api, descriptor: workloadDescriptor(kind), transform: metadataOnly, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
+  })]));
+  return {
+    start: () => informers.forEach((informer) => informer.start()),
+    stop: async () => { await Promise.all([...informers.values()].map((informer) => informer.stop())); },
+    synced: () => [...informers.values()].every((informer) => informer.hasSynced()),
+    get: (kind: WorkloadKind, namespace: string, name: string): WorkloadMetadata | undefined => {
+      const object = informers.get(kind)?.get(`${namespace}/${name}`);
+      return object?.metadata ? { kind, metadata: object.metadata } : undefined;
+    },
+  };
+}
+
 export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger }): Promise<WebhookRuntime> {
   const { api, log } = deps;
   const options = config.webhook;
@@ -39,13 +67,15 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     throw new Error('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');
   }
   const clusterConfig = createClusterConfig({ api, log });
+  const owners = options.target === 'pods' ? createWorkloadMetadataCaches(api, log) : undefined;
   let synced = false;
   // The API server calls the webhook for every create whatever we know: without MeshConfigs the
   // answer is "allowed, uninjected" with the reason, and /readyz says what is missing.
   const notReadyReason = (): string | undefined => {
     const unavailable = clusterConfig.meshConfigsUnavailable();
     if (unavailable !== undefined) return `admitting without a sidecar: ${unavailable}`;
-    return synced ? undefined : 'namespaces not synced yet';
+    if (!synced) return 'namespaces not synced yet';
+    return owners && !owners.synced() ? 'workload caches not synced yet (Pods are judged on their own labels meanwhile)' : undefined;
   };
   const handler = createWebhookHandler({
     context: {
@@ -55,6 +85,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
       meshConfigsUnavailable: clusterConfig.meshConfigsUnavailable,
       controllerNamespace: config.controllerNamespace,
       injectNamespaces: config.namespaces,
+      ...(owners ? { workload: owners.get } : {}),
     },
     log,
     notReadyReason,
@@ -62,6 +93,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
   clusterConfig.start();
+  owners?.start();
   void clusterConfig.waitForSync().then(() => {
     synced = true;
     log.info('Webhook serving', { port: server.port(), target: options.target, meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
@@ -71,7 +103,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     server,
     async stop() {
       await server.close();
-      await clusterConfig.stop();
+      await Promise.all([clusterConfig.stop(), owners?.stop()]);
     },
   };
 }

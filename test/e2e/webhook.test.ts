@@ -129,6 +129,34 @@ describe('webhook mode on a real kube-apiserver', function () {
     expect(containerNames(template.spec)).to.include('mesh-proxy');
   });
 
+  it('judges a Pod as its Deployment: the Pod of a Deployment annotated inject: "false" is not injected, and the log names the Deployment', async function () {
+    const report = readYaml('examples/app.yaml').find((d) => d.kind === 'Deployment' && (d.metadata as Json).name === 'report')!;
+    expect(((report.metadata as Json).annotations as Record<string, string>)['sidecar.meshinit.dev/inject']).to.equal('false');
+    expect((await create(plane, { ...report, metadata: { ...(report.metadata as Json), namespace: 'e2e-apps' } })).status).to.equal(201);
+    // What the ReplicaSet controller would create: the template's labels and annotations (the
+    // Deployment's own opt-out annotation is not on the template), owned by report-<hash>.
+    const template = (report.spec as { template: { metadata: Json; spec: Json } }).template;
+    const podOfReport = (name: string): Json => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        name, namespace: 'e2e-apps', labels: { ...(template.metadata.labels as Json), 'pod-template-hash': '6b7c8d9f5' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'report-6b7c8d9f5', uid: '6b1f0c2e-0000-4000-8000-000000000002', controller: true }],
+      },
+      spec: template.spec,
+    });
+    // The webhook's Deployment cache is a watch behind the create: wait until a dry run shows it.
+    await waitUntil(async () => {
+      const dry = await create(plane, podOfReport('report-probe'), { dryRun: true });
+      return containerNames(dry.object.spec).includes('mesh-proxy') ? undefined : true;
+    }, 'the Deployment in the webhook\'s cache');
+    const { status, object } = await create(plane, podOfReport('report-6b7c8d9f5-x1'));
+    expect(status).to.equal(201);
+    expect(containerNames(object.spec)).to.not.include('mesh-proxy');
+    const line = await podsWebhook!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'report-6b7c8d9f5-x1', 'the skip');
+    expect(line.decidedFrom).to.equal('Deployment/report');
+    expect(String(line.reason)).to.include('sidecar.meshinit.dev/inject: "false"');
+  });
+
   it('respects opt-out annotations, disabled namespaces, system namespaces and hostNetwork', async function () {
     const cases: Array<[string, Json]> = [
       ['opt-out', pod('opted-out', 'e2e-apps', { owner: 'db', annotations: { 'sidecar.meshinit.dev/inject': 'false' } })],
@@ -170,8 +198,9 @@ describe('webhook mode on a real kube-apiserver', function () {
     }
     const can = (verb: string, resource: string, group = '', subresource?: string): Json => ({ verb, resource, group, ...(subresource ? { subresource } : {}) });
 
-    it('webhook identity: reads namespaces and MeshConfigs, writes MeshConfig status, nothing more', async function () {
-      for (const attributes of [can('list', 'namespaces'), can('watch', 'namespaces'), can('list', 'meshconfigs', 'meshinit.dev'), can('watch', 'meshconfigs', 'meshinit.dev'), can('patch', 'meshconfigs', 'meshinit.dev', 'status')]) {
+    it('webhook identity: reads namespaces, workloads and MeshConfigs, writes MeshConfig status, nothing more', async function () {
+      for (const attributes of [can('list', 'namespaces'), can('watch', 'namespaces'), can('list', 'meshconfigs', 'meshinit.dev'), can('watch', 'meshconfigs', 'meshinit.dev'), can('patch', 'meshconfigs', 'meshinit.dev', 'status'),
+        can('list', 'deployments', 'apps'), can('watch', 'statefulsets', 'apps'), can('watch', 'daemonsets', 'apps'), can('list', 'jobs', 'batch')]) {
         expect(await allowed(CONTROLLER, attributes), JSON.stringify(attributes)).to.equal(true);
       }
       for (const attributes of [can('get', 'secrets'), can('list', 'secrets'), can('list', 'configmaps'), can('create', 'pods'), can('patch', 'deployments', 'apps'), can('update', 'meshconfigs', 'meshinit.dev'), can('delete', 'meshconfigs', 'meshinit.dev'), can('patch', 'mutatingwebhookconfigurations', 'admissionregistration.k8s.io')]) {

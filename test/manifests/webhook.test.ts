@@ -74,10 +74,15 @@ describe('manifests/webhook', function () {
     expect(pdb.spec.minAvailable).to.equal(1);
   });
 
-  it('grants the webhook only reads of namespaces and MeshConfigs and MeshConfig status writes', function () {
+  it('grants the webhook only reads of namespaces, workloads and MeshConfigs, and MeshConfig status writes', function () {
     const role = find(docs, 'ClusterRole') as Doc & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
     const grants = role.rules.flatMap((rule) => rule.apiGroups.flatMap((group) => rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${group}/${resource}:${verb}`)))).sort();
-    expect(grants).to.deep.equal(['/namespaces:list', '/namespaces:watch', 'meshinit.dev/meshconfigs/status:patch', 'meshinit.dev/meshconfigs:list', 'meshinit.dev/meshconfigs:watch']);
+    expect(grants).to.deep.equal([
+      '/namespaces:list', '/namespaces:watch',
+      'apps/daemonsets:list', 'apps/daemonsets:watch', 'apps/deployments:list', 'apps/deployments:watch', 'apps/statefulsets:list', 'apps/statefulsets:watch',
+      'batch/jobs:list', 'batch/jobs:watch',
+      'meshinit.dev/meshconfigs/status:patch', 'meshinit.dev/meshconfigs:list', 'meshinit.dev/meshconfigs:watch',
+    ]);
     const binding = find(docs, 'ClusterRoleBinding') as Doc & { roleRef: Json; subjects: Json[] };
     expect(binding.roleRef).to.include({ kind: 'ClusterRole', name: 'meshinit-webhook' });
     expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'meshinit', namespace: 'meshinit-system' }]);

@@ -106,6 +106,38 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
     expect(optedOut.decision.reason).to.match(/sidecar\.meshinit\.dev\/inject/);
   });
 
+  describe('a Pod is judged as its workload (read from the informer caches)', function () {
+    const deploymentMeta = (annotations: Record<string, string> = {}, labels: Record<string, string> = { app: 'report' }) =>
+      ({ kind: 'Deployment' as const, metadata: { name: 'report', namespace: 'default', labels, annotations } });
+    const rsPod = () => podOf({ kind: 'ReplicaSet', name: 'report-5d8f7c9b6' }, { labels: { app: 'report', 'pod-template-hash': '5d8f7c9b6' } });
+
+    it('skips the Pod of a Deployment annotated sidecar.meshinit.dev/inject: "false", saying the decision came from the Deployment', function () {
+      const withOwners = { ...context(goldenMeshConfig()), workload: () => deploymentMeta({ 'sidecar.meshinit.dev/inject': 'false' }) };
+      const { review: answer, decision } = admit(review(rsPod()), withOwners);
+      expect(answer.response.patch).to.equal(undefined);
+      expect(decision).to.include({ action: 'skipped', decidedFrom: 'Deployment/report' });
+      expect(decision.reason).to.match(/Deployment has annotation sidecar\.meshinit\.dev\/inject: "false"/);
+      // Before: the Pod, which does not carry its Deployment's annotations, was injected.
+      expect(admit(review(rsPod()), context(goldenMeshConfig())).decision.action).to.equal('injected');
+    });
+
+    it('matches a MeshConfig selector against the Deployment\'s labels, not only the Pod\'s', function () {
+      const selective = goldenMeshConfig({ selector: { matchLabels: { tier: 'backend' } } });
+      const withOwners = { ...context(selective), workload: () => deploymentMeta({}, { app: 'report', tier: 'backend' }) };
+      expect(admit(review(rsPod()), withOwners).decision).to.include({ action: 'injected', decidedFrom: 'Deployment/report' });
+      expect(admit(review(rsPod()), context(selective)).decision.action, 'the Pod alone has no tier label').to.equal('skipped');
+    });
+
+    it('keeps the Pod template\'s own opt-out, and falls back to the Pod, saying so, when the workload is not cached', function () {
+      const withOwners = { ...context(goldenMeshConfig()), workload: () => deploymentMeta() };
+      const optedOutPod = podOf({ kind: 'ReplicaSet', name: 'report-5d8f7c9b6' }, { labels: { 'pod-template-hash': '5d8f7c9b6' }, annotations: { 'sidecar.meshinit.dev/inject': 'false' } });
+      expect(admit(review(optedOutPod), withOwners).decision.action).to.equal('skipped');
+      const uncached = admit(review(rsPod()), { ...context(goldenMeshConfig()), workload: () => undefined });
+      expect(uncached.decision).to.include({ action: 'injected' });
+      expect(uncached.decision.decidedFrom).to.equal("Pod (its Deployment report is not in meshinit's cache)");
+    });
+  });
+
   it('with --namespace admits Pods elsewhere unchanged, with the reason, and injects in the chosen namespaces', function () {
     const limited = { ...context(goldenMeshConfig()), injectNamespaces: ['team-a'] };
     const pod = podOf({ kind: 'ReplicaSet', name: 'web-7d9f8c6b5' }, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
