@@ -8,7 +8,7 @@ import { isOwnTurn } from '../core/initializers.ts';
 import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
-import { isKubeApiError } from '../kube/errors.ts';
+import { isKubeApiError, remedyFor } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createEventRecorder } from '../kube/events.ts';
@@ -32,7 +32,12 @@ export interface InitializerControllerConfig {
   informerBackoff?: { initialMs: number; maxMs: number };
   /** How long start() waits for MeshConfigs and namespaces before handling workloads anyway. */
   configSyncTimeoutMs?: number;
+  /** The retry interval after a permanent refusal (403, 401, 400): someone must fix something first. */
+  permanentRetryMs?: number;
 }
+
+/** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
+export const DEFAULT_PERMANENT_RETRY_MS = 5 * 60_000;
 
 /** Long enough for a healthy server's first LIST, short next to the 30 s a creator waits. */
 export const DEFAULT_CONFIG_SYNC_TIMEOUT_MS = 5000;
@@ -73,15 +78,24 @@ export function createInitializerController(config: InitializerControllerConfig,
     handler: async (key) => {
       await syncObject(parseRefKey(key), syncDeps);
     },
+    // A workload refused for good (no RBAC, bad credentials) stays pending whatever we do: retry
+    // it slowly, so that fixing the cause is noticed, without a line a minute per workload.
+    retryDelayMs: (error, _attempt, backoffMs) =>
+      isKubeApiError(error) && error.isPermanent ? Math.max(backoffMs, config.permanentRetryMs ?? DEFAULT_PERMANENT_RETRY_MS) : backoffMs,
     onError: (key, error, info) => {
       const ref = parseRefKey(key);
-      // Retryable (409/429/5xx, network) is routine under load; anything else needs an operator.
-      const routine = !isKubeApiError(error) || error.isRetryable;
-      log[routine ? 'warn' : 'error']('Sync failed', {
+      const fields = {
         kind: ref.kind, namespace: ref.namespace, name: ref.name,
         error: error instanceof Error ? error.message : String(error),
         attempt: info.attempt, retryInMs: info.delayMs,
-      });
+      };
+      if (isKubeApiError(error) && error.isPermanent) {
+        // Said once at error level with what to do; the slow retries after it at warn.
+        log[info.attempt === 1 ? 'error' : 'warn']('Sync failed', { ...fields, fix: remedyFor(error), workloadState: 'still pending: the API server holds it until meshinit can release it' });
+        return;
+      }
+      // Retryable (409/429/5xx, network) is routine under load.
+      log.warn('Sync failed', fields);
     },
   });
 

@@ -48,6 +48,23 @@ export class KubeApiError extends Error {
   get isRetryable(): boolean {
     return this.statusCode === 429 || this.statusCode >= 500 || this.statusCode === 409;
   }
+
+  /**
+   * A refusal that trying again will not fix until someone changes something (RBAC, credentials,
+   * meshinit itself): 4xx other than 404, 409, 410 and 429.
+   */
+  get isPermanent(): boolean {
+    return this.statusCode >= 400 && this.statusCode < 500 && ![404, 409, 410, 429].includes(this.statusCode);
+  }
+}
+
+/** What an operator does about a permanent refusal, in one sentence. */
+export function remedyFor(error: KubeApiError): string {
+  if (error.statusCode === 401) return 'the API server does not accept meshinit\'s credentials: check the kubeconfig, or the ServiceAccount token of the Pod';
+  if (error.statusCode === 403) {
+    return 'meshinit\'s ClusterRole lacks this permission (the server demands `initialize` as well as `patch` on uninitialized objects): kubectl apply -k manifests/initializer';
+  }
+  return `the API server refused the request itself (${error.statusCode}): please report this line with the server's version, it is a meshinit bug for that server`;
 }
 
 export function isKubeApiError(error: unknown): error is KubeApiError {

@@ -14,7 +14,42 @@ export interface EventRecorder {
   warning(object: KubeObject, reason: string, message: string): void;
 }
 
-export function createEventRecorder(api: KubeApi, log: Logger, clock: () => Date = () => new Date()): EventRecorder {
+export interface EventRecorderOptions {
+  clock?: () => Date;
+  /** Event POSTs in flight at once: they must not compete with the PATCHes workloads wait for. */
+  maxInFlight?: number;
+  /** Events waiting for a slot; beyond this they are dropped (and the drop is logged). */
+  maxQueued?: number;
+}
+
+export function createEventRecorder(api: KubeApi, log: Logger, options: EventRecorderOptions = {}): EventRecorder {
+  const clock = options.clock ?? (() => new Date());
+  const maxInFlight = options.maxInFlight ?? 2;
+  const maxQueued = options.maxQueued ?? 1000;
+  const waiting: Array<() => Promise<unknown>> = [];
+  let inFlight = 0;
+  let dropped = 0;
+  const pump = (): void => {
+    while (inFlight < maxInFlight && waiting.length > 0) {
+      const send = waiting.shift()!;
+      inFlight++;
+      void send().finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+  };
+  // A burst of 1,000 released Jobs makes 1,000 Events: they go out a few at a time, behind the
+  // work queue's PATCHes, instead of 1,000 parallel POSTs competing with them.
+  const enqueue = (send: () => Promise<unknown>): void => {
+    if (waiting.length >= maxQueued) {
+      dropped++;
+      if (dropped === 1 || dropped % 100 === 0) log.warn('Events dropped', { dropped, why: `more than ${maxQueued} Events waiting to be sent; the decisions are in this log` });
+      return;
+    }
+    waiting.push(send);
+    pump();
+  };
   return {
     warning(object, reason, message) {
       const namespace = object.metadata?.namespace;
@@ -36,9 +71,9 @@ export function createEventRecorder(api: KubeApi, log: Logger, clock: () => Date
         count: 1,
       };
       // Best effort: a lost Event must never hold up or fail the initialization it describes.
-      api.post(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event).catch((error: unknown) => {
+      enqueue(() => api.post(`/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, event).catch((error: unknown) => {
         log.debug('Event not recorded', { namespace, name, reason, error: error instanceof Error ? error.message : String(error) });
-      });
+      }));
     },
   };
 }

@@ -69,7 +69,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
   let controller: InitializerController;
   let log: ReturnType<typeof createMemoryLogger>;
 
-  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number; namespaces?: string[] } = {}): Promise<void> {
+  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number; namespaces?: string[]; permanentRetryMs?: number } = {}): Promise<void> {
     log = createMemoryLogger();
     controller = createInitializerController(
       {
@@ -83,6 +83,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
         backoff: { baseMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
         ...(options.configSyncTimeoutMs !== undefined ? { configSyncTimeoutMs: options.configSyncTimeoutMs } : {}),
+        permanentRetryMs: options.permanentRetryMs ?? 30,
       },
       { api: createKubeApi(testKubeConfig()), log },
     );
@@ -438,5 +439,20 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     expect(containerNames(released)).to.deep.equal(['app']);
     const line = log.lines.find((l) => l.fields.name === 'elsewhere');
     expect(String(line?.fields.reason)).to.include('not one of meshinit\'s --namespace team-a');
+  });
+
+  it('a permanent refusal (403: RBAC without initialize) is logged once at error with the fix, then retried slowly at warn', async function () {
+    await startController({ permanentRetryMs: 300 });
+    const forbidden = [403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'update to uninitialized resource denied' }] as [number, unknown];
+    cluster.patchFaults.push(forbidden, forbidden);
+    const started = Date.now();
+    cluster.put(DEPLOYMENTS, recordedDeployment('no-rbac'));
+    await settle(() => cluster.patches().length === 3, 'two refusals, then success');
+    expect(Date.now() - started, 'two slow retries, not a tight loop').to.be.at.least(550);
+    const failures = log.lines.filter((l) => l.message === 'Sync failed' && l.fields.name === 'no-rbac');
+    expect(failures.map((l) => l.level)).to.deep.equal(['error', 'warn']);
+    expect(String(failures[0]!.fields.fix)).to.include('kubectl apply -k manifests/initializer');
+    expect(failures[0]!.fields.retryInMs).to.be.at.least(300);
+    expect(containerNames(cluster.get(DEPLOYMENTS, 'default', 'no-rbac'))).to.deep.equal(['app', 'mesh-proxy']);
   });
 });

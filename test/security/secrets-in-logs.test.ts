@@ -121,6 +121,7 @@ describe('security: no token or key ever appears in logs', function () {
         watchTimeoutSeconds: 60,
         backoff: { baseMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
+        permanentRetryMs: 20,
       },
       { api: createKubeApi(testKubeConfig(TOKEN)), log: logs.log },
     );
@@ -194,9 +195,12 @@ describe('security: no token or key ever appears in logs', function () {
       const io: RunIo = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: {}, version: 'test', waitForStopSignal: () => stopped, logStream };
       const exit = runCommand(['--kubeconfig', kubeconfig, '--health-addr', '', '--mode', 'initializer', '--log-level', 'debug', '--log-format', format], io);
       await waitFor(() => logText.includes('Initializer controller running'), `controller running (${format})`, 5000);
+      // A 403 is permanent: logged (with the server's echo of the token) and retried minutes later.
       cluster.patchFaults.push([403, echoingStatus(403, 'Forbidden')]);
       cluster.put(DEPLOYMENTS, deployment('web'));
-      await waitFor(() => cluster.get(DEPLOYMENTS, 'default', 'web')?.metadata?.initializers === undefined, `web initialized (${format})`, 5000);
+      await waitFor(() => logText.includes('Sync failed'), `the 403 logged (${format})`, 5000);
+      cluster.put(DEPLOYMENTS, deployment('web-2'));
+      await waitFor(() => cluster.get(DEPLOYMENTS, 'default', 'web-2')?.metadata?.initializers === undefined, `web-2 initialized (${format})`, 5000);
       stop('SIGTERM');
       expect(await exit).to.equal(0);
       expect(logText).to.include('Sync failed').and.include('Forbidden');
