@@ -3,9 +3,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_INITIALIZER_NAME } from './core/constants.ts';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
+import type { WebhookTarget } from './webhook/admission.ts';
 
 export type RunMode = 'auto' | 'initializer' | 'webhook';
-export type WebhookTarget = 'pods' | 'workloads';
 
 export interface WebhookOptions {
   address: { host: string; port: number };

@@ -2,6 +2,7 @@
 // People review and commit the output, so a document the injection does not change is written
 // back byte for byte, and an injected one is edited in its YAML tree rather than re-serialised
 // from a plain object, so its comments and the order of the fields we did not touch survive.
+import { isRecord } from '../core/untrusted.ts';
 import isEqual from 'lodash/isEqual.js';
 import { Document, isCollection, isMap, isNode, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import type { CreateNodeOptions, DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
@@ -41,9 +42,6 @@ export interface Manifest {
 
 export type ParsedManifests = { ok: true; manifests: Manifest[]; warnings: string[] } | { ok: false; message: string };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The source text of one document without its `---` line (the output writes its own separators).

@@ -4,7 +4,7 @@
 // where defaults and the rules beyond the schema live. A MeshConfig that fails here is never used.
 import { MESHCONFIG_API_VERSION, MESHCONFIG_KIND, PLACEHOLDERS, STATUS_ANNOTATION } from './constants.ts';
 import { MeshConfigError } from './errors.ts';
-import { nestsDeeperThan, quote } from './untrusted.ts';
+import { isRecord, nestsDeeperThan, quote } from './untrusted.ts';
 import type {
   Container,
   LabelSelector,
@@ -25,15 +25,11 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const PLACEHOLDER_PATTERN = /\{\{([^{}]*)\}\}/g;
 const OPERATORS = ['In', 'NotIn', 'Exists', 'DoesNotExist'] as const;
 
-type Record_ = Record<string, unknown>;
 
 /** Deeper than this, a document is refused before anything walks or copies it. */
 const MAX_DOCUMENT_DEPTH = 1000;
 
 
-function isRecord(value: unknown): value is Record_ {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Collects every problem instead of stopping at the first, so one log line tells the whole story. */
 class Problems {

@@ -2,6 +2,11 @@
 // quoting them in messages, and measuring their nesting before anything recursive walks them.
 
 
+/** A JSON object (not null, not a list): what every field of an API object must be checked for. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export function quote(value: unknown): string {
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'a list' : 'an object';
   if (typeof value === 'function' || typeof value === 'symbol') return typeof value;

@@ -1,14 +1,11 @@
 // Recognising workloads in untrusted input (API objects, YAML documents, AdmissionReviews): a
 // malformed object yields a reason, never an exception deep inside injection.
 import type { InjectionCandidate } from './policy.ts';
-import { nestsDeeperThan, quote } from './untrusted.ts';
+import { isRecord, nestsDeeperThan, quote } from './untrusted.ts';
 import type { WorkloadIdentity } from './render.ts';
 import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind, WorkloadMetadata } from './types.ts';
 import { WORKLOAD_KINDS } from './types.ts';
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function stringMap(value: unknown): Record<string, string> {
   if (!isRecord(value)) return {};

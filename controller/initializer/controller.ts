@@ -4,6 +4,7 @@
 // controller had not loaded its configuration yet -- but for a few seconds at most: the server
 // holds every new workload in the cluster for us, so when MeshConfigs cannot be read (no CRD,
 // no RBAC) workloads are released unchanged, with the reason, until they can.
+import type { Backoff } from '../backoff.ts';
 import { isOwnTurn } from '../core/initializers.ts';
 import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
@@ -28,8 +29,8 @@ export interface InitializerControllerConfig {
   resyncPeriodMs: number;
   watchTimeoutSeconds: number;
   /** Work-queue backoff; the defaults suit production, tests shorten them. */
-  backoff?: { baseMs: number; maxMs: number };
-  informerBackoff?: { initialMs: number; maxMs: number };
+  backoff?: Backoff;
+  informerBackoff?: Backoff;
   /** How long start() waits for MeshConfigs and namespaces before handling workloads anyway. */
   configSyncTimeoutMs?: number;
   /** The retry interval after a permanent refusal (403, 401, 400): someone must fix something first. */

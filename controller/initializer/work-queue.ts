@@ -6,7 +6,10 @@
 // under the API server's in-flight limit in the first place.
 
 import PQueue from 'p-queue';
+import { backoffDelay, REAL_TIMERS, type Backoff, type Timers } from '../backoff.ts';
 import { isKubeApiError } from '../kube/errors.ts';
+
+export type { Timers } from '../backoff.ts';
 
 export interface RetryInfo {
   retrying: boolean;
@@ -15,15 +18,10 @@ export interface RetryInfo {
   delayMs: number | undefined;
 }
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface KeyedWorkQueueOptions {
   concurrency: number;
   handler(key: string): Promise<void>;
-  backoff?: { baseMs?: number; maxMs?: number };
+  backoff?: Partial<Backoff>;
   /**
    * Decides whether a failure is retried: a delay in ms, or undefined to give up (onError gets
    * retrying: false). `backoffMs` is the per-key exponential delay for this attempt. Default: retry
@@ -44,25 +42,18 @@ interface KeyState {
   timer?: unknown;
 }
 
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
-
 export class KeyedWorkQueue {
   private readonly queue: PQueue;
   private readonly states = new Map<string, KeyState>();
   private readonly timers: Timers;
-  private readonly baseMs: number;
-  private readonly maxMs: number;
+  private readonly backoff: Backoff;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
 
   constructor(private readonly options: KeyedWorkQueueOptions) {
     this.queue = new PQueue({ concurrency: options.concurrency });
-    this.timers = options.timers ?? realTimers;
-    this.baseMs = options.backoff?.baseMs ?? 50;
-    this.maxMs = options.backoff?.maxMs ?? 60_000;
+    this.timers = options.timers ?? REAL_TIMERS;
+    this.backoff = { initialMs: options.backoff?.initialMs ?? 50, maxMs: options.backoff?.maxMs ?? 60_000 };
   }
 
   /** Keys waiting to run (queued now or waiting out a retry delay). */
@@ -162,7 +153,7 @@ export class KeyedWorkQueue {
   }
 
   private retryDelay(error: unknown, attempt: number): number | undefined {
-    const backoffMs = Math.min(this.maxMs, this.baseMs * 2 ** (attempt - 1));
+    const backoffMs = backoffDelay(this.backoff, attempt);
     const delay = this.options.retryDelayMs ? this.options.retryDelayMs(error, attempt, backoffMs) : backoffMs;
     if (delay === undefined) return undefined;
     // 429 carries Retry-After: the server's in-flight limiter says when it can take us again.

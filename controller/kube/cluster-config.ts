@@ -6,6 +6,7 @@
 // server is slow) the caller learns why from meshConfigsUnavailable() and releases workloads
 // unchanged, as failurePolicy Ignore would, while the informer keeps trying and picks the CRD
 // and its MeshConfigs up as soon as they appear.
+import type { Backoff } from '../backoff.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
 import { isKubeApiError } from './errors.ts';
@@ -33,7 +34,7 @@ export interface ClusterConfig {
 export interface ClusterConfigOptions {
   api: KubeApi;
   log: Logger;
-  informerBackoff?: { initialMs: number; maxMs: number };
+  informerBackoff?: Backoff;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -41,7 +42,7 @@ export const CRD_INSTALL_HINT = 'kubectl apply -f crds/meshconfig.v1beta1.yaml (
 
 // A missing CRD is the common case right after install: retry the MeshConfig list often enough
 // that MeshConfigs are used within seconds of `kubectl apply`, and no more often than that.
-const MESHCONFIG_BACKOFF = { initialMs: 1000, maxMs: 5000 };
+const MESHCONFIG_BACKOFF: Backoff = { initialMs: 1000, maxMs: 5000 };
 
 export function informerErrorLogger(log: Logger, resource: string): (error: unknown) => void {
   return (error) => log.warn('Watch failed, relisting after backoff', { resource, error: error instanceof Error ? error.message : String(error) });

@@ -2,6 +2,7 @@
 // query parameters (uninitialized objects are invisible to LIST and WATCH without
 // `includeUninitialized=true`) and it gives up on most errors. This one never gives up until stop().
 
+import { backoffDelay, type Backoff } from '../backoff.ts';
 import type { KubeObject } from '../core/types.ts';
 import { isKubeApiError } from './errors.ts';
 import { apiVersionOf, collectionPath, objectKey, type ResourceDescriptor } from './resources.ts';
@@ -27,7 +28,7 @@ export interface InformerOptions {
   /** Emit update(obj, obj) for every cached object this often; 0 (default) = off. */
   resyncPeriodMs?: number;
   /** Delay before relisting after a failure. Default 1 s doubling to 30 s. */
-  backoff?: { initialMs: number; maxMs: number };
+  backoff?: Backoff;
   /** Injected for tests; must reject or resolve promptly when `signal` aborts. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Milliseconds of a monotonic clock; injected for tests. */
@@ -250,7 +251,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
         if (isKubeApiError(err) && err.isGone && progress.made) continue;
         report(err);
         failures++;
-        await sleep(Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1)), lifetime.signal);
+        await sleep(backoffDelay(backoff, failures), lifetime.signal);
       }
     }
   }

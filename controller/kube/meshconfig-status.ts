@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import { isKubeApiError } from './errors.ts';
 import type { MeshConfigVerdict } from './meshconfig-store.ts';
 import { MESHCONFIG, objectPath } from './resources.ts';
+import { backoffDelay, type Backoff, type Timers } from '../backoff.ts';
 import type { KubeApi } from './types.ts';
 
 /** Condition type on MeshConfig status: True when the controller uses this version. */
@@ -61,12 +62,8 @@ export function desiredStatus(verdict: MeshConfigVerdict, object: KubeObject, no
   return { observedGeneration: generation, conditions: [{ ...condition, lastTransitionTime }], ...lastValid };
 }
 
-export interface StatusWriterTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const REAL_TIMERS: StatusWriterTimers = {
+// Status retries must not keep the process alive on their own.
+const UNREF_TIMERS: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
@@ -80,8 +77,8 @@ export class MeshConfigStatusWriter {
     private readonly api: KubeApi,
     private readonly log: Logger,
     private readonly clock: () => Date = () => new Date(),
-    private readonly timers: StatusWriterTimers = REAL_TIMERS,
-    private readonly backoff = { initialMs: 250, maxMs: 30_000 },
+    private readonly timers: Timers = UNREF_TIMERS,
+    private readonly backoff: Backoff = { initialMs: 250, maxMs: 30_000 },
   ) {}
 
   /** Writes the verdict now; on failure retries in the background until a newer report or stop(). */
@@ -96,7 +93,7 @@ export class MeshConfigStatusWriter {
     try {
       await this.write(name, status);
     } catch (error) {
-      const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (attempt - 1));
+      const delayMs = backoffDelay(this.backoff, attempt);
       this.log.warn('MeshConfig status not written, retrying', { meshConfig: name, attempt, retryInMs: delayMs, error: error instanceof Error ? error.message : String(error) });
       if (this.stopped) return;
       const timer = this.timers.setTimeout(() => {

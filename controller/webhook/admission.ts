@@ -6,7 +6,7 @@ import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
-import { quote } from '../core/untrusted.ts';
+import { isRecord, quote } from '../core/untrusted.ts';
 import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
 
 export type WebhookTarget = 'pods' | 'workloads';
@@ -74,9 +74,6 @@ export interface AdmissionOutcome {
 const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'];
 const WORKLOAD_RESOURCES: Record<string, string> = { deployments: 'apps', statefulsets: 'apps', daemonsets: 'apps', jobs: 'batch' };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 interface ParsedRequest {
   apiVersion: string;

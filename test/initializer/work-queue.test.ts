@@ -114,7 +114,7 @@ describe('KeyedWorkQueue', () => {
     const infos: RetryInfo[] = [];
     const q = make({
       concurrency: 2,
-      backoff: { baseMs: 10, maxMs: 35 },
+      backoff: { initialMs: 10, maxMs: 35 },
       timers,
       handler: async (key) => {
         if (key === 'ns/flaky' && failuresLeft-- > 0) throw new Error('boom');
@@ -157,7 +157,7 @@ describe('KeyedWorkQueue', () => {
   it('waits at least Retry-After after a 429 (21)', async () => {
     const timers = recordingTimers();
     let runs = 0;
-    const q = make({ concurrency: 1, timers, backoff: { baseMs: 50 }, handler: async () => { if (runs++ === 0) throw tooManyRequests(); } });
+    const q = make({ concurrency: 1, timers, backoff: { initialMs: 50 }, handler: async () => { if (runs++ === 0) throw tooManyRequests(); } });
     q.add('ns/c');
     await q.onIdle();
     expect(timers.delays).to.deep.equal([1000]);

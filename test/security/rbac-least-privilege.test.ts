@@ -177,7 +177,7 @@ describe('security: the ClusterRole grants exactly what the controller uses', fu
         jobPods,
         resyncPeriodMs: 0,
         watchTimeoutSeconds: 60,
-        backoff: { baseMs: 5, maxMs: 50 },
+        backoff: { initialMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
       },
       { api: createKubeApi(testKubeConfig()), log: createMemoryLogger() },

@@ -119,7 +119,7 @@ describe('security: no token or key ever appears in logs', function () {
         jobPods: false,
         resyncPeriodMs: 0,
         watchTimeoutSeconds: 60,
-        backoff: { baseMs: 5, maxMs: 50 },
+        backoff: { initialMs: 5, maxMs: 50 },
         informerBackoff: { initialMs: 5, maxMs: 50 },
         permanentRetryMs: 20,
       },

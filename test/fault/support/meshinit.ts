@@ -44,7 +44,7 @@ export async function startInProcess(server: LegacyApiServer, concurrency: numbe
       // No periodic resync: every workload must be reached through events and relists alone.
       resyncPeriodMs: 0,
       watchTimeoutSeconds: WATCH_TIMEOUT_SECONDS,
-      backoff: { baseMs: 20, maxMs: 1000 },
+      backoff: { initialMs: 20, maxMs: 1000 },
       informerBackoff: { initialMs: 20, maxMs: 500 },
     },
     { api: createKubeApi(kc, { userAgent: MESHINIT.userAgent, requestTimeoutMs: 5000 }), log },
