@@ -419,6 +419,22 @@ for (const release of LEGACY_RELEASES) {
       meshinit = await startMeshinit();
     });
 
+    it('--namespace limits injection, not the watch: a Deployment in another namespace is released at once, unchanged', async function () {
+      await meshinit!.stop();
+      meshinit = await startMeshinit(['--namespace', APPS]);
+      await applyYaml([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'e2e-other' } }]);
+      const elsewhere = await createBlocking(workload('Deployment', 'outside', { namespace: 'e2e-other' }));
+      expect(elsewhere.status, 'not left pending until a 504').to.equal(201);
+      expect(elsewhere.ms).to.be.below(5000);
+      expect(containerNames(elsewhere.json)).to.deep.equal(['app']);
+      const line = await meshinit.waitForLog((l) => l.name === 'outside' && l.namespace === 'e2e-other', 'the decision');
+      expect(String(line.reason)).to.include(`not one of meshinit's --namespace ${APPS}`);
+      const inside = await createBlocking(workload('Deployment', 'inside'));
+      expect(containerNames(inside.json)).to.deep.equal(['app', 'mesh-proxy']);
+      await meshinit.stop();
+      meshinit = await startMeshinit();
+    });
+
     it('--job-pods with the initializer-job-pods overlay: a Job\'s Pod gets the sidecar, any other Pod is released unchanged', async function () {
       await meshinit!.stop();
       meshinit = undefined;
