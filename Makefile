@@ -1,7 +1,7 @@
 # Repository tasks. `make demo` and `make test` are the README's two commands; both install what
 # they need (npm packages from package-lock.json, kube-apiserver and etcd from Go modules).
 
-.PHONY: demo demo-webhook test unit e2e deps control-plane clean-control-plane legacy-control-plane
+.PHONY: demo demo-webhook test unit e2e bench deps control-plane clean-control-plane legacy-control-plane
 
 # npm ci when package-lock.json is newer than the last install (npm ci rewrites this file). The
 # package's "prepare" script builds dist/ as part of it.
@@ -33,6 +33,14 @@ unit: deps
 e2e: deps control-plane legacy-control-plane
 	npm run build --silent
 	npm run test:e2e
+
+# Benchmarks on the real kube-apiserver v1.13.0 (issue 9; so far: Initializer throughput and
+# latency beside the floor, and meshinit's CPU-seconds per 1,000 workloads). Prints a table and
+# writes bench/results/latest.json. Not part of `make test`: a few minutes of load.
+bench: deps
+	@bash test/legacy-control-plane/build.sh v1.13.0
+	npm run build --silent
+	node --import tsx bench/initializer-throughput.ts
 
 # kube-apiserver and etcd for the end-to-end tests and the demo, built from the Go modules pinned
 # in test/control-plane/go.mod and cached under .cache/control-plane/ (or

@@ -18,9 +18,9 @@ const PLURALS: Record<string, string> = {
   Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
   Service: 'services', Deployment: 'deployments', PodDisruptionBudget: 'poddisruptionbudgets', MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   CustomResourceDefinition: 'customresourcedefinitions', MeshConfig: 'meshconfigs', Pod: 'pods', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets',
-  Job: 'jobs', ConfigMap: 'configmaps', SubjectAccessReview: 'subjectaccessreviews',
+  Job: 'jobs', ConfigMap: 'configmaps', SubjectAccessReview: 'subjectaccessreviews', InitializerConfiguration: 'initializerconfigurations',
 };
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'CustomResourceDefinition', 'MeshConfig', 'SubjectAccessReview']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'CustomResourceDefinition', 'MeshConfig', 'SubjectAccessReview', 'InitializerConfiguration']);
 
 export function collectionPath(object: Json, namespace?: string): string {
   const apiVersion = String(object.apiVersion);
@@ -106,6 +106,11 @@ export class MeshinitProcess {
       if (this.child.exitCode !== null) throw new Error(`meshinit exited with code ${this.child.exitCode} before logging ${what}:\n${this.stderrText.slice(-3000)}`);
       return undefined;
     }, `meshinit log: ${what}\n${this.stderrText.slice(-3000)}`, timeoutMs);
+  }
+
+  /** The process id, for measurements (/proc/PID/stat). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** SIGKILL: no chance to finish anything, as when a node dies. */
