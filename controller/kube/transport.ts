@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Status } from '../core/types.ts';
-import { createCredentialSource, type Credentials } from './credentials.ts';
+import { createCredentialSource } from './credentials.ts';
 import { KubeApiError } from './errors.ts';
 import { allowPlainHttp } from './plain-http.ts';
 import type { QueryParams } from './types.ts';
@@ -108,7 +108,6 @@ function transportError(method: string, path: string, err: Error, secrets: strin
   return out;
 }
 
-
 export function createTransport(kubeconfig: KubeConfig, options: TransportOptions = {}): Transport {
   const kc = allowPlainHttp(kubeconfig);
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -123,11 +122,10 @@ export function createTransport(kubeconfig: KubeConfig, options: TransportOption
     ...(options.tokenFile ? { tokenFile: options.tokenFile } : {}),
     ...(options.credentialRefreshMs !== undefined ? { refreshMs: options.credentialRefreshMs } : {}),
   });
-  const getCredentials = (): Promise<Credentials> => credentials.current();
 
   /** Sends one request and hands the response over once its headers arrive. */
   async function send(method: string, path: string, query: QueryParams | undefined, body: unknown, contentType?: string, signal?: AbortSignal): Promise<Sent> {
-    const conn = await getCredentials();
+    const conn = await credentials.current();
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { ...conn.headers, Accept: 'application/json', 'User-Agent': userAgent };
     if (payload !== undefined) {
