@@ -56,7 +56,7 @@ export function describeMeshConfigFailure(error: unknown): { problem: string; cr
   }
   if (isKubeApiError(error) && (error.statusCode === 401 || error.statusCode === 403)) {
     return {
-      problem: `meshinit may not list MeshConfigs (GET ${path} answered ${error.statusCode}: ${error.serverMessage}); apply the ClusterRole and binding in manifests/ (kubectl apply -k manifests/initializer)`,
+      problem: `meshinit may not list MeshConfigs (GET ${path} answered ${error.statusCode}: ${error.serverMessage}); apply meshinit's ClusterRole and binding (kubectl apply -k manifests/initializer, or manifests/webhook in webhook mode)`,
       crdMissing: false,
     };
   }

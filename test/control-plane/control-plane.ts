@@ -75,6 +75,11 @@ export interface ControlPlane {
   server: string;
   /** Legacy releases only: http://127.0.0.1:PORT, the insecure port (no authentication, no RBAC). */
   insecureServer?: string;
+  /**
+   * Legacy releases only: a bearer token the server maps to CONTROLLER (a static token file), for
+   * kubeconfigs that authenticate with a token (`token`, `tokenFile`) rather than a certificate.
+   */
+  controllerToken?: string;
   /** The legacy release, when this is one. */
   release?: LegacyRelease;
   kubeVersion: string;
@@ -414,6 +419,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
     const caCertPath = path.join(dir, 'ca.crt');
     const caCertPem = await readFile(caCertPath, 'utf8');
+    // Static bearer tokens (token,user,uid,"groups"): the legacy servers' simplest token
+    // authenticator, so token-based kubeconfigs can be tried as the controller's identity.
+    const controllerToken = randomBytes(24).toString('hex');
+    writeFileSync(path.join(dir, 'tokens.csv'), `${controllerToken},${CONTROLLER.user},meshinit-e2e,"${(CONTROLLER.groups ?? []).join(',')}"\n`);
 
     let counter = 0;
     const credentials = new Map<string, { cert: string; key: string }>();
@@ -519,6 +528,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // http://, no authentication, no authorization. meshinit must work through it.
       `--insecure-port=${ports.insecure}`,
       '--insecure-bind-address=127.0.0.1',
+      `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
     ];
     const apiserver = startProcess(bins.apiserver, [
       `--etcd-servers=${etcdUrl}`,
@@ -551,7 +561,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     return {
       server,
-      ...(legacy ? { insecureServer: `http://127.0.0.1:${ports.insecure}`, release: legacy } : {}),
+      ...(legacy ? { insecureServer: `http://127.0.0.1:${ports.insecure}`, release: legacy, controllerToken } : {}),
       kubeVersion: bins.kubeVersion,
       etcdVersion: bins.etcdVersion,
       ports,

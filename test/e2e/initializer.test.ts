@@ -419,6 +419,27 @@ for (const release of LEGACY_RELEASES) {
       meshinit = await startMeshinit();
     });
 
+    it('authenticates with a kubeconfig tokenFile (kubectl\'s field, a path relative to the kubeconfig), as a bound token is mounted', async function () {
+      await meshinit!.stop();
+      const tokenDir = fs.mkdtempSync(path.join(dir, 'token-'));
+      fs.writeFileSync(path.join(tokenDir, 'token'), `${plane.controllerToken!}\n`);
+      const kubeconfig = path.join(tokenDir, 'kubeconfig');
+      fs.writeFileSync(kubeconfig, [
+        'apiVersion: v1', 'kind: Config', 'current-context: sa',
+        `clusters: [{name: legacy, cluster: {server: "${plane.server}", certificate-authority-data: ${Buffer.from(plane.caCertPem).toString('base64')}}}]`,
+        'users: [{name: meshinit, user: {tokenFile: token}}]',
+        'contexts: [{name: sa, context: {cluster: legacy, user: meshinit}}]',
+      ].join('\n'));
+      // Before: client-node ignored `tokenFile`, every request went out anonymous and was refused.
+      meshinit = await startMeshinit([], kubeconfig);
+      const created = await createBlocking(workload('Deployment', 'via-token-file'));
+      expect(created.status).to.equal(201);
+      expect(containerNames(created.json)).to.deep.equal(['app', 'mesh-proxy']);
+      expect(JSON.stringify(meshinit.lines), 'the token never reaches the log').to.not.include(plane.controllerToken!);
+      await meshinit.stop();
+      meshinit = await startMeshinit();
+    });
+
     it('--namespace limits injection, not the watch: a Deployment in another namespace is released at once, unchanged', async function () {
       await meshinit!.stop();
       meshinit = await startMeshinit(['--namespace', APPS]);
