@@ -6,7 +6,7 @@
 // create took, edits the MeshConfig and creates again, then follows meshinit's log until Ctrl-C
 // and tears everything down. MESHINIT_DEMO_NO_TAIL=1 stops after the summary (the e2e suite).
 import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
-import { MeshinitProcess, mustKubectl, readYaml, waitUntil, type Json } from '../test/e2e/cluster.ts';
+import { MeshinitProcess, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from '../test/e2e/cluster.ts';
 import { followLog, names, podSpecOf, runDemo, say, WORKLOAD_KINDS } from './show.ts';
 
 const RELEASE = 'v1.13.0';
@@ -69,6 +69,14 @@ async function main(): Promise<void> {
     await kubectlShown(plane, ['apply', '-k', 'manifests/initializer']);
     await kubectlShown(plane, ['apply', '-f', 'manifests/meshconfig-sample.yaml']);
     await kubectlShown(plane, ['create', 'namespace', 'demo']);
+    // The server polls InitializerConfigurations once a second: until it has read ours, new
+    // workloads are created at once, never held, so meshinit would never see them.
+    const waiting = Date.now();
+    await waitForPendingList(plane, (n) => ({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'demo' },
+      spec: { selector: { matchLabels: { app: 'probe' } }, template: { metadata: { labels: { app: 'probe' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } },
+    }), ['sidecar.initializer.meshinit.dev']);
+    say(`  (the server holds new workloads for sidecar.initializer.meshinit.dev after ${Date.now() - waiting} ms more: it reads InitializerConfigurations once a second)`);
     say('');
     // No kubelet runs the meshinit Deployment here: the same program runs as a local process, as
     // the ServiceAccount meshinit-system/meshinit (its user name and groups), so the shipped RBAC applies.

@@ -45,6 +45,29 @@ export async function mustCreate(plane: ControlPlane, object: Json, options: { d
   return created.object;
 }
 
+/**
+ * Initializer-era servers read InitializerConfigurations by polling them once a second
+ * (k8s.io/apiserver admission/configuration, defaultInterval), so for up to a second after an
+ * apply new objects are not held yet. Creates probes (`probe(n)`) with includeUninitialized=1 (1.9
+ * ignores "true" on a create), so the answer comes at once, deletes each, and waits until their
+ * pending list is `expected`.
+ */
+export async function waitForPendingList(plane: ControlPlane, probe: (n: number) => Json, expected: string[], timeoutMs = 30_000): Promise<void> {
+  let n = 0;
+  let last: string[] = [];
+  await waitUntil(async () => {
+    const object = probe(++n);
+    const reply = await plane.request('POST', `${collectionPath(object)}?includeUninitialized=1`, { body: object });
+    if (reply.status !== 201 && reply.status !== 202) throw new Error(`probe create of ${String(object.kind)}: ${reply.status} ${reply.body}`);
+    const created = JSON.parse(reply.body) as Json;
+    const metadata = created.metadata as Json;
+    const initializers = metadata.initializers as { pending?: Array<{ name: string }> } | undefined;
+    last = (initializers?.pending ?? []).map((entry) => entry.name);
+    await plane.request('DELETE', `${collectionPath(created)}/${String(metadata.name)}`);
+    return JSON.stringify(last) === JSON.stringify(expected) ? true : undefined;
+  }, `new ${String(probe(0).kind)}s to get pending ${JSON.stringify(expected)} (last probe: ${JSON.stringify(last)})`, timeoutMs);
+}
+
 export async function waitUntil<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

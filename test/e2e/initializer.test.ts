@@ -13,7 +13,7 @@ import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { ADMIN, CONTROLLER, LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import {
-  freePort, kubectl, MeshinitProcess, mustKubectl, plainHttpKubeconfig, readYaml, startKubectlProxy, waitUntil, type Json,
+  freePort, kubectl, MeshinitProcess, mustKubectl, plainHttpKubeconfig, readYaml, startKubectlProxy, waitForPendingList as waitForPendingListOn, waitUntil, type Json,
 } from './cluster.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
@@ -132,21 +132,14 @@ for (const release of LEGACY_RELEASES) {
       await mustKubectl(admin(), ['apply', ...validate, ...extra, '-f', file]);
     }
 
-    /**
-     * The admission plugin reads InitializerConfigurations from an informer: a probe object shows
-     * when the server's pending list for new Deployments is `expected`.
-     */
+    /** Waits until the server (which polls InitializerConfigurations once a second) holds new objects for `expected`. */
     async function waitForPendingList(expected: string[], kind: 'Deployment' | 'Pod' = 'Deployment'): Promise<void> {
-      let n = 0;
-      await waitUntil(async () => {
-        const name = `probe-${kind.toLowerCase()}-${++n}`;
-        const probe = kind === 'Pod'
-          ? await createHeld({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: APPS }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } })
-          : await createHeld(workload('Deployment', name, { annotations: { 'sidecar.meshinit.dev/inject': 'false' } }));
-        const names = pending(probe);
-        await request('DELETE', `${collection(kind, APPS)}/${name}`);
-        return JSON.stringify(names) === JSON.stringify(expected) ? true : undefined;
-      }, `new ${kind}s to get pending ${JSON.stringify(expected)}`, 30_000);
+      await waitForPendingListOn(plane, (n) => {
+        const name = `probe-${kind.toLowerCase()}-${n}`;
+        return kind === 'Pod'
+          ? { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: APPS }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } }
+          : workload('Deployment', name, { annotations: { 'sidecar.meshinit.dev/inject': 'false' } });
+      }, expected);
     }
 
     before(async function () {
