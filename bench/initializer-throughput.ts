@@ -1,26 +1,43 @@
-// Initializer throughput on the real kube-apiserver v1.13.0 (issue 9): a burst of Deployments
-// from concurrent creators, each created with includeUninitialized=1 (answered at once, still
-// pending), timed from "POST answered" to "initialized" as a watch sees it. Three initializers
-// take turns on the same server, each in a fresh namespace, alternating over several rounds:
-//   floor    the load generator itself: one JSON Patch (test, remove our entry, add a container)
-//            per watch event, no limit on concurrency -- what the server can do;
-//   meshinit the compiled meshinit with default flags, as the shipped ServiceAccount.
-// Prints medians over the rounds and meshinit/floor ratios, and writes bench/results/latest.json.
-//   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3] [--meshinit-flags="--concurrency 32"]
-import fs from 'node:fs';
-import https from 'node:https';
+// Initializer throughput on the real kube-apiserver v1.13.0: a burst of Deployments from
+// concurrent creators, each created with includeUninitialized=1 (answered at once, still
+// pending), timed from "POST answered" to "initialized" as a watch sees it. The initializers take
+// turns on the same server, each in a fresh namespace, alternating over several rounds:
+//   floor       the load generator itself: one JSON Patch (test, remove our entry, add a container)
+//               per watch event, no limit on concurrency -- what the server can do;
+//   floor-full  the same, but sending meshinit's own patch (computed by its core from the same
+//               MeshConfig): what the server can do with the sidecar meshinit really adds;
+//   minimal     bench/minimal-initializer.ts, its own process: remove + add a container;
+//   meshinit    the compiled meshinit with default flags (--namespace only limits the round), as
+//               the shipped ServiceAccount, logging at its default level.
+// Then a load curve: p50 latency vs the number of concurrent creators, floor and meshinit.
+// Prints medians and ratios, writes bench/results/initializer-throughput.json.
+//   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3]
+//     [--initializers floor,floor-full,minimal,meshinit] [--meshinit-flags="--concurrency 32"]
+//     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--no-curve]
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseMeshConfig } from '../controller/core/meshconfig.ts';
+import { buildInitializationPatch } from '../controller/core/patch.ts';
+import { planWorkloadInjection } from '../controller/core/plan.ts';
+import type { KubeObject, MeshConfig } from '../controller/core/types.ts';
+import { recogniseWorkload } from '../controller/core/workload.ts';
 import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
-import { MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from '../test/e2e/cluster.ts';
+import { MeshinitProcess, mustCreate, readYaml, waitForPendingList, waitUntil } from '../test/e2e/cluster.ts';
 import { repoRoot } from '../test/support/transcripts.ts';
+import { benchClient, connectionFromKubeconfig, cpuSeconds, pendingNames, type BenchClient, type Json } from './kube-client.ts';
+import { median, percentile, writeResult, type Figure } from './result.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
-let meshinitFlags: string[] = [];
+/** meshinit's CPU-seconds per 1,000 workloads when this issue was taken (bench/results before it). */
+const CPU_BEFORE = 1.29;
+
+type Initializer = 'floor' | 'floor-full' | 'minimal' | 'meshinit';
 
 interface RoundResult {
-  initializer: 'floor' | 'meshinit';
+  initializer: Initializer;
   workloads: number;
+  creators: number;
   seconds: number;
   perSecond: number;
   p50Ms: number;
@@ -28,102 +45,64 @@ interface RoundResult {
   cpuSeconds?: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+interface Settings {
+  meshinitFlags: string[];
+  meshinitNodeFlags: string[];
+  meshConfig: MeshConfig;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** meshinit's own patch for `object`, computed by its core: what the server must apply for it. */
+function meshinitPatch(object: Json, meshConfig: MeshConfig): unknown[] {
+  const workload = recogniseWorkload(object);
+  if (!workload.ok) throw new Error(`floor-full: ${workload.reason}`);
+  const plan = planWorkloadInjection(workload.value, { namespace: { name: String((object.metadata as Json).namespace), labels: {} }, meshConfigs: [meshConfig] });
+  if (plan.action !== 'inject') throw new Error(`floor-full: plan ${plan.action}`);
+  return buildInitializationPatch({ original: object as KubeObject, desired: plan.object, initializerName: OURS });
 }
 
-/** Clock ticks of user + system CPU of a process so far, from /proc. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
+/** Starts the contender; resolves once it is watching. Returns what stops it and its pid. */
+async function startContender(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, settings: Settings): Promise<{ pid?: number; stop(): Promise<void> }> {
+  const base = `/apis/apps/v1/namespaces/${namespace}/deployments`;
+  if (initializer === 'floor' || initializer === 'floor-full') {
+    // What the server can do: one patch per event, at once, no queue.
+    const watch = client.watch(`${base}?watch=true&includeUninitialized=true`, (event) => {
+      if (event.type !== 'ADDED' || pendingNames(event.object)[0] !== OURS) return;
+      const name = String((event.object.metadata as Json).name);
+      const ops = initializer === 'floor-full' ? meshinitPatch(event.object, settings.meshConfig) : [
+        { op: 'test', path: '/metadata/initializers/pending/0/name', value: OURS },
+        { op: 'remove', path: '/metadata/initializers' },
+        { op: 'add', path: '/spec/template/spec/containers/-', value: { name: 'mesh-proxy', image: 'ghcr.io/meshinit/proxy:1.0.0' } },
+      ];
+      void client.call('PATCH', `${base}/${name}`, ops, 'application/json-patch+json');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { stop: async () => watch.stop() };
   }
-}
-
-/** A keep-alive HTTPS client as the admin, for the load generator and the floor initializer. */
-function adminClient(plane: ControlPlane, certPem: string, keyPem: string) {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 256, ca: plane.caCertPem, cert: certPem, key: keyPem });
-  const url = new URL(plane.server);
-  const call = (method: string, urlPath: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: string }> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = https.request({ host: url.hostname, port: url.port, path: urlPath, method, agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.on('error', reject);
-      req.end(payload);
+  if (initializer === 'minimal') {
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/minimal-initializer.ts'), plane.adminKubeconfigPath, namespace], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
+      child.once('exit', (code) => reject(new Error(`minimal initializer exited ${code}`)));
     });
-  /** Streams watch events until stop(); each line parsed. */
-  const watch = (urlPath: string, onEvent: (event: { type: string; object: Json }) => void): { stop(): void } => {
-    const req = https.request({ host: url.hostname, port: url.port, path: urlPath, method: 'GET', agent: new https.Agent({ ca: plane.caCertPem, cert: certPem, key: keyPem }) }, (res) => {
-      let buffer = '';
-      res.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString('utf8');
-        let newline = buffer.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          if (line.trim()) onEvent(JSON.parse(line) as { type: string; object: Json });
-          newline = buffer.indexOf('\n');
-        }
-      });
-    });
-    req.on('error', () => undefined);
-    req.end();
-    return { stop: () => req.destroy() };
-  };
-  return { call, watch, close: () => agent.destroy() };
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    return { ...(child.pid ? { pid: child.pid } : {}), stop: async () => { child.kill('SIGTERM'); await exited; } };
+  }
+  const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace, ...settings.meshinitFlags], settings.meshinitNodeFlags);
+  await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
+  return { ...(meshinit.pid ? { pid: meshinit.pid } : {}), stop: async () => { await meshinit.stop(); } };
 }
 
-function pendingNames(object: Json): string[] {
-  const initializers = (object.metadata as Json).initializers as { pending?: Array<{ name: string }> } | undefined;
-  return (initializers?.pending ?? []).map((p) => p.name);
-}
-
-async function runRound(plane: ControlPlane, client: ReturnType<typeof adminClient>, initializer: 'floor' | 'meshinit', namespace: string, workloads: number, creators: number): Promise<RoundResult> {
+async function runRound(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, workloads: number, creators: number, settings: Settings): Promise<RoundResult> {
   await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const answered = new Map<string, number>();
   const initialized = new Map<string, number>();
   const base = `/apis/apps/v1/namespaces/${namespace}/deployments`;
-  let floorWatch: { stop(): void } | undefined;
-  if (initializer === 'floor') {
-    // What the server can do: one patch per event, at once, no queue.
-    floorWatch = client.watch(`${base}?watch=true&includeUninitialized=true`, (event) => {
-      if (event.type !== 'ADDED' || pendingNames(event.object)[0] !== OURS) return;
-      const name = String((event.object.metadata as Json).name);
-      void client.call('PATCH', `${base}/${name}`, [
-        { op: 'test', path: '/metadata/initializers/pending/0/name', value: OURS },
-        { op: 'remove', path: '/metadata/initializers' },
-        { op: 'add', path: '/spec/template/spec/containers/-', value: { name: 'mesh-proxy', image: 'ghcr.io/meshinit/proxy:1.0.0' } },
-      ], 'application/json-patch+json');
-    });
-  }
   const observer = client.watch(`${base}?watch=true&includeUninitialized=true`, (event) => {
     const name = String((event.object.metadata as Json).name);
     if (event.type === 'MODIFIED' && pendingNames(event.object).length === 0 && !initialized.has(name)) initialized.set(name, performance.now());
   });
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  let meshinit: MeshinitProcess | undefined;
-  let cpuBefore: number | undefined;
-  if (initializer === 'meshinit') {
-    meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--log-level', 'warn', '--namespace', namespace, ...meshinitFlags]);
-    await waitUntil(async () => (cpuSeconds(meshinit!.pid) !== undefined ? true : undefined), 'meshinit started');
-    // --log-level warn hides "running": give its informers time to sync before the burst.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    cpuBefore = cpuSeconds(meshinit.pid);
-  }
+  const contender = await startContender(plane, client, initializer, namespace, settings);
+  const cpuBefore = cpuSeconds(contender.pid);
   const started = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: creators }, async () => {
@@ -136,25 +115,33 @@ async function runRound(plane: ControlPlane, client: ReturnType<typeof adminClie
     }
   }));
   await waitUntil(async () => (initialized.size >= workloads ? true : undefined), `${workloads} initialized by ${initializer} (${initialized.size} so far)`, 300_000);
-  const cpuAfter = cpuSeconds(meshinit?.pid);
+  const cpuAfter = cpuSeconds(contender.pid);
   const seconds = (Math.max(...initialized.values()) - started) / 1000;
   const latencies = [...initialized].map(([name, at]) => at - (answered.get(name) ?? at));
   observer.stop();
-  floorWatch?.stop();
-  await meshinit?.stop();
+  await contender.stop();
   return {
-    initializer, workloads, seconds, perSecond: workloads / seconds, p50Ms: median(latencies), p99Ms: percentile(latencies, 99),
+    initializer, workloads, creators, seconds, perSecond: workloads / seconds, p50Ms: median(latencies), p99Ms: percentile(latencies, 99),
     ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuSeconds: cpuAfter - cpuBefore } : {}),
   };
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     workloads: { type: 'string', default: '1000' }, creators: { type: 'string', default: '50' }, rounds: { type: 'string', default: '3' },
-    // Extra `meshinit run` flags, e.g. --meshinit-flags="--concurrency 32"; default: none (the defaults are what is measured).
+    initializers: { type: 'string', default: 'floor,floor-full,minimal,meshinit' },
+    // Extra `meshinit run` flags; default none: the defaults are what is measured.
     'meshinit-flags': { type: 'string', default: '' },
+    // Flags for node running meshinit (NODE_OPTIONS refuses --cpu-prof).
+    'meshinit-node-flags': { type: 'string', default: '' },
+    'no-curve': { type: 'boolean', default: false },
   } });
-  meshinitFlags = values['meshinit-flags'].split(/\s+/).filter(Boolean);
+  const words = (text: string): string[] => text.split(/\s+/).filter(Boolean);
+  const initializers = values.initializers.split(',') as Initializer[];
   const workloads = Number(values.workloads);
   const creators = Number(values.creators);
   const rounds = Number(values.rounds);
@@ -163,35 +150,79 @@ async function main(): Promise<void> {
     for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
     await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
-    await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
+    const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));
+    if (!parsed.ok) throw new Error(`the sample MeshConfig: ${parsed.error.message}`);
     await mustCreate(plane, readYaml('manifests/initializer/initializerconfiguration.yaml')[0]!);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const adminKubeconfig = JSON.parse(fs.readFileSync(plane.adminKubeconfigPath, 'utf8')) as { users: Array<{ user: Record<string, string> }> };
-    const user = adminKubeconfig.users[0]!.user;
-    const client = adminClient(plane, Buffer.from(user['client-certificate-data']!, 'base64').toString(), Buffer.from(user['client-key-data']!, 'base64').toString());
+    await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe' } });
+    await waitForPendingList(plane, (n) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'bench-probe' }, spec: { selector: { matchLabels: { app: 'p' } }, template: { metadata: { labels: { app: 'p' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } }), [OURS]);
+    const settings: Settings = { meshinitFlags: words(values['meshinit-flags']), meshinitNodeFlags: words(values['meshinit-node-flags']), meshConfig: parsed.meshConfig };
+    const client = benchClient(connectionFromKubeconfig(plane.adminKubeconfigPath));
     const results: RoundResult[] = [];
+    let namespaces = 0;
+    const run = async (initializer: Initializer, n: number, c: number): Promise<RoundResult> => {
+      const result = await runRound(plane, client, initializer, `bench-${initializer}-${namespaces++}`, n, c, settings);
+      say(`  ${initializer.padEnd(10)} ${String(c).padStart(3)} creators ${result.perSecond.toFixed(0).padStart(5)}/s  p50 ${result.p50Ms.toFixed(0).padStart(5)} ms  p99 ${result.p99Ms.toFixed(0).padStart(5)} ms${result.cpuSeconds !== undefined ? `  CPU ${result.cpuSeconds.toFixed(2)} s` : ''}`);
+      return result;
+    };
+    say(`Initializer throughput on kube-apiserver ${plane.kubeVersion}: ${workloads} Deployments from ${creators} creators, ${rounds} rounds`);
     for (let round = 0; round < rounds; round++) {
-      for (const initializer of ['floor', 'meshinit'] as const) {
-        const result = await runRound(plane, client, initializer, `bench-${initializer}-${round}`, workloads, creators);
-        results.push(result);
-        process.stdout.write(`round ${round + 1} ${initializer.padEnd(8)} ${result.perSecond.toFixed(0).padStart(5)}/s  p50 ${result.p50Ms.toFixed(0).padStart(5)} ms  p99 ${result.p99Ms.toFixed(0).padStart(5)} ms${result.cpuSeconds !== undefined ? `  meshinit CPU ${result.cpuSeconds.toFixed(2)} s` : ''}\n`);
-      }
+      say(`round ${round + 1}`);
+      for (const initializer of initializers) results.push(await run(initializer, workloads, creators));
+    }
+    const curve: RoundResult[] = [];
+    if (!values['no-curve']) {
+      say('load curve: 500 Deployments, p50 latency vs concurrent creators');
+      for (const c of [1, 5, 10, 25, 50]) for (const initializer of ['floor', 'meshinit'] as const) curve.push(await run(initializer, 500, c));
     }
     client.close();
-    const of = (who: 'floor' | 'meshinit', pick: (r: RoundResult) => number): number => median(results.filter((r) => r.initializer === who).map(pick));
-    const summary = {
-      server: plane.kubeVersion, workloads, creators, rounds,
-      floor: { perSecond: of('floor', (r) => r.perSecond), p50Ms: of('floor', (r) => r.p50Ms) },
-      meshinit: { perSecond: of('meshinit', (r) => r.perSecond), p50Ms: of('meshinit', (r) => r.p50Ms), cpuSecondsPer1000: of('meshinit', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads) },
-    };
-    process.stdout.write(`\nmedians of ${rounds} rounds, ${workloads} Deployments from ${creators} creators, kube-apiserver ${plane.kubeVersion}:\n`);
-    process.stdout.write(`| initializer | workloads/s | p50 ms | CPU-s per 1,000 |\n| --- | --- | --- | --- |\n`);
-    process.stdout.write(`| floor (one patch per event) | ${summary.floor.perSecond.toFixed(0)} | ${summary.floor.p50Ms.toFixed(0)} | - |\n`);
-    process.stdout.write(`| meshinit (${meshinitFlags.length ? meshinitFlags.join(' ') : 'defaults'}) | ${summary.meshinit.perSecond.toFixed(0)} | ${summary.meshinit.p50Ms.toFixed(0)} | ${summary.meshinit.cpuSecondsPer1000.toFixed(2)} |\n`);
-    process.stdout.write(`ratio meshinit/floor: throughput ${(summary.meshinit.perSecond / summary.floor.perSecond).toFixed(2)}, p50 ${(summary.meshinit.p50Ms / summary.floor.p50Ms).toFixed(2)}x (targets: >= 0.85, <= 1.5x)\n`);
-    const out = path.join(repoRoot, 'bench', 'results');
-    fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, 'latest.json'), `${JSON.stringify({ initializerThroughput: { summary, rounds: results } }, null, 2)}\n`);
+    const has = (who: Initializer): boolean => results.some((r) => r.initializer === who);
+    const of = (who: Initializer, pick: (r: RoundResult) => number): number => median(results.filter((r) => r.initializer === who).map(pick));
+    const figures: Figure[] = [];
+    const label = `${workloads} Deployments, ${creators} creators`;
+    if (has('meshinit') && has('floor')) {
+      const rate = of('meshinit', (r) => r.perSecond);
+      const floorRate = of('floor', (r) => r.perSecond);
+      figures.push({ figure: `Initializer throughput (${label})`, value: rate, unit: 'workloads/s', baseline: { name: 'floor', value: floorRate }, ratio: rate / floorRate, target: '>= 0.85 of the floor', met: rate / floorRate >= 0.85 });
+      const p50 = of('meshinit', (r) => r.p50Ms);
+      const floorP50 = of('floor', (r) => r.p50Ms);
+      figures.push({ figure: `Initializer p50 latency, POST answered to initialized (${label})`, value: p50, unit: 'ms', baseline: { name: 'floor', value: floorP50 }, ratio: p50 / floorP50, target: '<= 1.5x the floor', met: p50 / floorP50 <= 1.5 });
+    }
+    if (has('meshinit') && has('floor-full')) {
+      const rate = of('meshinit', (r) => r.perSecond);
+      const full = of('floor-full', (r) => r.perSecond);
+      figures.push({ figure: `Initializer throughput vs the floor sending meshinit's own patch (${label})`, value: rate, unit: 'workloads/s', baseline: { name: 'floor-full', value: full }, ratio: rate / full });
+    }
+    if (has('meshinit')) {
+      const cpu = of('meshinit', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads);
+      const minimal = has('minimal') ? of('minimal', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads) : undefined;
+      figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads', value: cpu, unit: 'CPU-s', ...(minimal !== undefined ? { baseline: { name: 'minimal initializer', value: minimal }, ratio: cpu / minimal } : {}), target: `< ${CPU_BEFORE} (before this issue)`, met: cpu < CPU_BEFORE });
+    }
+    if (has('minimal') && has('floor')) {
+      const rate = of('minimal', (r) => r.perSecond);
+      figures.push({ figure: `Minimal initializer throughput (${label})`, value: rate, unit: 'workloads/s', baseline: { name: 'floor', value: of('floor', (r) => r.perSecond) }, ratio: rate / of('floor', (r) => r.perSecond) });
+    }
+    say('');
+    for (const f of figures) say(`${f.figure}: ${f.value.toFixed(f.unit === 'CPU-s' ? 2 : 0)} ${f.unit}${f.baseline ? ` (${f.baseline.name} ${f.baseline.value.toFixed(f.unit === 'CPU-s' ? 2 : 0)}, ratio ${f.ratio?.toFixed(2)})` : ''}${f.target ? `  target ${f.target}: ${f.met ? 'met' : 'NOT met'}` : ''}`);
+    const line = (who: 'floor' | 'meshinit', pick: (r: RoundResult) => number): Array<[number, number]> => curve.filter((r) => r.initializer === who).map((r) => [r.perSecond, pick(r)]);
+    writeResult({
+      runner: 'initializer-throughput',
+      server: plane.kubeVersion,
+      measuredAt: new Date().toISOString(),
+      figures,
+      ...(curve.length ? { series: [{
+        chart: 'bench-initializer-latency',
+        title: `Initializer: latency vs load (500 Deployments, 1-50 creators, kube-apiserver ${plane.kubeVersion})`,
+        xLabel: 'workloads initialized per second',
+        yLabel: 'ms from POST answered to initialized',
+        lines: [
+          { name: 'floor p50', points: line('floor', (r) => r.p50Ms) },
+          { name: 'floor p99', points: line('floor', (r) => r.p99Ms) },
+          { name: 'meshinit p50', points: line('meshinit', (r) => r.p50Ms) },
+          { name: 'meshinit p99', points: line('meshinit', (r) => r.p99Ms) },
+        ],
+      }] } : {}),
+      raw: { rounds: results, curve, meshinitFlags: settings.meshinitFlags },
+    });
   } finally {
     await plane.stop();
   }

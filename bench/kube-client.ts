@@ -1,0 +1,83 @@
+// A lean keep-alive HTTPS client for the load generators and the baseline initializers: nothing
+// between them and the server but node:https, so what they cost is the server's cost.
+import fs from 'node:fs';
+import https from 'node:https';
+import { parse } from 'yaml';
+
+export type Json = Record<string, unknown>;
+
+export interface Connection {
+  server: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** The server and client certificate of a kubeconfig written by test/control-plane (inline data). */
+export function connectionFromKubeconfig(file: string): Connection {
+  const config = parse(fs.readFileSync(file, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
+  const cluster = config.clusters[0]!.cluster;
+  const user = config.users[0]!.user;
+  const data = (value: string | undefined): string => Buffer.from(value ?? '', 'base64').toString('utf8');
+  return { server: cluster.server!, ca: data(cluster['certificate-authority-data']), cert: data(user['client-certificate-data']), key: data(user['client-key-data']) };
+}
+
+export interface BenchClient {
+  call(method: string, urlPath: string, body?: unknown, contentType?: string): Promise<{ status: number; body: string }>;
+  /** Streams watch events until stop(); each line parsed. */
+  watch(urlPath: string, onEvent: (event: { type: string; object: Json }) => void, onOpen?: () => void): { stop(): void };
+  close(): void;
+}
+
+export function benchClient(connection: Connection): BenchClient {
+  const tls = { ca: connection.ca, cert: connection.cert, key: connection.key };
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 256, ...tls });
+  const url = new URL(connection.server);
+  const call: BenchClient['call'] = (method, urlPath, body, contentType = 'application/json') =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = https.request({ host: url.hostname, port: url.port, path: urlPath, method, agent, headers: { accept: 'application/json', ...(payload ? { 'content-type': contentType } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+  const watch: BenchClient['watch'] = (urlPath, onEvent, onOpen) => {
+    const req = https.request({ host: url.hostname, port: url.port, path: urlPath, method: 'GET', agent: new https.Agent(tls) }, (res) => {
+      onOpen?.();
+      let buffer = '';
+      res.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString('utf8');
+        let newline = buffer.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffer.slice(0, newline);
+          buffer = buffer.slice(newline + 1);
+          if (line.trim()) onEvent(JSON.parse(line) as { type: string; object: Json });
+          newline = buffer.indexOf('\n');
+        }
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+    return { stop: () => req.destroy() };
+  };
+  return { call, watch, close: () => agent.destroy() };
+}
+
+export function pendingNames(object: Json): string[] {
+  const initializers = (object.metadata as Json).initializers as { pending?: Array<{ name: string }> } | undefined;
+  return (initializers?.pending ?? []).map((p) => p.name);
+}
+
+/** Clock ticks of user + system CPU of a process so far, from /proc. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
