@@ -34,13 +34,15 @@ e2e: deps control-plane legacy-control-plane
 	npm run build --silent
 	npm run test:e2e
 
-# Benchmarks on the real kube-apiserver v1.13.0 (issue 9; so far: Initializer throughput and
-# latency beside the floor, and meshinit's CPU-seconds per 1,000 workloads). Prints a table and
-# writes bench/results/latest.json. Not part of `make test`: a few minutes of load.
-bench: deps
+# Benchmarks (issue 9): each runner writes bench/results/<runner>.json, bench/report.ts prints the
+# table, writes bench/results/latest.json and draws docs/bench-*.svg. Initializer figures on the real
+# kube-apiserver v1.13.0, the webhook on the modern one. Not part of `make test`: minutes of load.
+bench: deps control-plane
 	@bash test/legacy-control-plane/build.sh v1.13.0
 	npm run build --silent
 	node --import tsx bench/initializer-throughput.ts
+	node --import tsx bench/blocking-create.ts
+	node --import tsx bench/report.ts
 
 # kube-apiserver and etcd for the end-to-end tests and the demo, built from the Go modules pinned
 # in test/control-plane/go.mod and cached under .cache/control-plane/ (or

@@ -18,14 +18,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseMeshConfig } from '../controller/core/meshconfig.ts';
-import { buildInitializationPatch } from '../controller/core/patch.ts';
-import { planWorkloadInjection } from '../controller/core/plan.ts';
-import type { KubeObject, MeshConfig } from '../controller/core/types.ts';
-import { recogniseWorkload } from '../controller/core/workload.ts';
+import type { MeshConfig } from '../controller/core/types.ts';
 import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
 import { MeshinitProcess, mustCreate, readYaml, waitForPendingList, waitUntil } from '../test/e2e/cluster.ts';
 import { repoRoot } from '../test/support/transcripts.ts';
-import { benchClient, connectionFromKubeconfig, cpuSeconds, pendingNames, type BenchClient, type Json } from './kube-client.ts';
+import { benchClient, connectionFromKubeconfig, cpuSeconds, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
 import { median, percentile, writeResult, type Figure } from './result.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
@@ -51,15 +48,6 @@ interface Settings {
   meshConfig: MeshConfig;
 }
 
-/** meshinit's own patch for `object`, computed by its core: what the server must apply for it. */
-function meshinitPatch(object: Json, meshConfig: MeshConfig): unknown[] {
-  const workload = recogniseWorkload(object);
-  if (!workload.ok) throw new Error(`floor-full: ${workload.reason}`);
-  const plan = planWorkloadInjection(workload.value, { namespace: { name: String((object.metadata as Json).namespace), labels: {} }, meshConfigs: [meshConfig] });
-  if (plan.action !== 'inject') throw new Error(`floor-full: plan ${plan.action}`);
-  return buildInitializationPatch({ original: object as KubeObject, desired: plan.object, initializerName: OURS });
-}
-
 /** Starts the contender; resolves once it is watching. Returns what stops it and its pid. */
 async function startContender(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, settings: Settings): Promise<{ pid?: number; stop(): Promise<void> }> {
   const base = `/apis/apps/v1/namespaces/${namespace}/deployments`;
@@ -68,7 +56,7 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     const watch = client.watch(`${base}?watch=true&includeUninitialized=true`, (event) => {
       if (event.type !== 'ADDED' || pendingNames(event.object)[0] !== OURS) return;
       const name = String((event.object.metadata as Json).name);
-      const ops = initializer === 'floor-full' ? meshinitPatch(event.object, settings.meshConfig) : [
+      const ops = initializer === 'floor-full' ? meshinitPatch(event.object, settings.meshConfig, OURS) : [
         { op: 'test', path: '/metadata/initializers/pending/0/name', value: OURS },
         { op: 'remove', path: '/metadata/initializers' },
         { op: 'add', path: '/spec/template/spec/containers/-', value: { name: 'mesh-proxy', image: 'ghcr.io/meshinit/proxy:1.0.0' } },

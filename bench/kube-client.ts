@@ -3,6 +3,10 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import { parse } from 'yaml';
+import { buildInitializationPatch } from '../controller/core/patch.ts';
+import { planWorkloadInjection } from '../controller/core/plan.ts';
+import type { KubeObject, MeshConfig } from '../controller/core/types.ts';
+import { recogniseWorkload } from '../controller/core/workload.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -80,4 +84,13 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** meshinit's own patch for `object`, computed by its core: what the server must apply for it. */
+export function meshinitPatch(object: Json, meshConfig: MeshConfig, initializerName: string): unknown[] {
+  const workload = recogniseWorkload(object);
+  if (!workload.ok) throw new Error(`not a workload: ${workload.reason}`);
+  const plan = planWorkloadInjection(workload.value, { namespace: { name: String((object.metadata as Json).namespace), labels: {} }, meshConfigs: [meshConfig] });
+  if (plan.action !== 'inject') throw new Error(`meshinit's core would not inject: ${plan.action}`);
+  return buildInitializationPatch({ original: object as KubeObject, desired: plan.object, initializerName });
 }
