@@ -6,37 +6,25 @@
 // Prints medians and their ratio, writes bench/results/blocking-create.json.
 //   node --import tsx bench/blocking-create.ts [--creates 200] [--rounds 3] [--contenders minimal,minimal-full,meshinit]
 //     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"]
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
-import { MeshinitProcess, mustCreate, readYaml, waitForPendingList, waitUntil } from '../test/e2e/cluster.ts';
-import { repoRoot } from '../test/support/transcripts.ts';
+import type { ControlPlane } from '../test/control-plane/control-plane.ts';
+import { mustCreate } from '../test/e2e/cluster.ts';
+import { startInitializerPlane, startMeshinit, startMinimalInitializer } from './legacy-setup.ts';
 import { benchClient, connectionFromKubeconfig, type BenchClient } from './kube-client.ts';
 import { median, percentile, writeResult } from './result.ts';
 
-const OURS = 'sidecar.initializer.meshinit.dev';
 type Contender = 'minimal' | 'minimal-full' | 'meshinit';
 let meshinitNodeFlags: string[] = [];
 
-async function startContender(plane: ControlPlane, contender: Contender, namespace: string): Promise<() => Promise<void>> {
-  if (contender === 'meshinit') {
-    const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace], meshinitNodeFlags);
-    await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
-    return async () => { await meshinit.stop(); };
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/minimal-initializer.ts'), plane.adminKubeconfigPath, namespace, ...(contender === 'minimal-full' ? ['--meshinit-patch'] : [])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
-    child.once('exit', (code) => reject(new Error(`minimal initializer exited ${code}`)));
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  return async () => { child.kill('SIGTERM'); await exited; };
+function startContender(plane: ControlPlane, contender: Contender, namespace: string): Promise<{ stop(): Promise<void> }> {
+  return contender === 'meshinit'
+    ? startMeshinit(plane, namespace, [], meshinitNodeFlags)
+    : startMinimalInitializer(plane, namespace, { meshinitPatch: contender === 'minimal-full' });
 }
 
 async function runRound(plane: ControlPlane, client: BenchClient, contender: Contender, namespace: string, creates: number): Promise<number[]> {
   await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-  const stop = await startContender(plane, contender, namespace);
+  const running = await startContender(plane, contender, namespace);
   const base = `/apis/apps/v1/namespaces/${namespace}/deployments`;
   const latencies: number[] = [];
   // A few creates first: the first of each connection pays for TLS and the server's caches.
@@ -49,7 +37,7 @@ async function runRound(plane: ControlPlane, client: BenchClient, contender: Con
     if (reply.status !== 201) throw new Error(`create ${name} with ${contender}: ${reply.status} ${reply.body.slice(0, 200)}`);
     if (i >= 0) latencies.push(ms);
   }
-  await stop();
+  await running.stop();
   return latencies;
 }
 
@@ -62,15 +50,8 @@ async function main(): Promise<void> {
   const contenders = values.contenders.split(',') as Contender[];
   const creates = Number(values.creates);
   const rounds = Number(values.rounds);
-  const plane = await startControlPlane({ release: 'v1.13.0' });
+  const { plane } = await startInitializerPlane();
   try {
-    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-    await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
-    await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
-    await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
-    await mustCreate(plane, readYaml('manifests/initializer/initializerconfiguration.yaml')[0]!);
-    await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe' } });
-    await waitForPendingList(plane, (n) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'bench-probe' }, spec: { selector: { matchLabels: { app: 'p' } }, template: { metadata: { labels: { app: 'p' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } }), [OURS]);
     const client = benchClient(connectionFromKubeconfig(plane.adminKubeconfigPath));
     const medians: Record<Contender, number[]> = { minimal: [], 'minimal-full': [], meshinit: [] };
     const p99s: Record<Contender, number[]> = { minimal: [], 'minimal-full': [], meshinit: [] };

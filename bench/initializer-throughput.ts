@@ -14,18 +14,14 @@
 //   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3]
 //     [--initializers floor,floor-full,minimal,meshinit] [--meshinit-flags="--concurrency 32"]
 //     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--no-curve]
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseMeshConfig } from '../controller/core/meshconfig.ts';
 import type { MeshConfig } from '../controller/core/types.ts';
-import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
-import { MeshinitProcess, mustCreate, readYaml, waitForPendingList, waitUntil } from '../test/e2e/cluster.ts';
-import { repoRoot } from '../test/support/transcripts.ts';
+import type { ControlPlane } from '../test/control-plane/control-plane.ts';
+import { mustCreate, waitUntil } from '../test/e2e/cluster.ts';
+import { OURS, startInitializerPlane, startMeshinit, startMinimalInitializer, type Contender } from './legacy-setup.ts';
 import { benchClient, connectionFromKubeconfig, cpuSeconds, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
 import { median, percentile, writeResult, type Figure } from './result.ts';
 
-const OURS = 'sidecar.initializer.meshinit.dev';
 /** meshinit's CPU-seconds per 1,000 workloads when this issue was taken (bench/results before it). */
 const CPU_BEFORE = 1.29;
 
@@ -49,7 +45,7 @@ interface Settings {
 }
 
 /** Starts the contender; resolves once it is watching. Returns what stops it and its pid. */
-async function startContender(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, settings: Settings): Promise<{ pid?: number; stop(): Promise<void> }> {
+async function startContender(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, settings: Settings): Promise<Contender> {
   const base = `/apis/apps/v1/namespaces/${namespace}/deployments`;
   if (initializer === 'floor' || initializer === 'floor-full') {
     // What the server can do: one patch per event, at once, no queue.
@@ -66,18 +62,8 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     await new Promise((resolve) => setTimeout(resolve, 300));
     return { stop: async () => watch.stop() };
   }
-  if (initializer === 'minimal') {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/minimal-initializer.ts'), plane.adminKubeconfigPath, namespace], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
-      child.once('exit', (code) => reject(new Error(`minimal initializer exited ${code}`)));
-    });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    return { ...(child.pid ? { pid: child.pid } : {}), stop: async () => { child.kill('SIGTERM'); await exited; } };
-  }
-  const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace, ...settings.meshinitFlags], settings.meshinitNodeFlags);
-  await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
-  return { ...(meshinit.pid ? { pid: meshinit.pid } : {}), stop: async () => { await meshinit.stop(); } };
+  if (initializer === 'minimal') return startMinimalInitializer(plane, namespace);
+  return startMeshinit(plane, namespace, settings.meshinitFlags, settings.meshinitNodeFlags);
 }
 
 async function runRound(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, workloads: number, creators: number, settings: Settings): Promise<RoundResult> {
@@ -133,17 +119,9 @@ async function main(): Promise<void> {
   const workloads = Number(values.workloads);
   const creators = Number(values.creators);
   const rounds = Number(values.rounds);
-  const plane = await startControlPlane({ release: 'v1.13.0' });
+  const { plane, meshConfig } = await startInitializerPlane();
   try {
-    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-    await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
-    await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
-    const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));
-    if (!parsed.ok) throw new Error(`the sample MeshConfig: ${parsed.error.message}`);
-    await mustCreate(plane, readYaml('manifests/initializer/initializerconfiguration.yaml')[0]!);
-    await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe' } });
-    await waitForPendingList(plane, (n) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'bench-probe' }, spec: { selector: { matchLabels: { app: 'p' } }, template: { metadata: { labels: { app: 'p' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } }), [OURS]);
-    const settings: Settings = { meshinitFlags: words(values['meshinit-flags']), meshinitNodeFlags: words(values['meshinit-node-flags']), meshConfig: parsed.meshConfig };
+    const settings: Settings = { meshinitFlags: words(values['meshinit-flags']), meshinitNodeFlags: words(values['meshinit-node-flags']), meshConfig };
     const client = benchClient(connectionFromKubeconfig(plane.adminKubeconfigPath));
     const results: RoundResult[] = [];
     let namespaces = 0;

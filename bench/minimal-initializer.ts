@@ -9,8 +9,7 @@
 import { readYaml } from '../test/e2e/cluster.ts';
 import { parseMeshConfig } from '../controller/core/meshconfig.ts';
 import { benchClient, connectionFromKubeconfig, meshinitPatch, pendingNames, type Json } from './kube-client.ts';
-
-const OURS = 'sidecar.initializer.meshinit.dev';
+import { OURS } from './legacy-setup.ts';
 
 const args = process.argv.slice(2).filter((arg) => arg !== '--meshinit-patch');
 const [kubeconfig, namespace] = args;

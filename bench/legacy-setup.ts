@@ -1,0 +1,54 @@
+// What every Initializer-mode runner starts from: kube-apiserver v1.13.0 with meshinit's namespace,
+// RBAC, CRD, the sample MeshConfig and the InitializerConfiguration, and the server already holding
+// new Deployments for meshinit (it polls InitializerConfigurations once a second).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { parseMeshConfig } from '../controller/core/meshconfig.ts';
+import type { MeshConfig } from '../controller/core/types.ts';
+import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
+import { MeshinitProcess, mustCreate, readYaml, waitForPendingList, waitUntil } from '../test/e2e/cluster.ts';
+import { repoRoot } from '../test/support/transcripts.ts';
+
+export const OURS = 'sidecar.initializer.meshinit.dev';
+
+export async function startInitializerPlane(): Promise<{ plane: ControlPlane; meshConfig: MeshConfig }> {
+  const plane = await startControlPlane({ release: 'v1.13.0' });
+  try {
+    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
+    await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
+    await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
+    const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));
+    if (!parsed.ok) throw new Error(`the sample MeshConfig: ${parsed.error.message}`);
+    await mustCreate(plane, readYaml('manifests/initializer/initializerconfiguration.yaml')[0]!);
+    await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe' } });
+    await waitForPendingList(plane, (n) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'bench-probe' }, spec: { selector: { matchLabels: { app: 'p' } }, template: { metadata: { labels: { app: 'p' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } }), [OURS]);
+    return { plane, meshConfig: parsed.meshConfig };
+  } catch (error) {
+    await plane.stop();
+    throw error;
+  }
+}
+
+/** An initializer process under test: its pid (for CPU from /proc) and how to stop it. */
+export interface Contender {
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+/** bench/minimal-initializer.ts in its own process, watching `namespace`; resolves once it watches. */
+export async function startMinimalInitializer(plane: ControlPlane, namespace: string, options: { meshinitPatch?: boolean } = {}): Promise<Contender> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'bench/minimal-initializer.ts'), plane.adminKubeconfigPath, namespace, ...(options.meshinitPatch ? ['--meshinit-patch'] : [])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('ready')) resolve(); });
+    child.once('exit', (code) => reject(new Error(`minimal initializer exited ${code}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return { ...(child.pid ? { pid: child.pid } : {}), stop: async () => { child.kill('SIGTERM'); await exited; } };
+}
+
+/** The compiled meshinit with default flags (plus `flags`), injecting only `namespace`; resolves once running. */
+export async function startMeshinit(plane: ControlPlane, namespace: string, flags: string[] = [], nodeFlags: string[] = []): Promise<Contender> {
+  const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace, ...flags], nodeFlags);
+  await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
+  return { ...(meshinit.pid ? { pid: meshinit.pid } : {}), stop: async () => { await meshinit.stop(); } };
+}
