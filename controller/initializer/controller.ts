@@ -83,6 +83,12 @@ export function createInitializerController(config: InitializerControllerConfig,
     // it slowly, so that fixing the cause is noticed, without a line a minute per workload.
     retryDelayMs: (error, _attempt, backoffMs) =>
       isKubeApiError(error) && error.isPermanent ? Math.max(backoffMs, config.permanentRetryMs ?? DEFAULT_PERMANENT_RETRY_MS) : backoffMs,
+    onLimitChange: (limit, why) => {
+      // Every step down is news (the server's in-flight limit is being hit); steps back up are
+      // routine, so only the return to the configured bound is said.
+      if (why === 'overloaded') log.warn('API server overloaded (429): processing fewer workloads at once', { concurrency: limit, configured: config.concurrency });
+      else if (limit === config.concurrency) log.info('API server keeps up again: back to full concurrency', { concurrency: limit });
+    },
     onError: (key, error, info) => {
       const ref = parseRefKey(key);
       const fields = {

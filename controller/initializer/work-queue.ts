@@ -3,7 +3,10 @@
 // would race on its resourceVersion), a burst of events for one key collapses into one run, an event
 // that arrives while its key is running is not lost, and failures retry with per-key backoff so a
 // 429 storm does not become a retry storm. Bounded concurrency is what keeps a 1,000-workload burst
-// under the API server's in-flight limit in the first place.
+// under the API server's in-flight limit in the first place; when the server still answers 429
+// (its in-flight limit is shared with every other client), the limit halves and then grows back by
+// one per `limit` successes (AIMD, as TCP does), so meshinit yields to the server instead of
+// retrying at the same pressure.
 
 import PQueue from 'p-queue';
 import { backoffDelay, REAL_TIMERS, type Backoff, type Timers } from '../backoff.ts';
@@ -29,9 +32,15 @@ export interface KeyedWorkQueueOptions {
    */
   retryDelayMs?(error: unknown, attempt: number, backoffMs: number): number | undefined;
   onError?(key: string, error: unknown, info: RetryInfo): void;
+  /** The running limit changed: lowered after a 429, or grown back towards `concurrency`. */
+  onLimitChange?(limit: number, why: 'overloaded' | 'recovered'): void;
   /** Injected for tests. */
   timers?: Timers;
+  now?: () => number;
 }
+
+/** One halving per this interval: the 429s of one overload arrive together and count once. */
+const DECREASE_COOLDOWN_MS = 1000;
 
 interface KeyState {
   phase: 'queued' | 'running' | 'delayed';
@@ -49,9 +58,15 @@ export class KeyedWorkQueue {
   private readonly backoff: Backoff;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private limit: number;
+  private successesAtLimit = 0;
+  private lastDecrease = -Infinity;
+  private readonly now: () => number;
 
   constructor(private readonly options: KeyedWorkQueueOptions) {
     this.queue = new PQueue({ concurrency: options.concurrency });
+    this.limit = options.concurrency;
+    this.now = options.now ?? (() => performance.now());
     this.timers = options.timers ?? REAL_TIMERS;
     this.backoff = { initialMs: options.backoff?.initialMs ?? 50, maxMs: options.backoff?.maxMs ?? 60_000 };
   }
@@ -61,6 +76,11 @@ export class KeyedWorkQueue {
     let n = 0;
     for (const state of this.states.values()) if (state.phase !== 'running') n++;
     return n;
+  }
+
+  /** How many handlers may run at once now: `concurrency`, or less while the server is overloaded. */
+  get concurrencyLimit(): number {
+    return this.limit;
   }
 
   /** Keys whose handler is running. */
@@ -114,9 +134,11 @@ export class KeyedWorkQueue {
     try {
       await this.options.handler(key);
       state.attempts = 0;
+      this.grow();
       this.finish(key, state);
     } catch (error) {
       state.attempts++;
+      if (isKubeApiError(error) && error.statusCode === 429) this.shrink();
       const delayMs = this.closed ? undefined : this.retryDelay(error, state.attempts);
       this.report(key, error, { retrying: delayMs !== undefined, attempt: state.attempts, delayMs });
       if (delayMs === undefined) {
@@ -143,6 +165,29 @@ export class KeyedWorkQueue {
     }
     this.states.delete(key);
     this.resolveIfIdle();
+  }
+
+  private setLimit(limit: number, why: 'overloaded' | 'recovered'): void {
+    this.limit = limit;
+    this.successesAtLimit = 0;
+    this.queue.concurrency = limit;
+    try {
+      this.options.onLimitChange?.(limit, why);
+    } catch {
+      // Reporting must not break the queue.
+    }
+  }
+
+  private shrink(): void {
+    const now = this.now();
+    if (now - this.lastDecrease < DECREASE_COOLDOWN_MS || this.limit === 1) return;
+    this.lastDecrease = now;
+    this.setLimit(Math.max(1, Math.floor(this.limit / 2)), 'overloaded');
+  }
+
+  private grow(): void {
+    if (this.limit >= this.options.concurrency) return;
+    if (++this.successesAtLimit >= this.limit) this.setLimit(this.limit + 1, 'recovered');
   }
 
   private resolveIfIdle(): void {

@@ -164,6 +164,69 @@ describe('KeyedWorkQueue', () => {
     expect(runs).to.equal(2);
   });
 
+  it('halves its running limit on 429 (once per overload) and grows it back by one per `limit` successes, never above the bound', async () => {
+    const timers = recordingTimers();
+    let clock = 0;
+    const changes: Array<[number, string]> = [];
+    const failing = new Set(['ns/a', 'ns/b', 'ns/c']);
+    const q = make({
+      concurrency: 8, timers, now: () => clock, backoff: { initialMs: 1 },
+      onLimitChange: (limit, why) => { changes.push([limit, why]); },
+      handler: async (key) => {
+        await tick();
+        if (failing.delete(key)) throw tooManyRequests();
+      },
+    });
+    for (const key of ['ns/a', 'ns/b', 'ns/c']) q.add(key);
+    await q.onIdle();
+    // Three 429s of one overload (same instant): one halving, 8 -> 4.
+    expect(changes[0]).to.deep.equal([4, 'overloaded']);
+    expect(changes.filter(([, why]) => why === 'overloaded')).to.have.length(1);
+    // The three retries succeeded: 3 < 4 successes, so no growth yet.
+    expect(q.concurrencyLimit).to.equal(4);
+    for (let i = 0; i < 40; i++) q.add(`ns/ok-${i}`);
+    await q.onIdle();
+    // 4 successes -> 5, 5 more -> 6, 6 more -> 7, 7 more -> 8; 3 + 40 successes reach the bound and stop there.
+    expect(changes.slice(1)).to.deep.equal([[5, 'recovered'], [6, 'recovered'], [7, 'recovered'], [8, 'recovered']]);
+    expect(q.concurrencyLimit).to.equal(8);
+    // A later overload (after the cool-down) halves again.
+    clock += 5000;
+    failing.add('ns/late');
+    q.add('ns/late');
+    await q.onIdle();
+    expect(changes.slice(-1)[0]).to.deep.equal([4, 'overloaded']);
+  });
+
+  it('runs at most the lowered limit at once while overloaded', async () => {
+    const timers = recordingTimers();
+    const gates: Deferred[] = [];
+    let running = 0;
+    let maxRunning = 0;
+    let first = true;
+    const q = make({
+      concurrency: 4, timers, now: () => 0,
+      handler: async () => {
+        if (first) { first = false; throw tooManyRequests(); }
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        const gate = deferred();
+        gates.push(gate);
+        await gate.promise;
+        running--;
+      },
+    });
+    q.add('ns/overload');
+    await tick(5);
+    expect(q.concurrencyLimit).to.equal(2);
+    for (let i = 0; i < 6; i++) q.add(`ns/w-${i}`);
+    await tick(5);
+    expect(running, 'the retried key and one more: the lowered limit, with 5 keys waiting').to.equal(2);
+    expect(q.size).to.equal(5);
+    while (gates.length) { gates.shift()!.resolve(); await tick(5); }
+    await q.onIdle();
+    expect(maxRunning, 'grown back by successes, never above the bound').to.be.at.most(4);
+  });
+
   it('keeps a key that waits for a retry waiting when it is added again', async () => {
     const timers = recordingTimers();
     let runs = 0;
