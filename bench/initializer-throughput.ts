@@ -12,7 +12,7 @@
 // Then a load curve: p50 latency vs the number of concurrent creators, floor and meshinit.
 // Prints medians and ratios, writes bench/results/initializer-throughput.json.
 //   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3]
-//     [--initializers floor,floor-full,minimal,meshinit] [--meshinit-flags="--concurrency 32"]
+//     [--initializers floor,floor-full,minimal,meshinit,meshinit@32] [--meshinit-flags="--log-level warn"]
 //     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--no-curve]
 import { parseArgs } from 'node:util';
 import type { MeshConfig } from '../controller/core/types.ts';
@@ -25,7 +25,8 @@ import { median, percentile, writeResult, type Figure } from './result.ts';
 /** meshinit's CPU-seconds per 1,000 workloads when this issue was taken (bench/results before it). */
 const CPU_BEFORE = 1.29;
 
-type Initializer = 'floor' | 'floor-full' | 'minimal' | 'meshinit';
+/** `meshinit@N`: meshinit with --concurrency N, for comparing settings in one run. */
+type Initializer = 'floor' | 'floor-full' | 'minimal' | 'meshinit' | `meshinit@${number}`;
 
 interface RoundResult {
   initializer: Initializer;
@@ -63,7 +64,8 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     return { stop: async () => watch.stop() };
   }
   if (initializer === 'minimal') return startMinimalInitializer(plane, namespace);
-  return startMeshinit(plane, namespace, settings.meshinitFlags, settings.meshinitNodeFlags);
+  const concurrency = initializer.startsWith('meshinit@') ? ['--concurrency', initializer.slice('meshinit@'.length)] : [];
+  return startMeshinit(plane, namespace, [...settings.meshinitFlags, ...concurrency], settings.meshinitNodeFlags);
 }
 
 async function runRound(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, workloads: number, creators: number, settings: Settings): Promise<RoundResult> {
@@ -126,7 +128,7 @@ async function main(): Promise<void> {
     const results: RoundResult[] = [];
     let namespaces = 0;
     const run = async (initializer: Initializer, n: number, c: number): Promise<RoundResult> => {
-      const result = await runRound(plane, client, initializer, `bench-${initializer}-${namespaces++}`, n, c, settings);
+      const result = await runRound(plane, client, initializer, `bench-${initializer.replace('@', '-c')}-${namespaces++}`, n, c, settings);
       say(`  ${initializer.padEnd(10)} ${String(c).padStart(3)} creators ${result.perSecond.toFixed(0).padStart(5)}/s  p50 ${result.p50Ms.toFixed(0).padStart(5)} ms  p99 ${result.p99Ms.toFixed(0).padStart(5)} ms${result.cpuSeconds !== undefined ? `  CPU ${result.cpuSeconds.toFixed(2)} s` : ''}`);
       return result;
     };

@@ -42,7 +42,9 @@ export function buildInitializationPatch(request: InitializationPatchRequest): J
   const release: JsonPatchOperation = remaining === undefined
     ? { op: 'remove', path: '/metadata/initializers' }
     : { op: 'remove', path: '/metadata/initializers/pending/0' };
-  return [...guardOperations(original, initializerName), release, ...diffObjects(original, desired)];
+  // Releasing unchanged is the common case (every workload policy skips): no need to walk the
+  // whole object to find that it equals itself.
+  return [...guardOperations(original, initializerName), release, ...(desired === original ? [] : diffObjects(original, desired))];
 }
 
 export interface FailurePatchRequest {
