@@ -42,6 +42,7 @@ bench: deps control-plane
 	npm run build --silent
 	node --import tsx bench/initializer-throughput.ts
 	node --import tsx bench/blocking-create.ts
+	node --import tsx bench/ceiling.ts
 	node --import tsx bench/report.ts
 
 # kube-apiserver and etcd for the end-to-end tests and the demo, built from the Go modules pinned

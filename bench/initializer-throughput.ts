@@ -19,7 +19,7 @@ import type { MeshConfig } from '../controller/core/types.ts';
 import type { ControlPlane } from '../test/control-plane/control-plane.ts';
 import { mustCreate, waitUntil } from '../test/e2e/cluster.ts';
 import { OURS, startInitializerPlane, startMeshinit, startMinimalInitializer, type Contender } from './legacy-setup.ts';
-import { benchClient, connectionFromKubeconfig, cpuSeconds, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
+import { benchClient, connectionFromKubeconfig, cpuSeconds, createBurst, deploymentBody, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
 import { median, percentile, writeResult, type Figure } from './result.ts';
 
 /** meshinit's CPU-seconds per 1,000 workloads when this issue was taken (bench/results before it). */
@@ -80,16 +80,11 @@ async function runRound(plane: ControlPlane, client: BenchClient, initializer: I
   const contender = await startContender(plane, client, initializer, namespace, settings);
   const cpuBefore = cpuSeconds(contender.pid);
   const started = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: creators }, async () => {
-    while (next < workloads) {
-      const name = `w-${next++}`;
-      const body = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, labels: { app: name } }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } };
-      const reply = await client.call('POST', `${base}?includeUninitialized=1`, body);
-      if (reply.status !== 202 && reply.status !== 201) throw new Error(`create ${name}: ${reply.status} ${reply.body.slice(0, 200)}`);
-      answered.set(name, performance.now());
-    }
-  }));
+  await createBurst(workloads, creators, async (name) => {
+    const reply = await client.call('POST', `${base}?includeUninitialized=1`, deploymentBody(name));
+    if (reply.status !== 202 && reply.status !== 201) throw new Error(`create ${name}: ${reply.status} ${reply.body.slice(0, 200)}`);
+    answered.set(name, performance.now());
+  });
   await waitUntil(async () => (initialized.size >= workloads ? true : undefined), `${workloads} initialized by ${initializer} (${initialized.size} so far)`, 300_000);
   const cpuAfter = cpuSeconds(contender.pid);
   const seconds = (Math.max(...initialized.values()) - started) / 1000;

@@ -94,3 +94,16 @@ export function meshinitPatch(object: Json, meshConfig: MeshConfig, initializerN
   if (plan.action !== 'inject') throw new Error(`meshinit's core would not inject: ${plan.action}`);
   return buildInitializationPatch({ original: object as KubeObject, desired: plan.object, initializerName });
 }
+
+/** A small Deployment as the load generators create it, labelled by its name. */
+export function deploymentBody(name: string): Json {
+  return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, labels: { app: name } }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } };
+}
+
+/** `creators` concurrent loops creating w-0 .. w-(workloads-1) between them, as a burst of users would. */
+export async function createBurst(workloads: number, creators: number, create: (name: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: creators }, async () => {
+    while (next < workloads) await create(`w-${next++}`);
+  }));
+}

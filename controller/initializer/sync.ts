@@ -206,7 +206,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
     if (current.metadata?.initializers?.result) return { action: 'none', reason: 'a failure result is already set; the API server deletes the object' };
     const decision = await decide(ref, current, deps, rejection);
     try {
-      await deps.api.patch(pathOf(ref), decision.ops, 'application/json-patch+json');
+      await deps.api.patchIgnoringAnswer(pathOf(ref), decision.ops, 'application/json-patch+json');
     } catch (error) {
       if (!isKubeApiError(error)) throw error;
       if (error.isNotFound) return { action: 'none', reason: 'object was deleted before it was initialized' };

@@ -19,6 +19,7 @@ export function createKubeApi(kubeconfig: KubeConfig, options: KubeApiOptions = 
     watch: (path, query, onEvent) => openWatch(transport, path, query, onEvent),
     patch: <T>(path: string, body: unknown, contentType: PatchContentType, query?: QueryParams) =>
       request<T>('PATCH', path, query, body, contentType),
+    patchIgnoringAnswer: (path, body, contentType) => transport.requestIgnoringAnswer('PATCH', path, undefined, body, contentType),
     post: <T>(path: string, body: unknown, query?: QueryParams) => request<T>('POST', path, query, body),
     put: <T>(path: string, body: unknown, query?: QueryParams) => request<T>('PUT', path, query, body),
   };

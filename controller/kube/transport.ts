@@ -25,6 +25,8 @@ export interface Transport {
   send(method: string, path: string, query: QueryParams | undefined, body: unknown, contentType?: string, signal?: AbortSignal): Promise<Sent>;
   /** A whole request: JSON in, JSON out, a KubeApiError for any non-2xx answer. */
   request<T>(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<T>;
+  /** The same, for callers that do not use a successful answer: its body is read but not parsed. */
+  requestIgnoringAnswer(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -166,16 +168,26 @@ export function createTransport(kubeconfig: KubeConfig, options: TransportOption
     });
   }
 
-  async function request<T>(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<T> {
+  /** The answer's status and, for an error or when `keep` is set, its text; a KubeApiError for non-2xx. */
+  async function exchange(method: string, path: string, query: QueryParams | undefined, body: unknown, contentType: string | undefined, keep: boolean): Promise<{ status: number; text: string }> {
     const { res, secrets, clearTimer, failure } = await send(method, path, query, body, contentType);
+    const status = res.statusCode ?? 0;
+    const ok = status >= 200 && status < 300;
     const text = await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      // A successful PATCH answers with the whole object (kilobytes) that sync never reads: the
+      // stream is drained so the socket goes back to the pool, and nothing is copied or parsed.
+      if (keep || !ok) res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      else res.resume();
+      res.once('end', () => resolve(chunks.length === 0 ? '' : Buffer.concat(chunks).toString('utf8')));
       res.once('error', (err) => reject(failure(err)));
     }).finally(clearTimer);
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw errorFromResponse(method, path, res, text, secrets);
+    if (!ok) throw errorFromResponse(method, path, res, text, secrets);
+    return { status, text };
+  }
+
+  async function request<T>(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<T> {
+    const { status, text } = await exchange(method, path, query, body, contentType, true);
     try {
       return JSON.parse(text) as T;
     } catch {
@@ -183,5 +195,9 @@ export function createTransport(kubeconfig: KubeConfig, options: TransportOption
     }
   }
 
-  return { send, request };
+  async function requestIgnoringAnswer(method: string, path: string, query?: QueryParams, body?: unknown, contentType?: string): Promise<void> {
+    await exchange(method, path, query, body, contentType, false);
+  }
+
+  return { send, request, requestIgnoringAnswer };
 }

@@ -44,6 +44,8 @@ export interface KubeApi {
   /** Streams watch events (newline-delimited JSON); `watch=true` is added by the client. */
   watch<T>(path: string, query: QueryParams, onEvent: (event: WatchEvent<T>) => void): WatchHandle;
   patch<T>(path: string, body: unknown, contentType: PatchContentType, query?: QueryParams): Promise<T>;
+  /** A PATCH whose successful answer is not needed (errors are reported as by `patch`). */
+  patchIgnoringAnswer(path: string, body: unknown, contentType: PatchContentType): Promise<void>;
   post<T>(path: string, body: unknown, query?: QueryParams): Promise<T>;
   put<T>(path: string, body: unknown, query?: QueryParams): Promise<T>;
 }

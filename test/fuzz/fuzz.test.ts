@@ -340,6 +340,10 @@ function fakeApi(rng: Rng, refKind: SyncKind, latest: () => unknown, writes: Wri
       writes.push({ path, body, contentType });
       return answer<T>('PATCH', path, patchOutcomes.shift() ?? 200, () => ({}));
     },
+    async patchIgnoringAnswer(path: string, body: unknown, contentType: string): Promise<void> {
+      writes.push({ path, body, contentType });
+      await answer<unknown>('PATCH', path, patchOutcomes.shift() ?? 200, () => ({}));
+    },
     post<T>(path: string): Promise<T> {
       unexpected.push(`POST ${path}`);
       return Promise.reject(new Error(`unexpected POST ${path}`));

@@ -84,6 +84,23 @@ describe('kube api client', () => {
     expect(result.metadata?.resourceVersion).to.equal('50');
   });
 
+  it('patchIgnoringAnswer sends the same PATCH, drops a successful answer unparsed, and still reports errors in full', async () => {
+    const patch = loadJsonFixture<unknown[]>('requests/jp-c.json');
+    let sent: string | undefined;
+    nock(SERVER).patch(`${DEPLOYMENTS}/demo-c`).reply(function (_uri, body) {
+      sent = typeof body === 'string' ? body : JSON.stringify(body);
+      // Not JSON: `patch` would fail parsing it; the answer must not be parsed at all.
+      return [200, 'not json {'];
+    });
+    expect(await api().patchIgnoringAnswer(`${DEPLOYMENTS}/demo-c`, patch, 'application/json-patch+json')).to.equal(undefined);
+    expect(JSON.parse(sent!)).to.deep.equal(patch);
+    const status = { ...(loadTranscript('v1.13.0/12d-get-g-after-failure.txt').body as object), code: 409, reason: 'Conflict', message: 'the object has been modified' };
+    nock(SERVER).patch(`${DEPLOYMENTS}/demo-c`).reply(409, status);
+    const err = (await rejection(api().patchIgnoringAnswer(`${DEPLOYMENTS}/demo-c`, [], 'application/json-patch+json'))) as KubeApiError;
+    expect(err.isConflict).to.equal(true);
+    expect(err.serverMessage).to.equal('the object has been modified');
+  });
+
   it('POSTs JSON with Content-Type application/json and query (06b, 202 Accepted)', async () => {
     const body = loadJsonFixture('requests/deploy-c.json');
     const t = loadTranscript('v1.13.0/06b-post-includeUninit-1.txt');

@@ -18,6 +18,7 @@ function fakeTransport(status = 200): { transport: Transport; body: PassThrough;
       return { res: body as unknown as http.IncomingMessage, secrets: ['s3cr3t-token'], clearTimer: () => undefined, failure: (err) => err } satisfies Sent;
     },
     request: async () => { throw new Error('not used'); },
+    requestIgnoringAnswer: async () => { throw new Error('not used'); },
   };
   return { transport, body, queries };
 }

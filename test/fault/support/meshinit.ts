@@ -60,7 +60,8 @@ export async function startInProcess(server: LegacyApiServer, concurrency: numbe
 
 const BIN = path.join(repoRoot, 'bin', 'meshinit.js');
 
-function kubeconfigFile(server: LegacyApiServer): string {
+/** A kubeconfig file for the double (plain http://, meshinit's bearer token), in a fresh temporary directory. */
+export function doubleKubeconfig(server: LegacyApiServer): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-fault-'));
   const file = path.join(dir, 'kubeconfig');
   fs.writeFileSync(file, [
@@ -76,7 +77,7 @@ function kubeconfigFile(server: LegacyApiServer): string {
 export async function startCli(server: LegacyApiServer, concurrency: number): Promise<RunningMeshinit> {
   if (!fs.existsSync(path.join(repoRoot, 'dist', 'controller', 'entry.js'))) throw new Error('dist/ is missing: run "npm run build" (npm test does) before the fault suite');
   const since = server.requests.length;
-  const kubeconfig = kubeconfigFile(server);
+  const kubeconfig = doubleKubeconfig(server);
   const child: ChildProcess = spawn(process.execPath, [
     BIN, 'run', '--mode', 'initializer', '--kubeconfig', kubeconfig, '--health-addr', '', '--log-level', 'warn',
     '--initializer-name', OURS, '--controller-namespace', CONTROLLER_NAMESPACE, '--concurrency', String(concurrency),
