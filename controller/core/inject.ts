@@ -4,8 +4,8 @@
 import isEqual from 'lodash/isEqual.js';
 import { STATUS_ANNOTATION } from './constants.ts';
 import { InjectionError } from './errors.ts';
-import { placeholderValues, renderSidecar, type WorkloadIdentity } from './render.ts';
-import { canonicalJson, formatInjectionStatus, hashString, readInjectionStatus, type InjectionStatus } from './status-record.ts';
+import { placeholderValues, renderedSidecarHash, renderSidecar, type WorkloadIdentity } from './render.ts';
+import { formatInjectionStatus, readInjectionStatus, type InjectionStatus } from './status-record.ts';
 import type { MeshConfig, ObjectMeta, Pod, PodSpec, Workload } from './types.ts';
 
 export interface InjectionResult<T> {
@@ -103,8 +103,9 @@ function injectPodParts(parts: PodParts, meshConfig: MeshConfig, identity: Workl
   if (typeof parts.spec !== 'object' || parts.spec === null || !Array.isArray(parts.spec.containers)) {
     throw new InjectionError(`${where}: the pod spec has no containers list`);
   }
-  const sidecar = renderSidecar(meshConfig.spec.sidecar, placeholderValues(identity, meshConfig.name));
-  const hash = hashString(canonicalJson(sidecar));
+  const values = placeholderValues(identity, meshConfig.name);
+  const sidecar = renderSidecar(meshConfig.spec.sidecar, values);
+  const hash = renderedSidecarHash(meshConfig.spec.sidecar, values);
   const previous = readInjectionStatus(parts.metadata?.annotations, where);
   const recorded = (field: keyof InjectionStatus): string[] => (previous ? (previous[field] as string[]) : []);
   const spec: PodSpec = { ...parts.spec };
