@@ -60,7 +60,8 @@ Flags:
                               server holds new workloads everywhere (an InitializerConfiguration
                               cannot select namespaces), and those outside are released
                               unchanged at once; in webhook mode they are admitted unchanged.
-  --concurrency N             Workloads processed at once (default 8).
+  --concurrency N             Workloads processed at once, at most (default 128); halved while
+                              the API server answers 429, then grown back.
   --initializer-name NAME     Name in metadata.initializers.pending
                               (default ${DEFAULT_INITIALIZER_NAME}).
   --controller-namespace NS   meshinit's own namespace, never injected
@@ -151,7 +152,7 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
         mode: { type: 'string', default: 'auto' },
         kubeconfig: { type: 'string' },
         namespace: { type: 'string', multiple: true },
-        concurrency: { type: 'string', default: '8' },
+        concurrency: { type: 'string', default: '128' },
         'initializer-name': { type: 'string', default: DEFAULT_INITIALIZER_NAME },
         'controller-namespace': { type: 'string' },
         'job-pods': { type: 'boolean', default: false },
