@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { startControlPlane, type ControlPlane } from '../test/control-plane/control-plane.ts';
-import { MeshinitProcess, mustCreate, readYaml, waitUntil } from '../test/e2e/cluster.ts';
+import { MeshinitProcess, mustCreate } from '../test/e2e/cluster.ts';
+import { installMeshinit } from './legacy-setup.ts';
 import { median, writeResult, type Figure } from './result.ts';
 
 const MB = 1024 * 1024;
@@ -129,10 +130,7 @@ async function main(): Promise<void> {
   const namespaces = Number(values.namespaces);
   const plane = await startControlPlane({ release: 'v1.13.0' });
   try {
-    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-    await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
-    await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
-    await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
+    await installMeshinit(plane);
     for (let n = 0; n < namespaces; n++) await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `bench-mem-${n}` } });
 
     const bare: Array<{ rssMb: number; hwmMb: number }> = [];
