@@ -11,18 +11,24 @@ import { repoRoot } from '../test/support/transcripts.ts';
 
 export const OURS = 'sidecar.initializer.meshinit.dev';
 
+/** meshinit's namespace, RBAC, CRD and the sample MeshConfig; not the InitializerConfiguration (nothing is held yet). */
+export async function installMeshinit(plane: ControlPlane): Promise<MeshConfig> {
+  for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
+  await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
+  await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
+  const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));
+  if (!parsed.ok) throw new Error(`the sample MeshConfig: ${parsed.error.message}`);
+  return parsed.meshConfig;
+}
+
 export async function startInitializerPlane(): Promise<{ plane: ControlPlane; meshConfig: MeshConfig }> {
   const plane = await startControlPlane({ release: 'v1.13.0' });
   try {
-    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-    await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
-    await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
-    const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));
-    if (!parsed.ok) throw new Error(`the sample MeshConfig: ${parsed.error.message}`);
+    const meshConfig = await installMeshinit(plane);
     await mustCreate(plane, readYaml('manifests/initializer/initializerconfiguration.yaml')[0]!);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe' } });
     await waitForPendingList(plane, (n) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `probe-${n}`, namespace: 'bench-probe' }, spec: { selector: { matchLabels: { app: 'p' } }, template: { metadata: { labels: { app: 'p' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } }), [OURS]);
-    return { plane, meshConfig: parsed.meshConfig };
+    return { plane, meshConfig };
   } catch (error) {
     await plane.stop();
     throw error;

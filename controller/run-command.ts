@@ -1,16 +1,16 @@
 // `meshinit run`: wiring only. Options → logger → API client → mode → controller or webhook →
 // health server → wait for a signal → graceful stop.
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from './kube/api-client.ts';
 import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from './kube/credentials.ts';
 import { plainHttpCredentialWarning } from './kube/plain-http.ts';
+import { loadKubeConfigClass, type KubeConfigClass } from './kube/slim-kubeconfig.ts';
 import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
 import { createInitializerController } from './initializer/controller.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { parseRunOptions, RUN_HELP, UsageError, type RunOptions } from './options.ts';
-import { startWebhook } from './webhook/run.ts';
 
 export interface RunIo {
   stdout: { write(text: string): unknown };
@@ -30,8 +30,8 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+function loadKubeConfig(KubeConfigClass: KubeConfigClass, path: string | undefined): KubeConfig {
+  const kc = new KubeConfigClass();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new UsageError('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a Pod with a service account');
@@ -59,6 +59,9 @@ async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, a
     const controller = createInitializerController(options, { api, log });
     return { notReadyReason: controller.notReadyReason, started: controller.start(), stop: controller.stop };
   }
+  // Loaded only in webhook mode: its TLS and certificate code (node-forge) is a few MB the
+  // Initializer mode never needs.
+  const { startWebhook } = await import('./webhook/run.ts');
   const webhook = await startWebhook(options, { api, log });
   return { notReadyReason: webhook.notReadyReason, started: Promise.resolve(), stop: webhook.stop };
 }
@@ -82,7 +85,7 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   const log: Logger = createLogger({ format: options.logFormat, level: options.logLevel, ...(io.logStream ? { stream: io.logStream } : {}) });
   let kc: KubeConfig;
   try {
-    kc = loadKubeConfig(options.kubeconfig);
+    kc = loadKubeConfig((await loadKubeConfigClass()).KubeConfig, options.kubeconfig);
   } catch (error) {
     // Only the first line: a YAML parser quotes the lines around a syntax error, and in a
     // kubeconfig those are tokens and keys.

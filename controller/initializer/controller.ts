@@ -19,6 +19,7 @@ import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
 import { parseRefKey, refKey, syncObject, type ClusterView, type SyncKind } from './sync.ts';
 import { KeyedWorkQueue } from './work-queue.ts';
+import { keepWholeWhilePending } from './workload-cache.ts';
 
 export interface InitializerControllerConfig {
   namespaces: readonly string[];
@@ -39,6 +40,9 @@ export interface InitializerControllerConfig {
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
 export const DEFAULT_PERMANENT_RETRY_MS = 5 * 60_000;
+
+/** Workloads per LIST page: client-go's default; a page is about a megabyte of JSON. */
+export const WORKLOAD_LIST_PAGE_SIZE = 500;
 
 /** Long enough for a healthy server's first LIST, short next to the 30 s a creator waits. */
 export const DEFAULT_CONFIG_SYNC_TIMEOUT_MS = 5000;
@@ -117,6 +121,10 @@ export function createInitializerController(config: InitializerControllerConfig,
         query: { includeUninitialized: true },
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         resyncPeriodMs: config.resyncPeriodMs,
+        // Sync reads whole objects only while they are pending; --job-pods also reads whole Jobs.
+        ...(kind === 'Job' && config.jobPods ? {} : { transform: keepWholeWhilePending }),
+        // Pages, so that a cluster's worth of workloads is never held raw at once.
+        pageSize: WORKLOAD_LIST_PAGE_SIZE,
         onError: informerErrorLogger(log, descriptor.plural),
         ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}),
       });

@@ -38,6 +38,12 @@ export interface InformerOptions {
   onListed?: () => void;
   /** Keeps only what the cache's readers need of each object (say, its metadata), before freezing. */
   transform?: (raw: KubeObject) => KubeObject;
+  /**
+   * LIST in pages of this many objects (`limit` and `continue`, served since 1.9), each page
+   * prepared (transformed) before the next is asked for, so the whole collection is never held
+   * raw at once. Absent: one LIST.
+   */
+  pageSize?: number;
 }
 
 export interface Informer<T extends KubeObject> {
@@ -153,15 +159,37 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
     else emit('update', old, obj);
   }
 
-  async function listAndReplace(): Promise<string> {
-    const result = await untilAborted(api.list<T>(path, options.query), lifetime.signal);
-    const resourceVersion = result.metadata.resourceVersion;
+  /** One consistent LIST, page by page; resolves with its resourceVersion and the prepared objects. */
+  async function listAll(pageSize: number | undefined): Promise<{ resourceVersion: string; objects: Map<string, T> }> {
+    const objects = new Map<string, T>();
+    let resourceVersion: string | undefined;
+    let token: string | undefined;
+    do {
+      const query = { ...options.query, ...(pageSize ? { limit: pageSize } : {}), ...(token ? { continue: token } : {}) };
+      const page = await untilAborted(api.list<T>(path, query), lifetime.signal);
+      // Every page is of the first page's snapshot; its resourceVersion is the one to watch from.
+      resourceVersion ??= page.metadata.resourceVersion;
+      for (const item of page.items) {
+        const obj = prepare(item);
+        objects.set(objectKey(obj), obj);
+      }
+      token = pageSize ? page.metadata.continue || undefined : undefined;
+    } while (token);
     if (!resourceVersion) throw new Error(`LIST ${path} answered without metadata.resourceVersion`);
-    const next = new Map<string, T>();
-    for (const item of result.items) {
-      const obj = prepare(item);
-      next.set(objectKey(obj), obj);
+    return { resourceVersion, objects };
+  }
+
+  async function listAndReplace(): Promise<string> {
+    let listed;
+    try {
+      listed = await listAll(options.pageSize);
+    } catch (err) {
+      // 410: the snapshot the continue token points into was compacted away while we paged
+      // (etcd compacts every few minutes). Paging again could lose the race again: one full LIST.
+      if (!(options.pageSize && isKubeApiError(err) && err.isGone)) throw err;
+      listed = await listAll(undefined);
     }
+    const { resourceVersion, objects: next } = listed;
     const previous = cache;
     cache = next;
     for (const [key, obj] of next) {

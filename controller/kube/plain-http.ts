@@ -3,7 +3,7 @@
 // as it is; @kubernetes/client-node refuses it unless `insecure-skip-tls-verify` is set
 // (kubernetes-client/javascript#2348), although there is no TLS to skip. The kubeconfig stays
 // client-node's to read; only that refusal is taken away, and only for an http:// server.
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 function currentServer(kc: KubeConfig): URL | undefined {
   const server = kc.getCurrentCluster()?.server;
@@ -27,7 +27,9 @@ export function isPlainHttp(kc: KubeConfig): boolean {
 export function allowPlainHttp(kc: KubeConfig): KubeConfig {
   const cluster = kc.getCurrentCluster();
   if (!cluster || !isPlainHttp(kc) || cluster.skipTLSVerify) return kc;
-  const copy = new KubeConfig();
+  // The same class as `kc`'s: meshinit loads KubeConfig without client-node's generated API
+  // (slim-kubeconfig.ts), and importing the package here would load all of it.
+  const copy = new (kc.constructor as new () => KubeConfig)();
   copy.loadFromOptions({
     clusters: kc.clusters.map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
     users: kc.users,
