@@ -35,6 +35,7 @@ function fakeApi(count: number, options: { expireAfter?: number } = {}) {
     },
     get: () => Promise.reject(new Error('unused')),
     patch: () => Promise.reject(new Error('unused')),
+    patchIgnoringAnswer: () => Promise.reject(new Error('unused')),
     post: () => Promise.reject(new Error('unused')),
     put: () => Promise.reject(new Error('unused')),
   };
