@@ -7,6 +7,7 @@
 //   floor-full  the same, but sending meshinit's own patch (computed by its core from the same
 //               MeshConfig): what the server can do with the sidecar meshinit really adds;
 //   minimal     bench/minimal-initializer.ts, its own process: remove + add a container;
+//   before      meshinit as built from commit BASELINE_COMMIT (before issue 9), its defaults then;
 //   meshinit    the compiled meshinit with default flags (--namespace only limits the round), as
 //               the shipped ServiceAccount, logging at its default level.
 // Then a load curve: p50 latency vs the number of concurrent creators, floor and meshinit.
@@ -18,15 +19,13 @@ import { parseArgs } from 'node:util';
 import type { MeshConfig } from '../controller/core/types.ts';
 import type { ControlPlane } from '../test/control-plane/control-plane.ts';
 import { mustCreate, waitUntil } from '../test/e2e/cluster.ts';
-import { OURS, startInitializerPlane, startMeshinit, startMinimalInitializer, type Contender } from './legacy-setup.ts';
+import { baselineBuild, BASELINE_COMMIT, OURS, startInitializerPlane, startMeshinit, startMinimalInitializer, type Contender } from './legacy-setup.ts';
 import { benchClient, connectionFromKubeconfig, cpuSeconds, createBurst, deploymentBody, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
 import { median, percentile, writeResult, type Figure } from './result.ts';
 
-/** meshinit's CPU-seconds per 1,000 workloads when this issue was taken (bench/results before it). */
-const CPU_BEFORE = 1.29;
 
 /** `meshinit@N`: meshinit with --concurrency N, for comparing settings in one run. */
-type Initializer = 'floor' | 'floor-full' | 'minimal' | 'meshinit' | `meshinit@${number}`;
+type Initializer = 'floor' | 'floor-full' | 'minimal' | 'before' | 'meshinit' | `meshinit@${number}`;
 
 interface RoundResult {
   initializer: Initializer;
@@ -64,6 +63,7 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     return { stop: async () => watch.stop() };
   }
   if (initializer === 'minimal') return startMinimalInitializer(plane, namespace);
+  if (initializer === 'before') return startMeshinit(plane, namespace, [], [], baselineBuild());
   const concurrency = initializer.startsWith('meshinit@') ? ['--concurrency', initializer.slice('meshinit@'.length)] : [];
   return startMeshinit(plane, namespace, [...settings.meshinitFlags, ...concurrency], settings.meshinitNodeFlags);
 }
@@ -104,7 +104,7 @@ function say(line: string): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     workloads: { type: 'string', default: '1000' }, creators: { type: 'string', default: '50' }, rounds: { type: 'string', default: '3' },
-    initializers: { type: 'string', default: 'floor,floor-full,minimal,meshinit' },
+    initializers: { type: 'string', default: 'floor,floor-full,minimal,before,meshinit' },
     // Extra `meshinit run` flags; default none: the defaults are what is measured.
     'meshinit-flags': { type: 'string', default: '' },
     // Flags for node running meshinit (NODE_OPTIONS refuses --cpu-prof).
@@ -156,9 +156,15 @@ async function main(): Promise<void> {
       figures.push({ figure: `Initializer throughput vs the floor sending meshinit's own patch (${label})`, value: rate, unit: 'workloads/s', baseline: { name: 'floor-full', value: full }, ratio: rate / full });
     }
     if (has('meshinit')) {
-      const cpu = of('meshinit', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads);
-      const minimal = has('minimal') ? of('minimal', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads) : undefined;
-      figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads', value: cpu, unit: 'CPU-s', ...(minimal !== undefined ? { baseline: { name: 'minimal initializer', value: minimal }, ratio: cpu / minimal } : {}), target: `< ${CPU_BEFORE} (before this issue)`, met: cpu < CPU_BEFORE });
+      const cpuOf = (who: Initializer): number => of(who, (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads);
+      const cpu = cpuOf('meshinit');
+      if (has('before')) {
+        const before = cpuOf('before');
+        figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads', value: cpu, unit: 'CPU-s', baseline: { name: `meshinit before issue 9 (${BASELINE_COMMIT})`, value: before }, ratio: cpu / before, target: '< before', met: cpu < before });
+        const rate = of('meshinit', (r) => r.perSecond);
+        figures.push({ figure: `Initializer throughput vs meshinit before issue 9 (${label})`, value: rate, unit: 'workloads/s', baseline: { name: `before (${BASELINE_COMMIT})`, value: of('before', (r) => r.perSecond) }, ratio: rate / of('before', (r) => r.perSecond) });
+      }
+      if (has('minimal')) figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads vs the minimal initializer', value: cpu, unit: 'CPU-s', baseline: { name: 'minimal initializer', value: cpuOf('minimal') }, ratio: cpu / cpuOf('minimal') });
     }
     if (has('minimal') && has('floor')) {
       const rate = of('minimal', (r) => r.perSecond);

@@ -1,7 +1,8 @@
 // What every Initializer-mode runner starts from: kube-apiserver v1.13.0 with meshinit's namespace,
 // RBAC, CRD, the sample MeshConfig and the InitializerConfiguration, and the server already holding
 // new Deployments for meshinit (it polls InitializerConfigurations once a second).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseMeshConfig } from '../controller/core/meshconfig.ts';
 import type { MeshConfig } from '../controller/core/types.ts';
@@ -52,9 +53,31 @@ export async function startMinimalInitializer(plane: ControlPlane, namespace: st
   return { ...(child.pid ? { pid: child.pid } : {}), stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
-/** The compiled meshinit with default flags (plus `flags`), injecting only `namespace`; resolves once running. */
-export async function startMeshinit(plane: ControlPlane, namespace: string, flags: string[] = [], nodeFlags: string[] = []): Promise<Contender> {
-  const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace, ...flags], nodeFlags);
+/**
+ * The compiled meshinit with default flags (plus `flags`), injecting only `namespace`; resolves
+ * once running. `root`: another build of it (see baselineBuild).
+ */
+export async function startMeshinit(plane: ControlPlane, namespace: string, flags: string[] = [], nodeFlags: string[] = [], root = repoRoot): Promise<Contender> {
+  const meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--namespace', namespace, ...flags], nodeFlags, root);
   await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
   return { ...(meshinit.pid ? { pid: meshinit.pid } : {}), stop: async () => { await meshinit.stop(); } };
+}
+
+/** meshinit as it was before issue 9's work: the same-run baseline for its CPU per 1,000 workloads. */
+export const BASELINE_COMMIT = 'e332a78';
+
+/**
+ * A build of meshinit at `commit` (this repository's history), made once under
+ * .cache/bench-baseline/ with this checkout's node_modules; returns its root.
+ */
+export function baselineBuild(commit = BASELINE_COMMIT): string {
+  const root = path.join(repoRoot, '.cache', 'bench-baseline', commit);
+  if (fs.existsSync(path.join(root, 'dist', 'controller', 'entry.js'))) return root;
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.mkdirSync(root, { recursive: true });
+  const archive = execFileSync('git', ['-C', repoRoot, 'archive', commit, 'bin', 'controller', 'package.json', 'tsconfig.json', 'tsconfig.build.json'], { maxBuffer: 64 * 1024 * 1024 });
+  execFileSync('tar', ['-x', '-C', root], { input: archive });
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'));
+  execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  return root;
 }

@@ -96,9 +96,9 @@ export class MeshinitProcess {
   private readonly child: ChildProcess;
   private stderrText = '';
 
-  /** `nodeArgs`: flags for node itself, e.g. --cpu-prof (refused in NODE_OPTIONS). */
-  constructor(args: string[], nodeArgs: string[] = []) {
-    this.child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin/meshinit.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `nodeArgs`: flags for node itself, e.g. --cpu-prof (refused in NODE_OPTIONS); `root`: another build's checkout (benchmarks). */
+  constructor(args: string[], nodeArgs: string[] = [], root = repoRoot) {
+    this.child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/meshinit.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let buffer = '';
     const onData = (chunk: Buffer): void => {
       buffer += chunk.toString('utf8');
