@@ -2,7 +2,8 @@
 // HTTP answer with a message, never a crash: the API server calls this for every Pod create.
 import type http from 'node:http';
 import type { Logger } from '../logger.ts';
-import { admit, AdmissionRequestError, type AdmissionContext } from './admission.ts';
+import { AdmissionRequestError, type AdmissionContext } from './admission.ts';
+import { ReviewCache } from './review-cache.ts';
 
 export const INJECT_PATH = '/inject';
 /** The API server caps request bodies at 3 MiB; an AdmissionReview carries the object twice at most. */
@@ -15,6 +16,8 @@ export interface WebhookAppDeps {
   notReadyReason(): string | undefined;
   now(): number;
   maxBodyBytes?: number;
+  /** Answers kept for reviews that repeat (a ReplicaSet's Pods); one of its own when absent. */
+  reviewCache?: ReviewCache;
 }
 
 function send(response: http.ServerResponse, status: number, body: unknown): void {
@@ -49,6 +52,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer 
 
 export function createWebhookHandler(deps: WebhookAppDeps): (request: http.IncomingMessage, response: http.ServerResponse) => void {
   const limit = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const cache = deps.reviewCache ?? new ReviewCache(deps.context);
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/healthz' || path === '/livez') return send(response, 200, 'ok');
@@ -63,23 +67,27 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
     const started = deps.now();
     const body = await readBody(request, limit);
     if (body === 'too-large') return send(response, 413, `AdmissionReview larger than ${limit} bytes`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
+    const text = body.toString('utf8');
+    let outcome = cache.lookup(text);
+    if (!outcome) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
+      }
+      try {
+        outcome = cache.admit(text, parsed);
+      } catch (error) {
+        if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
+        throw error;
+      }
     }
-    try {
-      const outcome = admit(parsed, deps.context);
-      const { decision } = outcome;
-      const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
-      const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
-      deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
-      send(response, 200, outcome.review);
-    } catch (error) {
-      if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
-      throw error;
-    }
+    const { decision } = outcome;
+    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
+    const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
+    deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
+    send(response, 200, outcome.review);
   };
   return (request, response) => {
     handle(request, response).catch((error: unknown) => {
