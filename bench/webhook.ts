@@ -178,7 +178,8 @@ function latency(samples: Sample[]): Latency {
 interface RoundResult {
   who: Who;
   readyMs: number;
-  start: { all: Latency; first2s: Latency };
+  /** The slowest answers of the first 2 s: [ms after the start of the run, latency ms], to tell a pause from a slow path. */
+  start: { all: Latency; first2s: Latency; slowest: Array<[number, number]> };
   curve: Array<{ rate: number } & Latency>;
   /** CPU time of the server process per request answered at saturation: robust to a busy machine. */
   saturation: { perSecond: number; cpuMicrosPerRequest: number } & Latency;
@@ -199,7 +200,10 @@ async function runRound(who: Who, options: StartOptions, bodies: Buffer[], setti
     const cpu = cpuSeconds(server.child.pid) - cpuBefore;
     return {
       who, readyMs,
-      start: { all: latency(start), first2s: latency(start.filter((s) => s.at < 2000)) },
+      start: {
+        all: latency(start), first2s: latency(start.filter((s) => s.at < 2000)),
+        slowest: start.filter((s) => s.at < 2000).sort((a, b) => b.ms - a.ms).slice(0, 8).map((s): [number, number] => [Math.round(s.at), Math.round(s.ms * 100) / 100]),
+      },
       curve,
       saturation: { perSecond: saturation.perSecond, cpuMicrosPerRequest: (cpu * 1e6) / saturation.samples.filter((x) => x.ok).length, ...latency(saturation.samples) },
     };
@@ -283,6 +287,7 @@ async function main(): Promise<void> {
     'meshinit-flags': { type: 'string', default: '' },
     // Writes the captured AdmissionReview here, for profiling the handler offline.
     'save-review': { type: 'string' },
+    verbose: { type: 'boolean', default: false },
     // Internal: the bare floor server, run as a child process of the bench.
     'bare-server': { type: 'boolean', default: false }, cert: { type: 'string' }, key: { type: 'string' }, response: { type: 'string' }, port: { type: 'string' },
   } });
@@ -352,6 +357,7 @@ async function main(): Promise<void> {
         const errors = r.start.all.errors + r.saturation.errors + r.curve.reduce((sum, c) => sum + c.errors, 0);
         process.stdout.write(`round ${round + 1} ${who.padEnd(8)} ready ${fmt(r.readyMs, 0)} ms | 500/s p50 ${fmt(r.start.all.p50)} p99 ${fmt(r.start.all.p99)} ms, first 2 s p99 ${fmt(r.start.first2s.p99)} ms | ` +
           `${settings.clients} clients ${fmt(r.saturation.perSecond, 0)}/s, ${fmt(r.saturation.cpuMicrosPerRequest, 0)} µs CPU each${errors ? ` | ${errors} errors` : ''}\n`);
+        if (values.verbose) process.stdout.write(`  slowest in the first 2 s [at ms, latency ms]: ${JSON.stringify(r.start.slowest)}\n`);
       }
     }
     report(results, settings, plane.kubeVersion, values['distinct-pods']);

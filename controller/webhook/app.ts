@@ -20,9 +20,9 @@ export interface WebhookAppDeps {
   reviewCache?: ReviewCache;
 }
 
-function send(response: http.ServerResponse, status: number, body: unknown): void {
-  const text = typeof body === 'string' ? `${body}\n` : JSON.stringify(body);
-  response.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' }).end(text);
+/** A plain-text answer (health, errors). */
+function send(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
 }
 
 function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
@@ -45,7 +45,8 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer 
       }
       chunks.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
+    // One chunk is the common case (a Pod's review fits a TLS record or two): no copy then.
+    request.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }
@@ -68,8 +69,8 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
     const body = await readBody(request, limit);
     if (body === 'too-large') return send(response, 413, `AdmissionReview larger than ${limit} bytes`);
     const text = body.toString('utf8');
-    let outcome = cache.lookup(text);
-    if (!outcome) {
+    let answer = cache.lookup(text);
+    if (!answer) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -77,17 +78,17 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
         return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
       }
       try {
-        outcome = cache.admit(text, parsed);
+        answer = cache.admit(text, parsed);
       } catch (error) {
         if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
         throw error;
       }
     }
-    const { decision } = outcome;
+    const { decision } = answer.outcome;
     const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
     deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
-    send(response, 200, outcome.review);
+    response.writeHead(200, { 'content-type': 'application/json' }).end(answer.json);
   };
   return (request, response) => {
     handle(request, response).catch((error: unknown) => {

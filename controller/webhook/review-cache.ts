@@ -16,7 +16,7 @@
 //    inject: "false") is a miss, and the answer is computed afresh.
 // Bodies laid out otherwise (other clients, whitespace) are answered without the cache.
 import type { MeshConfig, WorkloadKind } from '../core/types.ts';
-import type { AdmissionContext, AdmissionOutcome } from './admission.ts';
+import type { AdmissionContext, AdmissionOutcome, AdmissionResponseBody } from './admission.ts';
 import { admit } from './admission.ts';
 
 export interface ReviewCacheOptions {
@@ -39,8 +39,19 @@ interface Read {
   stamp: string;
 }
 
-interface Entry {
+/** An answer and its AdmissionReview as JSON text, ready to send. */
+export interface Answer {
   outcome: AdmissionOutcome;
+  json: string;
+}
+
+interface Entry {
+  /** The review's text before the uid token (the key is the text after it). */
+  before: string;
+  outcome: AdmissionOutcome;
+  /** The answer's JSON is `head`, the uid as a JSON string, `tail`: serialised once, not per request. */
+  head: string;
+  tail: string;
   reads: Read[];
   chars: number;
 }
@@ -82,6 +93,17 @@ function withUid(outcome: AdmissionOutcome, uid: string): AdmissionOutcome {
   };
 }
 
+/** The review's JSON around its response uid, which admit() puts first in the response. */
+function serialisedAround(outcome: AdmissionOutcome): { head: string; tail: string } {
+  const { apiVersion, kind, response } = outcome.review;
+  const rest: Partial<AdmissionResponseBody> = { ...response };
+  delete rest.uid;
+  return {
+    head: `{"apiVersion":${JSON.stringify(apiVersion)},"kind":${JSON.stringify(kind)},"response":{"uid":`,
+    tail: `,${JSON.stringify(rest).slice(1)}}`,
+  };
+}
+
 /** One per webhook handler: its answers are those of one context (target, namespaces, caches). */
 export class ReviewCache {
   private readonly context: AdmissionContext;
@@ -105,30 +127,30 @@ export class ReviewCache {
   }
 
   /** The answer to the review `text`, when an equal one (but for its uid) was answered in an unchanged context. */
-  lookup(text: string): AdmissionOutcome | undefined {
+  lookup(text: string): Answer | undefined {
     const split = splitReviewUid(text);
     if (!split) return undefined;
-    const key = split.before + split.after;
-    const entry = this.entries.get(key);
-    if (!entry || !entry.reads.every((read) => read.again(this.context) === read.stamp)) return undefined;
+    // Keyed by the text after the uid (a slice of the body, not a copy); the part before is compared.
+    const entry = this.entries.get(split.after);
+    if (!entry || entry.before !== split.before || !entry.reads.every((read) => read.again(this.context) === read.stamp)) return undefined;
     this.hits++;
     // Most recently used last: a Map keeps insertion order, so the first entry is the one to evict.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return withUid(entry.outcome, split.uid);
+    this.entries.delete(split.after);
+    this.entries.set(split.after, entry);
+    return { outcome: withUid(entry.outcome, split.uid), json: `${entry.head}${JSON.stringify(split.uid)}${entry.tail}` };
   }
 
   /** admit(), keeping the answer for reviews that repeat `text` but for the uid. Throws what admit() throws. */
-  admit(text: string, body: unknown): AdmissionOutcome {
+  admit(text: string, body: unknown): Answer {
     const reads: Read[] = [];
     const outcome = admit(body, this.recording(this.context, reads));
     this.misses++;
     const split = splitReviewUid(text);
     if (split && outcome.review.response.uid === split.uid && this.uidTokenIsRead(split)) {
-      const key = split.before + split.after;
-      this.store(key, { outcome: deepFreeze(withUid(outcome, '')), reads, chars: key.length + (outcome.review.response.patch?.length ?? 0) });
+      const { head, tail } = serialisedAround(outcome);
+      this.store(split.after, { before: split.before, outcome: deepFreeze(withUid(outcome, '')), head, tail, reads, chars: text.length + head.length + tail.length });
     }
-    return outcome;
+    return { outcome, json: JSON.stringify(outcome.review) };
   }
 
   stats(): ReviewCacheStats {

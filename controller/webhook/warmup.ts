@@ -71,9 +71,8 @@ export function warmAdmission(context: AdmissionContext, options: WarmupOptions)
   let done = 0;
   while (done < iterations && options.now() - started < budgetMs) {
     const text = Buffer.from(syntheticReview(context, namespace, done - (done % 4), done)).toString('utf8');
-    const outcome = cache.lookup(text) ?? cache.admit(text, JSON.parse(text));
-    JSON.stringify(outcome.review);
-    action = outcome.decision.action;
+    const answer = cache.lookup(text) ?? cache.admit(text, JSON.parse(text));
+    action = answer.outcome.decision.action;
     done++;
   }
   return { iterations: done, ms: options.now() - started, action };

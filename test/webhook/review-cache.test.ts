@@ -54,9 +54,11 @@ function reviewText(uid: string, object: KubeObject = pod(), extra: Record<strin
   });
 }
 
-/** What the webhook handler does with a body: the cache first, then admit() through it. */
+/** What the webhook handler does with a body: the cache first, then admit() through it; and the JSON it sends. */
 function answer(cache: ReviewCache, text: string): AdmissionOutcome {
-  return cache.lookup(text) ?? cache.admit(text, JSON.parse(text));
+  const { outcome, json } = cache.lookup(text) ?? cache.admit(text, JSON.parse(text));
+  expect(json, 'the text sent is the answer').to.equal(JSON.stringify(outcome.review));
+  return outcome;
 }
 
 function image(outcome: AdmissionOutcome): string | undefined {
@@ -111,7 +113,11 @@ describe('webhook review cache', function () {
     const elsewhere = answer(cache, reviewText('d', pod(), { namespace: 'kube-system' }));
     expect(elsewhere.decision).to.include({ action: 'skipped', namespace: 'kube-system' });
     expect(answer(cache, reviewText('e', pod(), { operation: 'UPDATE' })).decision.action).to.equal('skipped');
-    expect(cache.stats()).to.include({ hits: 0, misses: 5 });
+    // The same request in a v1beta1 review (everything after the uid equal): answered in kind.
+    const beta = reviewText('f').replace('"apiVersion":"admission.k8s.io/v1"', '"apiVersion":"admission.k8s.io/v1beta1"');
+    expect(answer(cache, beta).review.apiVersion).to.equal('admission.k8s.io/v1beta1');
+    expect(answer(cache, reviewText('g')).review.apiVersion).to.equal('admission.k8s.io/v1');
+    expect(cache.stats()).to.include({ hits: 0, misses: 7 });
   });
 
   it('misses when the MeshConfig changes (a new generation), and injects what the new one says', function () {
@@ -238,7 +244,11 @@ describe('webhook review cache', function () {
         continue;
       }
       const expected = attempt(() => admit(structuredClone(body), context));
-      const actual = attempt(() => cache.lookup(text) ?? cache.admit(text, body));
+      const actual = attempt(() => {
+        const { outcome, json } = cache.lookup(text) ?? cache.admit(text, body);
+        expect(json).to.equal(JSON.stringify(outcome.review));
+        return outcome;
+      });
       expect(actual, `case ${i}: ${text.slice(0, 300)}`).to.deep.equal(expected);
       compared++;
     }
