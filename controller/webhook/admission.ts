@@ -2,7 +2,8 @@
 // decides and injects; the answer is a JSON Patch from the object as submitted to the injected one.
 // admission.k8s.io/v1 is what the shipped configuration asks for; v1beta1 is answered too, in kind,
 // because that is all the 1.9-1.15 API servers send.
-import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
+import { diffJson } from '../core/json-diff.ts';
+import type { JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
@@ -172,7 +173,7 @@ export function admit(body: unknown, context: AdmissionContext): AdmissionOutcom
     return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source });
   }
   if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, ...source });
-  const ops: JsonPatchOperation[] = diffObjects(object, plan.object);
+  const ops: JsonPatchOperation[] = diffJson(object, plan.object);
   return answer(
     { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') },
     { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name, ...source },
