@@ -6,6 +6,7 @@ import { diffJson } from '../core/json-diff.ts';
 import type { JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
+import type { SidecarMemo } from '../core/sidecar-memo.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
 import { isRecord, quote } from '../core/untrusted.ts';
 import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
@@ -27,6 +28,8 @@ export interface AdmissionContext {
    * the Pod is judged on its own labels and annotations, and the decision says so.
    */
   workload?(kind: WorkloadKind, namespace: string, name: string): WorkloadMetadata | undefined;
+  /** Sidecars already rendered per MeshConfig and workload, reused across requests. */
+  sidecars?: SidecarMemo;
 }
 
 /** A body that is not an AdmissionReview at all: the HTTP layer answers 400 with this message. */
@@ -122,6 +125,7 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
     controllerNamespace: context.controllerNamespace,
     ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
     ...(context.injectNamespaces ? { injectNamespaces: context.injectNamespaces } : {}),
+    ...(context.sidecars ? { sidecars: context.sidecars } : {}),
   };
   const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';

@@ -1,4 +1,5 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
+import { SidecarMemo } from '../core/sidecar-memo.ts';
 import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createInformer } from '../kube/informer.ts';
@@ -87,6 +88,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     controllerNamespace: config.controllerNamespace,
     injectNamespaces: config.namespaces,
     ...(owners ? { workload: owners.get } : {}),
+    sidecars: new SidecarMemo(),
   };
   const handler = createWebhookHandler({
     context,

@@ -3,8 +3,9 @@
 // after a start would each cost several times what they cost later, while the API server is
 // already sending Pods. So before the webhook reports ready it answers synthetic AdmissionReviews
 // itself, with the MeshConfigs in force, through the same code: parsing, deciding, rendering,
-// injecting, diffing, the verdict cache (a throwaway one) and serialising. Nothing is logged and
-// nothing reaches the real cache.
+// injecting, diffing, the answer cache and the sidecar memo (throwaway ones) and serialising.
+// Nothing is logged and nothing reaches the real caches.
+import { SidecarMemo } from '../core/sidecar-memo.ts';
 import type { KubeObject } from '../core/types.ts';
 import type { AdmissionContext } from './admission.ts';
 import { ReviewCache } from './review-cache.ts';
@@ -65,7 +66,8 @@ export function warmAdmission(context: AdmissionContext, options: WarmupOptions)
   const budgetMs = options.budgetMs ?? 1000;
   // A namespace the workload would be injected in: --namespace limits injection to its list.
   const namespace = context.injectNamespaces?.[0] ?? WARMUP_NAMESPACE;
-  const cache = new ReviewCache(context, { maxEntries: 16 });
+  // Throwaway caches: the real ones keep only what real requests bring.
+  const cache = new ReviewCache({ ...context, ...(context.sidecars ? { sidecars: new SidecarMemo(4) } : {}) }, { maxEntries: 16 });
   const started = options.now();
   let action = 'none';
   let done = 0;

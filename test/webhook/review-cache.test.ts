@@ -5,6 +5,7 @@
 // the cache, every answer is exactly what admit() answers.
 import { expect } from 'chai';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
+import { SidecarMemo } from '../../controller/core/sidecar-memo.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, WorkloadMetadata } from '../../controller/core/types.ts';
 import { admit, AdmissionRequestError, type AdmissionContext, type AdmissionOutcome } from '../../controller/webhook/admission.ts';
 import { ReviewCache, splitReviewUid } from '../../controller/webhook/review-cache.ts';
@@ -219,7 +220,7 @@ describe('webhook review cache', function () {
     expect(answer(cache, reviewText('c', clash)).review.response.warnings).to.have.length(1);
   });
 
-  it(`property: through the cache, every answer equals admit()'s, over seeded sequences of repeating, changing and hostile reviews`, function () {
+  it(`property: through the cache (and the sidecar memo), every answer equals admit()'s, over seeded sequences of repeating, changing and hostile reviews`, function () {
     const rng = mulberry32(0xcac4e);
     const configs = [meshConfig('proxy:1'), meshConfig('proxy:2', 2), meshConfig('proxy:2', 2, { policy: 'Disabled' })];
     const workloads: Array<WorkloadMetadata | undefined> = [
@@ -228,7 +229,8 @@ describe('webhook review cache', function () {
       { kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', labels: { app: 'web' }, annotations: { 'sidecar.meshinit.dev/inject': 'false' } } },
     ];
     const { state, context } = mutableContext();
-    const cache = new ReviewCache(context, { maxEntries: 8 });
+    // Through the cache with the sidecar memo the webhook keeps; admit() alone without it.
+    const cache = new ReviewCache({ ...context, sidecars: new SidecarMemo(2) }, { maxEntries: 8 });
     const objects = [pod('web:1'), pod('web:2'), { ...pod(), metadata: { name: 'bare', namespace: 'shop' } }];
     let compared = 0;
     for (let i = 0; i < 1500; i++) {
