@@ -36,7 +36,7 @@ export class SidecarMemo {
   private readonly byMeshConfig = new WeakMap<MeshConfig, Map<string, RenderedSidecar>>();
   private readonly maxPerMeshConfig: number;
 
-  constructor(maxPerMeshConfig = 1024) {
+  constructor(maxPerMeshConfig = 512) {
     this.maxPerMeshConfig = maxPerMeshConfig;
   }
 

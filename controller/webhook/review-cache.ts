@@ -16,8 +16,7 @@
 //    inject: "false") is a miss, and the answer is computed afresh.
 // Bodies laid out otherwise (other clients, whitespace) are answered without the cache.
 import type { MeshConfig, WorkloadKind } from '../core/types.ts';
-import type { AdmissionContext, AdmissionOutcome, AdmissionResponseBody } from './admission.ts';
-import { admit } from './admission.ts';
+import { admit, type AdmissionContext, type AdmissionOutcome, type AdmissionResponseBody } from './admission.ts';
 
 export interface ReviewCacheOptions {
   /** Most answers kept (least recently used go first). */
@@ -123,7 +122,7 @@ export class ReviewCache {
   constructor(context: AdmissionContext, options: ReviewCacheOptions = {}) {
     this.context = context;
     this.maxEntries = options.maxEntries ?? 512;
-    this.maxChars = options.maxChars ?? 8 * 1024 * 1024;
+    this.maxChars = options.maxChars ?? 4 * 1024 * 1024;
   }
 
   /** The answer to the review `text`, when an equal one (but for its uid) was answered in an unchanged context. */
