@@ -61,8 +61,8 @@ bench-memory: deps
 # webhook mode beside a bare node:https server answering a constant AdmissionReview, same run, same
 # load generator: p50/p99 at 500 req/s from the moment /readyz says ready (and in its first 2 s),
 # latency vs offered load, and saturation with 32 keep-alive clients. Prints a table and writes
-# bench/results/webhook.json. About 4 minutes; `node --import tsx bench/webhook.ts --help`-style
-# flags: --seconds, --rounds, --rates, --clients, --cpu-prof DIR.
+# bench/results/webhook.json. About 3.5 minutes. Flags of bench/webhook.ts (see its head): --rounds,
+# --seconds, --rates, --clients, --distinct-pods (every Pod another ReplicaSet's), --cpu-prof DIR.
 .PHONY: bench-webhook
 bench-webhook: deps control-plane
 	npm run build --silent

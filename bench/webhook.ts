@@ -8,8 +8,13 @@
 //   saturate --clients concurrent keep-alive clients for --saturation-seconds: requests/s
 // The request body is the AdmissionReview the real server sends for a ReplicaSet's Pod (captured
 // once by a webhook registered in this process), pre-serialised with a fresh request uid each.
-// Prints medians over --rounds and writes bench/results/webhook.json.
-//   node --import tsx bench/webhook.ts [--seconds 10] [--rounds 3] [--cpu-prof DIR] [--distinct-pods]
+// Also the server's CPU time per answer at saturation (from /proc), which a busy machine disturbs
+// far less than latency. Prints medians over --rounds and writes bench/results/webhook.json.
+//   node --import tsx bench/webhook.ts [--rounds 3] [--seconds 10] [--rates 100,250,500,1000,2000]
+//     [--curve-seconds 3] [--clients 32] [--saturation-seconds 5] [--meshinit-flags="--log-level warn"]
+//     [--distinct-pods]   every Pod another ReplicaSet's: the answer cache never hits
+//     [--cpu-prof DIR]    meshinit writes a V8 CPU profile there (read it with bench/profile-summary.ts)
+//     [--verbose]         the slowest answers of each run's first 2 s
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
