@@ -57,6 +57,17 @@ bench-memory: deps
 	npm run build --silent
 	node --import tsx bench/memory.ts
 
+# Webhook latency and throughput on the modern kube-apiserver (issue 9): the compiled meshinit in
+# webhook mode beside a bare node:https server answering a constant AdmissionReview, same run, same
+# load generator: p50/p99 at 500 req/s from the moment /readyz says ready (and in its first 2 s),
+# latency vs offered load, and saturation with 32 keep-alive clients. Prints a table and writes
+# bench/results/webhook.json. About 3.5 minutes. Flags of bench/webhook.ts (see its head): --rounds,
+# --seconds, --rates, --clients, --distinct-pods (every Pod another ReplicaSet's), --cpu-prof DIR.
+.PHONY: bench-webhook
+bench-webhook: deps control-plane
+	npm run build --silent
+	node --import tsx bench/webhook.ts
+
 # kube-apiserver and etcd for the end-to-end tests and the demo, built from the Go modules pinned
 # in test/control-plane/go.mod and cached under .cache/control-plane/ (or
 # $MESHINIT_CONTROL_PLANE_DIR). Needs Go >= 1.26. Cold: about 12 minutes; when cached: a no-op.

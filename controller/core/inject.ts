@@ -4,7 +4,8 @@
 import isEqual from 'lodash/isEqual.js';
 import { STATUS_ANNOTATION } from './constants.ts';
 import { InjectionError } from './errors.ts';
-import { placeholderValues, renderedSidecarHash, renderSidecar, type WorkloadIdentity } from './render.ts';
+import type { WorkloadIdentity } from './render.ts';
+import { renderSidecarFor, type SidecarMemo } from './sidecar-memo.ts';
 import { formatInjectionStatus, readInjectionStatus, type InjectionStatus } from './status-record.ts';
 import type { MeshConfig, ObjectMeta, Pod, PodSpec, Workload } from './types.ts';
 
@@ -99,13 +100,11 @@ interface PodParts {
   spec: PodSpec;
 }
 
-function injectPodParts(parts: PodParts, meshConfig: MeshConfig, identity: WorkloadIdentity, where: string) {
+function injectPodParts(parts: PodParts, meshConfig: MeshConfig, identity: WorkloadIdentity, where: string, sidecars: SidecarMemo | undefined) {
   if (typeof parts.spec !== 'object' || parts.spec === null || !Array.isArray(parts.spec.containers)) {
     throw new InjectionError(`${where}: the pod spec has no containers list`);
   }
-  const values = placeholderValues(identity, meshConfig.name);
-  const sidecar = renderSidecar(meshConfig.spec.sidecar, values);
-  const hash = renderedSidecarHash(meshConfig.spec.sidecar, values);
+  const { sidecar, hash } = sidecars ? sidecars.get(meshConfig, identity) : renderSidecarFor(meshConfig, identity);
   const previous = readInjectionStatus(parts.metadata?.annotations, where);
   const recorded = (field: keyof InjectionStatus): string[] => (previous ? (previous[field] as string[]) : []);
   const spec: PodSpec = { ...parts.spec };
@@ -166,7 +165,7 @@ function describe(kind: string, metadata: ObjectMeta | undefined): string {
 /** Injects into spec.template of a Deployment, StatefulSet, DaemonSet or Job. */
 const WORKLOAD_NAME_PLACEHOLDER = /\{\{\s*workload\.name\s*\}\}/;
 
-export function injectWorkload(workload: Workload, meshConfig: MeshConfig): InjectionResult<Workload> {
+export function injectWorkload(workload: Workload, meshConfig: MeshConfig, sidecars?: SidecarMemo): InjectionResult<Workload> {
   const where = describe(workload.kind, workload.metadata);
   const template = workload.spec?.template;
   if (typeof template !== 'object' || template === null) throw new InjectionError(`${where}: spec.template is missing`);
@@ -179,7 +178,7 @@ export function injectWorkload(workload: Workload, meshConfig: MeshConfig): Inje
     );
   }
   const identity: WorkloadIdentity = { kind: workload.kind, name: workload.metadata.name ?? workload.metadata.generateName ?? '', namespace: workload.metadata.namespace ?? '' };
-  const injected = injectPodParts({ metadata: template.metadata, spec: template.spec }, meshConfig, identity, where);
+  const injected = injectPodParts({ metadata: template.metadata, spec: template.spec }, meshConfig, identity, where, sidecars);
   const annotations: Record<string, string> = { ...(workload.metadata.annotations ?? {}) };
   setOwn(annotations, STATUS_ANNOTATION, formatInjectionStatus(injected.status));
   const object: Workload = {
@@ -194,9 +193,9 @@ export function injectWorkload(workload: Workload, meshConfig: MeshConfig): Inje
  * Injects into a Pod's own spec. `identity` names the workload the Pod belongs to (for a Job's
  * Pod, the Job), so placeholders render the same as they would in the Job's template.
  */
-export function injectPod(pod: Pod, meshConfig: MeshConfig, identity: WorkloadIdentity): InjectionResult<Pod> {
+export function injectPod(pod: Pod, meshConfig: MeshConfig, identity: WorkloadIdentity, sidecars?: SidecarMemo): InjectionResult<Pod> {
   const where = describe('Pod', pod.metadata);
-  const injected = injectPodParts({ metadata: pod.metadata, spec: pod.spec }, meshConfig, identity, where);
+  const injected = injectPodParts({ metadata: pod.metadata, spec: pod.spec }, meshConfig, identity, where, sidecars);
   const object: Pod = { ...pod, metadata: injected.metadata, spec: injected.spec };
   return { object, changed: !isEqual(object, pod), status: injected.status };
 }

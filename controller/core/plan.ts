@@ -27,7 +27,7 @@ function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: 
 }
 
 export function planWorkloadInjection(workload: Workload, context: PolicyContext): InjectionPlan<Workload> {
-  return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig));
+  return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig, context.sidecars));
 }
 
 /**
@@ -36,11 +36,11 @@ export function planWorkloadInjection(workload: Workload, context: PolicyContext
  */
 export function planPodInjection(pod: Pod, owner: WorkloadIdentity, context: PolicyContext, workload?: WorkloadMetadata): InjectionPlan<Pod> {
   const candidate = workload ? ownedPodCandidate(pod, workload) : podCandidate(pod, owner);
-  return plan(candidate, context, (meshConfig) => injectPod(pod, meshConfig, owner));
+  return plan(candidate, context, (meshConfig) => injectPod(pod, meshConfig, owner, context.sidecars));
 }
 
 /** A Pod created by a Job: policy and placeholders come from the Job (`{{workload.kind}}` is Job). */
 export function planJobPodInjection(pod: Pod, job: Workload, context: PolicyContext): InjectionPlan<Pod> {
   const identity = { kind: job.kind, name: job.metadata.name ?? '', namespace: job.metadata.namespace ?? pod.metadata.namespace ?? '' };
-  return plan(ownedPodCandidate(pod, job), context, (meshConfig) => injectPod(pod, meshConfig, identity));
+  return plan(ownedPodCandidate(pod, job), context, (meshConfig) => injectPod(pod, meshConfig, identity, context.sidecars));
 }

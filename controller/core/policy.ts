@@ -2,6 +2,7 @@
 // same reason becomes a log line, a CLI warning and (in webhook mode) an admission warning.
 import { INJECT_ANNOTATION, NAMESPACE_INJECTION_DISABLED, NAMESPACE_INJECTION_LABEL, SYSTEM_NAMESPACES } from './constants.ts';
 import { selectMeshConfig } from './selection.ts';
+import type { SidecarMemo } from './sidecar-memo.ts';
 import type { MeshConfig, NamespaceInfo, PodSpec, WorkloadKind } from './types.ts';
 
 /** What policy looks at: the workload (for a Job's Pod, the owning Job) and its pod spec. */
@@ -27,6 +28,8 @@ export interface PolicyContext {
   meshConfigsUnavailable?: string;
   /** `--namespace`: when set, workloads elsewhere are never injected (released / admitted unchanged). */
   injectNamespaces?: readonly string[];
+  /** Not read by policy: sidecars already rendered, for injection to reuse (a long-running adapter keeps one). */
+  sidecars?: SidecarMemo;
 }
 
 export type InjectionDecision =

@@ -2,9 +2,11 @@
 // decides and injects; the answer is a JSON Patch from the object as submitted to the injected one.
 // admission.k8s.io/v1 is what the shipped configuration asks for; v1beta1 is answered too, in kind,
 // because that is all the 1.9-1.15 API servers send.
-import { diffObjects, type JsonPatchOperation } from '../core/patch.ts';
+import { diffJson } from '../core/json-diff.ts';
+import type { JsonPatchOperation } from '../core/patch.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
+import type { SidecarMemo } from '../core/sidecar-memo.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
 import { isRecord, quote } from '../core/untrusted.ts';
 import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
@@ -26,6 +28,8 @@ export interface AdmissionContext {
    * the Pod is judged on its own labels and annotations, and the decision says so.
    */
   workload?(kind: WorkloadKind, namespace: string, name: string): WorkloadMetadata | undefined;
+  /** Sidecars already rendered per MeshConfig and workload, reused across requests. */
+  sidecars?: SidecarMemo;
 }
 
 /** A body that is not an AdmissionReview at all: the HTTP layer answers 400 with this message. */
@@ -121,6 +125,7 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
     controllerNamespace: context.controllerNamespace,
     ...(unavailable !== undefined ? { meshConfigsUnavailable: unavailable } : {}),
     ...(context.injectNamespaces ? { injectNamespaces: context.injectNamespaces } : {}),
+    ...(context.sidecars ? { sidecars: context.sidecars } : {}),
   };
   const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';
@@ -172,7 +177,7 @@ export function admit(body: unknown, context: AdmissionContext): AdmissionOutcom
     return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source });
   }
   if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, ...source });
-  const ops: JsonPatchOperation[] = diffObjects(object, plan.object);
+  const ops: JsonPatchOperation[] = diffJson(object, plan.object);
   return answer(
     { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') },
     { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name, ...source },

@@ -2,7 +2,8 @@
 // HTTP answer with a message, never a crash: the API server calls this for every Pod create.
 import type http from 'node:http';
 import type { Logger } from '../logger.ts';
-import { admit, AdmissionRequestError, type AdmissionContext } from './admission.ts';
+import { AdmissionRequestError, type AdmissionContext } from './admission.ts';
+import { ReviewCache } from './review-cache.ts';
 
 export const INJECT_PATH = '/inject';
 /** The API server caps request bodies at 3 MiB; an AdmissionReview carries the object twice at most. */
@@ -15,11 +16,13 @@ export interface WebhookAppDeps {
   notReadyReason(): string | undefined;
   now(): number;
   maxBodyBytes?: number;
+  /** Answers kept for reviews that repeat (a ReplicaSet's Pods); one of its own when absent. */
+  reviewCache?: ReviewCache;
 }
 
-function send(response: http.ServerResponse, status: number, body: unknown): void {
-  const text = typeof body === 'string' ? `${body}\n` : JSON.stringify(body);
-  response.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' }).end(text);
+/** A plain-text answer (health, errors). */
+function send(response: http.ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
 }
 
 function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
@@ -42,13 +45,15 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer 
       }
       chunks.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks)));
+    // One chunk is the common case (a Pod's review fits a TLS record or two): no copy then.
+    request.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }
 
 export function createWebhookHandler(deps: WebhookAppDeps): (request: http.IncomingMessage, response: http.ServerResponse) => void {
   const limit = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const cache = deps.reviewCache ?? new ReviewCache(deps.context);
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/healthz' || path === '/livez') return send(response, 200, 'ok');
@@ -63,23 +68,27 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
     const started = deps.now();
     const body = await readBody(request, limit);
     if (body === 'too-large') return send(response, 413, `AdmissionReview larger than ${limit} bytes`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch (error) {
-      return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
+    const text = body.toString('utf8');
+    let answer = cache.lookup(text);
+    if (!answer) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        return send(response, 400, `the body is not JSON: ${(error as Error).message}`);
+      }
+      try {
+        answer = cache.admit(text, parsed);
+      } catch (error) {
+        if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
+        throw error;
+      }
     }
-    try {
-      const outcome = admit(parsed, deps.context);
-      const { decision } = outcome;
-      const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
-      const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
-      deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
-      send(response, 200, outcome.review);
-    } catch (error) {
-      if (error instanceof AdmissionRequestError) return send(response, 400, `malformed AdmissionReview: ${error.message}`);
-      throw error;
-    }
+    const { decision } = answer.outcome;
+    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
+    const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
+    deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
+    response.writeHead(200, { 'content-type': 'application/json' }).end(answer.json);
   };
   return (request, response) => {
     handle(request, response).catch((error: unknown) => {

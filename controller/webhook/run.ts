@@ -1,4 +1,5 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
+import { SidecarMemo } from '../core/sidecar-memo.ts';
 import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createInformer } from '../kube/informer.ts';
@@ -7,9 +8,11 @@ import type { KubeApi } from '../kube/types.ts';
 import { publishCaBundle } from '../kube/webhook-configuration.ts';
 import type { Logger } from '../logger.ts';
 import type { WebhookOptions } from '../options.ts';
+import type { AdmissionContext } from './admission.ts';
 import { createWebhookHandler } from './app.ts';
 import { generateSelfSignedCertificates } from './certificates.ts';
 import { startWebhookServer, type TlsSource, type WebhookServer } from './server.ts';
+import { warmAdmission } from './warmup.ts';
 
 export interface WebhookRuntimeConfig {
   webhook: WebhookOptions;
@@ -77,16 +80,18 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     if (!synced) return 'namespaces not synced yet';
     return owners && !owners.synced() ? 'workload caches not synced yet (Pods are judged on their own labels meanwhile)' : undefined;
   };
+  const context: AdmissionContext = {
+    target: options.target,
+    namespace: clusterConfig.namespace,
+    meshConfigs: clusterConfig.meshConfigs,
+    meshConfigsUnavailable: clusterConfig.meshConfigsUnavailable,
+    controllerNamespace: config.controllerNamespace,
+    injectNamespaces: config.namespaces,
+    ...(owners ? { workload: owners.get } : {}),
+    sidecars: new SidecarMemo(),
+  };
   const handler = createWebhookHandler({
-    context: {
-      target: options.target,
-      namespace: clusterConfig.namespace,
-      meshConfigs: clusterConfig.meshConfigs,
-      meshConfigsUnavailable: clusterConfig.meshConfigsUnavailable,
-      controllerNamespace: config.controllerNamespace,
-      injectNamespaces: config.namespaces,
-      ...(owners ? { workload: owners.get } : {}),
-    },
+    context,
     log,
     notReadyReason,
     now: () => performance.now(),
@@ -95,8 +100,14 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   clusterConfig.start();
   owners?.start();
   void clusterConfig.waitForSync().then(() => {
+    // Before ready, not before listening: the API server may call at any time, and an answer from
+    // cold code is still better than none.
+    const warmup = warmAdmission(context, { now: () => performance.now() });
     synced = true;
-    log.info('Webhook serving', { port: server.port(), target: options.target, meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name) });
+    log.info('Webhook serving', {
+      port: server.port(), target: options.target, meshConfigs: clusterConfig.meshConfigs().map((mc) => mc.name),
+      warmup: { reviews: warmup.iterations, ms: Math.round(warmup.ms), action: warmup.action },
+    });
   });
   return {
     notReadyReason,
