@@ -2,8 +2,7 @@
 // first in pending, and the cached resourceVersion written back, which the API server treats as an
 // optimistic-concurrency precondition (409 Conflict when the object changed since we read it). So
 // a concurrent writer is never overwritten, and a stale cache can only cost a retry.
-// fast-json-patch is CommonJS: Node's ESM loader exposes only its default export.
-import jsonpatch from 'fast-json-patch';
+import { diffJson } from './json-diff.ts';
 import { removeOwnInitializer } from './initializers.ts';
 import type { KubeObject, Status } from './types.ts';
 
@@ -23,7 +22,7 @@ function guardOperations(original: KubeObject, initializerName: string): JsonPat
 
 /** JSON Patch from `original` to `desired` (which must keep the same initializers block). */
 export function diffObjects(original: KubeObject, desired: KubeObject): JsonPatchOperation[] {
-  return jsonpatch.compare(original as object, desired as object) as JsonPatchOperation[];
+  return diffJson(original, desired);
 }
 
 export interface InitializationPatchRequest {
