@@ -14,7 +14,7 @@
 // Prints medians and ratios, writes bench/results/initializer-throughput.json.
 //   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3]
 //     [--initializers floor,floor-full,minimal,meshinit,meshinit@32] [--meshinit-flags="--log-level warn"]
-//     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--no-curve]
+//     [--meshinit-node-flags="--cpu-prof --cpu-prof-dir=/tmp/prof"] [--no-curve] [--warmup 300]
 import { parseArgs } from 'node:util';
 import type { MeshConfig } from '../controller/core/types.ts';
 import type { ControlPlane } from '../test/control-plane/control-plane.ts';
@@ -68,7 +68,7 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
   return startMeshinit(plane, namespace, [...settings.meshinitFlags, ...concurrency], settings.meshinitNodeFlags);
 }
 
-async function runRound(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, workloads: number, creators: number, settings: Settings): Promise<RoundResult> {
+async function runRound(plane: ControlPlane, client: BenchClient, initializer: Initializer, namespace: string, workloads: number, creators: number, settings: Settings, warmup: number): Promise<RoundResult> {
   await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const answered = new Map<string, number>();
   const initialized = new Map<string, number>();
@@ -78,6 +78,22 @@ async function runRound(plane: ControlPlane, client: BenchClient, initializer: I
     if (event.type === 'MODIFIED' && pendingNames(event.object).length === 0 && !initialized.has(name)) initialized.set(name, performance.now());
   });
   const contender = await startContender(plane, client, initializer, namespace, settings);
+  if (warmup > 0) {
+    // A controller runs for weeks: its connections to the server are open and its code is
+    // compiled when a burst comes. A fresh process would pay for up to --concurrency TLS
+    // handshakes and V8's first compilations inside the measured burst.
+    const warmed = new Set<string>();
+    const warm = client.watch(`${base}?watch=true&includeUninitialized=true`, (event) => {
+      const name = String((event.object.metadata as Json).name);
+      if (event.type === 'MODIFIED' && name.startsWith('warm-') && pendingNames(event.object).length === 0) warmed.add(name);
+    });
+    await createBurst(warmup, creators, async (name) => {
+      const reply = await client.call('POST', `${base}?includeUninitialized=1`, deploymentBody(name));
+      if (reply.status !== 202 && reply.status !== 201) throw new Error(`create ${name}: ${reply.status} ${reply.body.slice(0, 200)}`);
+    }, 'warm-');
+    await waitUntil(async () => (warmed.size >= warmup ? true : undefined), `${warmup} warm-up Deployments initialized by ${initializer}`, 120_000);
+    warm.stop();
+  }
   const cpuBefore = cpuSeconds(contender.pid);
   const started = performance.now();
   await createBurst(workloads, creators, async (name) => {
@@ -110,6 +126,8 @@ async function main(): Promise<void> {
     // Flags for node running meshinit (NODE_OPTIONS refuses --cpu-prof).
     'meshinit-node-flags': { type: 'string', default: '' },
     'no-curve': { type: 'boolean', default: false },
+    // Deployments each contender initializes before the measured burst (0: measure a cold start).
+    warmup: { type: 'string', default: '300' },
   } });
   const words = (text: string): string[] => text.split(/\s+/).filter(Boolean);
   const initializers = values.initializers.split(',') as Initializer[];
@@ -123,7 +141,7 @@ async function main(): Promise<void> {
     const results: RoundResult[] = [];
     let namespaces = 0;
     const run = async (initializer: Initializer, n: number, c: number): Promise<RoundResult> => {
-      const result = await runRound(plane, client, initializer, `bench-${initializer.replace('@', '-c')}-${namespaces++}`, n, c, settings);
+      const result = await runRound(plane, client, initializer, `bench-${initializer.replace('@', '-c')}-${namespaces++}`, n, c, settings, Number(values.warmup));
       say(`  ${initializer.padEnd(10)} ${String(c).padStart(3)} creators ${result.perSecond.toFixed(0).padStart(5)}/s  p50 ${result.p50Ms.toFixed(0).padStart(5)} ms  p99 ${result.p99Ms.toFixed(0).padStart(5)} ms${result.cpuSeconds !== undefined ? `  CPU ${result.cpuSeconds.toFixed(2)} s` : ''}`);
       return result;
     };

@@ -100,10 +100,10 @@ export function deploymentBody(name: string): Json {
   return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, labels: { app: name } }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } } };
 }
 
-/** `creators` concurrent loops creating w-0 .. w-(workloads-1) between them, as a burst of users would. */
-export async function createBurst(workloads: number, creators: number, create: (name: string) => Promise<void>): Promise<void> {
+/** `creators` concurrent loops creating <prefix>0 .. <prefix>(workloads-1) between them, as a burst of users would. */
+export async function createBurst(workloads: number, creators: number, create: (name: string) => Promise<void>, prefix = 'w-'): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: creators }, async () => {
-    while (next < workloads) await create(`w-${next++}`);
+    while (next < workloads) await create(`${prefix}${next++}`);
   }));
 }

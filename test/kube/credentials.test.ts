@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import nock from 'nock';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from '../../controller/kube/api-client.ts';
-import { kubeconfigFiles, kubeconfigTokenFile } from '../../controller/kube/credentials.ts';
+import { createCredentialSource, kubeconfigFiles, kubeconfigTokenFile } from '../../controller/kube/credentials.ts';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -103,6 +103,21 @@ describe('rotating credentials', function () {
       server.closeAllConnections();
       server.close();
     }
+  });
+
+  it('gives every socket of an agent one TLS context (the CA and client key parsed once, not per connection); none for material that does not parse', async function () {
+    const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const b64 = (text: string): string => Buffer.from(text).toString('base64');
+    const kubeconfig = (cert: string, key: string): string => [
+      'apiVersion: v1', 'kind: Config', 'current-context: c',
+      `clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: ${b64(certs.caPem)}}}]`,
+      `users: [{name: u, user: {client-certificate-data: ${b64(cert)}, client-key-data: ${b64(key)}}}]`,
+      'contexts: [{name: c, context: {cluster: c, user: u}}]',
+    ].join('\n');
+    const valid = await createCredentialSource(loadKubeconfig(path.join(dir, 'valid'), kubeconfig(certs.certPem, certs.keyPem))).current();
+    expect((valid.agent as https.Agent).options.secureContext, 'shared context').to.not.equal(undefined);
+    const broken = await createCredentialSource(loadKubeconfig(path.join(dir, 'broken'), kubeconfig('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n', certs.keyPem))).current();
+    expect((broken.agent as https.Agent).options.secureContext, 'left to each connection, which reports the error').to.equal(undefined);
   });
 
   it('finds tokenFile or token-file for the current user, in KUBECONFIG order, and nothing for other users', function () {
