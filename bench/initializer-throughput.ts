@@ -9,7 +9,9 @@
 //   minimal     bench/minimal-initializer.ts, its own process: remove + add a container;
 //   before      meshinit as built from commit BASELINE_COMMIT (before issue 9), its defaults then;
 //   meshinit    the compiled meshinit with default flags (--namespace only limits the round), as
-//               the shipped ServiceAccount, logging at its default level.
+//               the shipped ServiceAccount, logging at its default level;
+//   cold        the same, measured on its first burst after start (no warm-up).
+// Every contender but `cold` first initializes --warmup Deployments, as a running one has.
 // Then a load curve: p50 latency vs the number of concurrent creators, floor and meshinit.
 // Prints medians and ratios, writes bench/results/initializer-throughput.json.
 //   node --import tsx bench/initializer-throughput.ts [--workloads 1000] [--creators 50] [--rounds 3]
@@ -25,7 +27,7 @@ import { median, percentile, writeResult, type Figure } from './result.ts';
 
 
 /** `meshinit@N`: meshinit with --concurrency N, for comparing settings in one run. */
-type Initializer = 'floor' | 'floor-full' | 'minimal' | 'before' | 'meshinit' | `meshinit@${number}`;
+type Initializer = 'floor' | 'floor-full' | 'minimal' | 'before' | 'meshinit' | 'cold' | `meshinit@${number}`;
 
 interface RoundResult {
   initializer: Initializer;
@@ -78,7 +80,7 @@ async function runRound(plane: ControlPlane, client: BenchClient, initializer: I
     if (event.type === 'MODIFIED' && pendingNames(event.object).length === 0 && !initialized.has(name)) initialized.set(name, performance.now());
   });
   const contender = await startContender(plane, client, initializer, namespace, settings);
-  if (warmup > 0) {
+  if (warmup > 0 && initializer !== 'cold') {
     // A controller runs for weeks: its connections to the server are open and its code is
     // compiled when a burst comes. A fresh process would pay for up to --concurrency TLS
     // handshakes and V8's first compilations inside the measured burst.
@@ -120,7 +122,7 @@ function say(line: string): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     workloads: { type: 'string', default: '1000' }, creators: { type: 'string', default: '50' }, rounds: { type: 'string', default: '3' },
-    initializers: { type: 'string', default: 'floor,floor-full,minimal,before,meshinit' },
+    initializers: { type: 'string', default: 'floor,floor-full,minimal,before,meshinit,cold' },
     // Extra `meshinit run` flags; default none: the defaults are what is measured.
     'meshinit-flags': { type: 'string', default: '' },
     // Flags for node running meshinit (NODE_OPTIONS refuses --cpu-prof).
@@ -183,6 +185,11 @@ async function main(): Promise<void> {
         figures.push({ figure: `Initializer throughput vs meshinit before issue 9 (${label})`, value: rate, unit: 'workloads/s', baseline: { name: `before (${BASELINE_COMMIT})`, value: of('before', (r) => r.perSecond) }, ratio: rate / of('before', (r) => r.perSecond) });
       }
       if (has('minimal')) figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads vs the minimal initializer', value: cpu, unit: 'CPU-s', baseline: { name: 'minimal initializer', value: cpuOf('minimal') }, ratio: cpu / cpuOf('minimal') });
+    }
+    if (has('cold') && has('floor')) {
+      const p50 = of('cold', (r) => r.p50Ms);
+      figures.push({ figure: `Initializer p50 latency on the first burst after start (${label})`, value: p50, unit: 'ms', baseline: { name: 'floor', value: of('floor', (r) => r.p50Ms) }, ratio: p50 / of('floor', (r) => r.p50Ms) });
+      figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads on the first burst after start', value: of('cold', (r) => ((r.cpuSeconds ?? NaN) * 1000) / r.workloads), unit: 'CPU-s' });
     }
     if (has('minimal') && has('floor')) {
       const rate = of('minimal', (r) => r.perSecond);
