@@ -36,7 +36,7 @@ e2e: deps control-plane legacy-control-plane
 
 # Benchmarks (issue 9): each runner writes bench/results/<runner>.json, bench/report.ts prints the
 # table, writes bench/results/latest.json and draws docs/bench-*.svg. Initializer figures on the real
-# kube-apiserver v1.13.0, the webhook on the modern one. Not part of `make test`: about 30 minutes
+# kube-apiserver v1.13.0, the webhook on the modern one. Not part of `make test`: about 35 minutes
 # of load (memory at 50,000 Deployments is half of it; `make bench-memory` and `make bench-webhook`
 # run one part alone).
 bench: deps control-plane
@@ -46,6 +46,7 @@ bench: deps control-plane
 	node --import tsx bench/blocking-create.ts
 	node --import tsx bench/ceiling.ts
 	node --import tsx bench/memory.ts
+	node --import tsx bench/webhook.ts
 	node --import tsx bench/report.ts
 
 # Memory and start-up on the real kube-apiserver v1.13.0 (issue 9): meshinit's RSS idle and with
