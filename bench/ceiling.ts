@@ -1,7 +1,8 @@
 // meshinit's own ceiling: the same burst as bench/initializer-throughput.ts, but against the API
 // server double (test/support/legacy-apiserver, in this process, plain HTTP, objects in memory),
 // so the server costs next to nothing and what limits the rate is meshinit itself. A real server
-// cannot show this figure; the double shows nothing else (its rate is not a real server's).
+// cannot show this figure; the double shows nothing else (its rate is not a real server's). Rounds
+// alternate with meshinit as it was before issue 9 (BASELINE_COMMIT), built once.
 // Prints workloads/s and meshinit's CPU-seconds per 1,000, writes bench/results/ceiling.json.
 //   node --import tsx bench/ceiling.ts [--workloads 3000] [--creators 50] [--rounds 3] [--meshinit-flags=...] [--meshinit-node-flags=--cpu-prof]
 import fs from 'node:fs';
@@ -11,14 +12,14 @@ import { LegacyApiServer, TestClient } from '../test/support/legacy-apiserver/in
 import { MeshinitProcess, readYaml } from '../test/e2e/cluster.ts';
 import { doubleKubeconfig } from '../test/fault/support/meshinit.ts';
 import { cpuSeconds, createBurst, deploymentBody } from './kube-client.ts';
-import { OURS } from './legacy-setup.ts';
+import { baselineBuild, BASELINE_COMMIT, OURS } from './legacy-setup.ts';
 import { median, writeResult } from './result.ts';
 
 const CREATOR_TOKEN = 'creator-bench-token';
 
 interface Round { perSecond: number; cpuPer1000: number | undefined; seconds: number }
 
-async function runRound(workloads: number, creators: number, flags: string[], nodeFlags: string[]): Promise<Round> {
+async function runRound(workloads: number, creators: number, flags: string[], nodeFlags: string[], root?: string): Promise<Round> {
   const server = new LegacyApiServer({ initializers: [{ name: OURS, resources: ['deployments'] }], watchCacheSize: workloads * 4 });
   await server.start();
   let meshinit: MeshinitProcess | undefined;
@@ -27,7 +28,7 @@ async function runRound(workloads: number, creators: number, flags: string[], no
     for (const name of ['meshinit-system', 'bench']) await server.seed('namespaces', { metadata: { name } });
     await server.seed('meshconfigs', readYaml('manifests/meshconfig-sample.yaml')[0]!);
     kubeconfig = doubleKubeconfig(server);
-    meshinit = new MeshinitProcess(['run', '--mode', 'initializer', '--kubeconfig', kubeconfig, '--health-addr', '', '--namespace', 'bench', ...flags], nodeFlags);
+    meshinit = new MeshinitProcess(['run', '--mode', 'initializer', '--kubeconfig', kubeconfig, '--health-addr', '', '--namespace', 'bench', ...flags], nodeFlags, root);
     await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);
     let initialized = 0;
     let last = 0;
@@ -66,22 +67,28 @@ async function main(): Promise<void> {
   const flags = values['meshinit-flags'].split(/\s+/).filter(Boolean);
   const workloads = Number(values.workloads);
   const rounds: Round[] = [];
-  process.stdout.write(`meshinit's ceiling against the API server double: ${workloads} Deployments from ${values.creators} creators\n`);
+  const before: Round[] = [];
+  const baseline = baselineBuild();
+  process.stdout.write(`meshinit's ceiling against the API server double: ${workloads} Deployments from ${values.creators} creators, beside meshinit before issue 9 (${BASELINE_COMMIT})\n`);
   for (let i = 0; i < Number(values.rounds); i++) {
-    const round = await runRound(workloads, Number(values.creators), flags, nodeFlags);
-    rounds.push(round);
-    process.stdout.write(`  round ${i + 1}: ${round.perSecond.toFixed(0)}/s, meshinit CPU ${round.cpuPer1000?.toFixed(2) ?? '?'} s per 1,000\n`);
+    for (const who of ['before', 'meshinit'] as const) {
+      const round = await runRound(workloads, Number(values.creators), who === 'meshinit' ? flags : [], who === 'meshinit' ? nodeFlags : [], who === 'before' ? baseline : undefined);
+      (who === 'meshinit' ? rounds : before).push(round);
+      process.stdout.write(`  round ${i + 1} ${who.padEnd(8)}: ${round.perSecond.toFixed(0)}/s, CPU ${round.cpuPer1000?.toFixed(2) ?? '?'} s per 1,000\n`);
+    }
   }
   const perSecond = median(rounds.map((r) => r.perSecond));
   const cpu = median(rounds.map((r) => r.cpuPer1000 ?? NaN));
+  const beforeRate = median(before.map((r) => r.perSecond));
+  const beforeCpu = median(before.map((r) => r.cpuPer1000 ?? NaN));
   writeResult({
     runner: 'ceiling',
     measuredAt: new Date().toISOString(),
     figures: [
-      { figure: `meshinit's own ceiling (API server double, ${workloads} Deployments)`, value: perSecond, unit: 'workloads/s' },
-      { figure: 'meshinit CPU-seconds per 1,000 workloads against the double', value: cpu, unit: 'CPU-s' },
+      { figure: `meshinit's own ceiling (API server double, ${workloads} Deployments)`, value: perSecond, unit: 'workloads/s', baseline: { name: `before (${BASELINE_COMMIT})`, value: beforeRate }, ratio: perSecond / beforeRate },
+      { figure: 'meshinit CPU-seconds per 1,000 workloads against the double', value: cpu, unit: 'CPU-s', baseline: { name: `before (${BASELINE_COMMIT})`, value: beforeCpu }, ratio: cpu / beforeCpu },
     ],
-    raw: { rounds, flags },
+    raw: { rounds, before, flags },
   });
 }
 
