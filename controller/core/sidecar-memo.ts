@@ -5,19 +5,12 @@
 // passes a SidecarMemo so that it is rendered once per MeshConfig version and workload.
 import { placeholderValues, renderedSidecarHash, renderSidecar, type WorkloadIdentity } from './render.ts';
 import type { MeshConfig, SidecarSpec } from './types.ts';
+import { deepFreeze } from './untrusted.ts';
 
 export interface RenderedSidecar {
   sidecar: SidecarSpec;
   /** Hash of the rendered sidecar's canonical JSON: what the status record compares. */
   hash: string;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
 }
 
 /** The sidecar `meshConfig` gives the workload `identity`, placeholders filled in, and its hash. */

@@ -31,3 +31,20 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
   }
   return false;
 }
+
+/**
+ * Freezes `value` and everything it holds, so that objects shared between callers (informer
+ * caches, memoised sidecars, cached admission answers) cannot be changed by any of them.
+ * Iterative, like nestsDeeperThan: an object nested thousands of levels deep (a 1.9 server keeps
+ * any field) cannot blow the stack.
+ */
+export function deepFreeze<V>(value: V): V {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current !== 'object' || current === null || Object.isFrozen(current)) continue;
+    Object.freeze(current);
+    for (const child of Object.values(current)) stack.push(child);
+  }
+  return value;
+}

@@ -4,6 +4,7 @@
 
 import { backoffDelay, type Backoff } from '../backoff.ts';
 import type { KubeObject } from '../core/types.ts';
+import { deepFreeze } from '../core/untrusted.ts';
 import { isKubeApiError } from './errors.ts';
 import { apiVersionOf, collectionPath, objectKey, type ResourceDescriptor } from './resources.ts';
 import type { KubeApi, QueryParams, WatchEvent, WatchHandle } from './types.ts';
@@ -72,18 +73,6 @@ export class ShortWatchError extends Error {
     super(`GET ${path}?watch=true: the server ended the watch after ${Math.round(durationMs)} ms without sending an event; backing off before listing again`);
     this.name = 'ShortWatchError';
   }
-}
-
-/** Iterative: an object nested thousands of levels deep (a 1.9 server keeps any field) must not overflow the stack. */
-function deepFreeze<V>(value: V): V {
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const current = stack.pop();
-    if (typeof current !== 'object' || current === null || Object.isFrozen(current)) continue;
-    Object.freeze(current);
-    for (const child of Object.values(current)) stack.push(child);
-  }
-  return value;
 }
 
 function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -17,6 +17,7 @@
 // Bodies laid out otherwise (other clients, whitespace) are answered without the cache.
 import type { MeshConfig, WorkloadKind } from '../core/types.ts';
 import { admit, type AdmissionContext, type AdmissionOutcome, type AdmissionResponseBody } from './admission.ts';
+import { deepFreeze } from '../core/untrusted.ts';
 
 export interface ReviewCacheOptions {
   /** Most answers kept (least recently used go first). */
@@ -75,14 +76,6 @@ export function splitReviewUid(text: string): { uid: string; before: string; aft
     return undefined;
   }
   return typeof uid === 'string' && uid !== '' ? { uid, before: text.slice(0, start), after: text.slice(end + 1) } : undefined;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
 }
 
 function withUid(outcome: AdmissionOutcome, uid: string): AdmissionOutcome {

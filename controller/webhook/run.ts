@@ -100,8 +100,8 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   clusterConfig.start();
   owners?.start();
   void clusterConfig.waitForSync().then(() => {
-    // Before ready, not before listening: the API server may call at any time, and an answer from
-    // cold code is still better than none.
+    // Before ready, not before listening: the API server may call at any time. The warm-up holds
+    // the event loop for at most its budget (1 s), so such a request waits at most that long.
     const warmup = warmAdmission(context, { now: () => performance.now() });
     synced = true;
     log.info('Webhook serving', {
