@@ -103,8 +103,13 @@ for (const release of LEGACY_RELEASES) {
     async function createHeld(object: Json): Promise<Json> {
       const metadata = object.metadata as Json;
       const reply = await request('POST', `${collection(String(object.kind), String(metadata.namespace ?? APPS))}?includeUninitialized=1`, object);
-      if (reply.status !== 202 && reply.status !== 201) throw new Error(`held create of ${String(metadata.name)}: ${reply.status} ${JSON.stringify(reply.json)}`);
-      return reply.json;
+      if (reply.status === 202 || reply.status === 201) return reply.json;
+      // Under the 1,000-burst, v1.13.0 once answered a create 200 with an empty body (seen in one
+      // CI run of six, not reproduced since). What matters here is whether the object exists.
+      const stored = reply.status === 200 && reply.json.text === '' ? await read(String(object.kind), String(metadata.name), String(metadata.namespace ?? APPS)) : undefined;
+      if (!stored) throw new Error(`held create of ${String(metadata.name)}: ${reply.status} ${JSON.stringify(reply.json)}`);
+      console.log(`      note: the create of ${String(metadata.name)} was answered 200 with an empty body; the object exists`);
+      return stored;
     }
 
     async function read(kind: string, name: string, namespace = APPS): Promise<Json | undefined> {
