@@ -1,7 +1,7 @@
 # Repository tasks. `make demo` and `make test` are the README's two commands; both install what
 # they need (npm packages from package-lock.json, kube-apiserver and etcd from Go modules).
 
-.PHONY: demo demo-webhook test unit e2e bench bench-memory deps control-plane clean-control-plane legacy-control-plane
+.PHONY: demo demo-webhook test unit e2e bench bench-memory deps control-plane clean-control-plane legacy-control-plane helm chart-crds
 
 # npm ci when package-lock.json is newer than the last install (npm ci rewrites this file). The
 # package's "prepare" script builds dist/ as part of it.
@@ -30,7 +30,7 @@ test: unit e2e
 unit: deps
 	npm test
 
-e2e: deps control-plane legacy-control-plane
+e2e: deps control-plane legacy-control-plane helm
 	npm run build --silent
 	npm run test:e2e
 
@@ -79,6 +79,17 @@ control-plane:
 # (see test/legacy-control-plane/README.md). Cold: about 5 minutes on 2 cores; when cached: a no-op.
 legacy-control-plane:
 	@bash test/legacy-control-plane/build.sh v1.13.0 v1.9.11
+
+# helm, for the chart tests (charts/meshinit, test/e2e/helm-*.test.ts): built from the Go module pinned in
+# test/helm/go.mod (go.sum checked in) and cached as .cache/control-plane/helm-VERSION/helm (or under
+# $MESHINIT_CONTROL_PLANE_DIR). Needs Go >= 1.26. Cold: about 2 to 4 minutes on 2 cores; cached: a no-op.
+helm:
+	@bash test/helm/build.sh
+
+# The chart carries copies of crds/ (a chart can only read its own files); test/helm checks that
+# they are identical. Run after changing a CRD.
+chart-crds:
+	cp crds/meshconfig.v1.yaml crds/meshconfig.v1beta1.yaml charts/meshinit/files/
 
 clean-control-plane:
 	rm -rf "$${MESHINIT_CONTROL_PLANE_DIR:-.cache/control-plane}"

@@ -165,11 +165,16 @@ export interface CommandResult { code: number | null; stdout: string; stderr: st
  * given kubeconfig and nothing from the environment's KUBECONFIG.
  */
 export function kubectl(kubeconfig: string, args: string[], options: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  const env = { ...process.env };
+  delete env['KUBECONFIG'];
+  return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...args], { env, ...options });
+}
+
+/** A command run from the repository root, its output collected; SIGKILLed after `timeoutMs` (default 90 s). */
+export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CommandResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env['KUBECONFIG'];
-    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: repoRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
@@ -177,7 +182,7 @@ export function kubectl(kubeconfig: string, args: string[], options: { timeoutMs
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 90_000);
     child.once('error', (error) => {
       clearTimeout(timer);
-      reject(new Error(`kubectl could not be started (is it on PATH?): ${error.message}`));
+      reject(new Error(`${path.basename(command)} could not be started (is it on PATH?): ${error.message}`));
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
