@@ -27,12 +27,21 @@ const DROPPED_BY_1_9 = ['spec.subresources', 'spec.additionalPrinterColumns'];
  * (crds/meshconfig.v1beta1.yaml says so): those two fields are not looked for there.
  */
 async function expectInstalled(plane: ControlPlane, values: string[]): Promise<Json[]> {
-  const dropped = plane.release === 'v1.9.11' ? DROPPED_BY_1_9 : [];
   const kubeconfig = plane.adminKubeconfigPath;
   const rendered = parseObjects((await mustHelm(['template', 'meshinit', CHART, '--namespace', NS, ...values])).stdout, 'helm template');
   const installed = parseObjects((await mustHelm(['get', 'manifest', 'meshinit', '--namespace', NS], { kubeconfig })).stdout, 'helm get manifest');
   const lines = compareObjectSets(indexObjects(rendered, 'template'), indexObjects(installed, 'release'), { left: 'helm template', right: 'helm get manifest' });
   expect(lines, lines.join('\n')).to.deep.equal([]);
+  for (const live of await expectOnServer(plane, rendered)) {
+    expect(((live.metadata as Json).annotations as Json)['meta.helm.sh/release-name'], objectKey(live)).to.equal('meshinit');
+  }
+  return rendered;
+}
+
+/** Every rendered object is on the server with every field it sets; returns them as the server has them. */
+async function expectOnServer(plane: ControlPlane, rendered: Json[]): Promise<Json[]> {
+  const dropped = plane.release === 'v1.9.11' ? DROPPED_BY_1_9 : [];
+  const lives: Json[] = [];
   for (const object of rendered) {
     const metadata = object.metadata as Json;
     const reply = await plane.request('GET', `${collectionPath(object)}/${String(metadata.name)}`);
@@ -42,9 +51,9 @@ async function expectInstalled(plane: ControlPlane, values: string[]): Promise<J
     delete (expected.metadata as Json).initializers;
     const missing = missingFields(expected, live).filter((line) => !dropped.some((field) => line.startsWith(`${field}: `) && object.kind === 'CustomResourceDefinition'));
     expect(missing, `${objectKey(object)}:\n${missing.join('\n')}`).to.deep.equal([]);
-    expect(((live.metadata as Json).annotations as Json)['meta.helm.sh/release-name'], objectKey(object)).to.equal('meshinit');
+    lives.push(live);
   }
-  return rendered;
+  return lives;
 }
 
 /** Whether the server lets the chart's ServiceAccount do `verb` on `group/resource[/subresource]` (a SubjectAccessReview). */
@@ -155,17 +164,20 @@ for (const release of LEGACY_RELEASES) {
     let plane: ControlPlane;
     let meshinit: MeshinitProcess | undefined;
     let rendered: Json[] = [];
+    let dir: string;
     // 1.9 serves no OpenAPI that Helm (client-go 0.37) can read; see the first test.
     const legacyFlags = release === 'v1.9.11' ? ['--disable-openapi-validation'] : [];
     const admin = (): string => plane.adminKubeconfigPath;
 
     before(async function () {
       plane = await startControlPlane({ release });
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-e2e-helm-'));
     });
 
     after(async function () {
       await meshinit?.stop();
       await plane?.stop();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
     if (release === 'v1.9.11') {
@@ -235,6 +247,17 @@ for (const release of LEGACY_RELEASES) {
     it('uninstalls as README.md says: the InitializerConfigurations first, then helm uninstall, which keeps the CRD', async function () {
       await mustKubectl(admin(), ['delete', 'initializerconfigurations', '-l', 'app.kubernetes.io/name=meshinit']);
       await expectUninstalled(plane, rendered);
+    });
+
+    it('without a release: helm template --set namespace.create=true | kubectl apply -f - installs the same objects, the Namespace labelled', async function () {
+      const { stdout } = await mustHelm(['template', 'meshinit', CHART, '--namespace', NS, '--set', 'namespace.create=true']);
+      const file = path.join(dir, 'meshinit.yaml');
+      fs.writeFileSync(file, stdout);
+      await mustKubectl(admin(), ['apply', ...(release === 'v1.9.11' ? ['--validate=false'] : []), '-f', file]);
+      const rendered = parseObjects(stdout, 'helm template');
+      expect(rendered[0]!.kind, 'Helm puts the Namespace first').to.equal('Namespace');
+      const lives = await expectOnServer(plane, rendered);
+      expect(((lives[0]!.metadata as Json).labels as Json)['meshinit.dev/injection']).to.equal('disabled');
     });
   });
 }
