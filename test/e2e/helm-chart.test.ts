@@ -180,12 +180,13 @@ describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
     expect(objects.some((o) => o.kind === 'Deployment')).to.equal(true);
   });
 
-  it('refuses impossible values with the reason: an unknown mode or key, jobPods in webhook mode, jobPods on a first install', async function () {
+  it('refuses impossible values with the reason: an unknown mode or key, jobPods in webhook mode, with one replica, or on a first install', async function () {
     const refusals: Array<[string[], string]> = [
       [['--set', 'mode=sidecar'], "at '/mode': value must be one of 'initializer', 'webhook'"],
       [['--set', 'replica=3'], "additional properties 'replica' not allowed"],
       [['--set', 'mode=webhook', '--set', 'initializer.jobPods=true', '--is-upgrade'], 'initializer.jobPods needs mode=initializer'],
       [['--set', 'initializer.jobPods=true'], 'initializer.jobPods is refused on a first install'],
+      [['--set', 'initializer.jobPods=true', '--set', 'replicas=1', '--is-upgrade'], 'initializer.jobPods needs replicas >= 2'],
     ];
     for (const [args, message] of refusals) {
       const result = await helm(['template', 'meshinit', CHART_DIR, '--namespace', 'meshinit-system', ...args]);

@@ -28,6 +28,9 @@ Refuses combinations that cannot work, with the reason, before anything reaches 
 {{- if and .Values.initializer.jobPods (ne .Values.mode "initializer") }}
 {{- fail "initializer.jobPods needs mode=initializer: the webhook mode injects Pods anyway" }}
 {{- end }}
+{{- if and .Values.initializer.jobPods (lt (int .Values.replicas) 2) }}
+{{- fail "initializer.jobPods needs replicas >= 2: every Pod, meshinit's own included, waits for a running meshinit, so a lone replica that restarts can never be released (manifests/README.md, cold start)" }}
+{{- end }}
 {{- if and .Values.initializer.jobPods .Release.IsInstall }}
 {{- fail "initializer.jobPods is refused on a first install: from the moment the Pods InitializerConfiguration exists every Pod, meshinit's own included, waits for a running meshinit, so its first Pods would never start. Install without it, wait for `kubectl -n <namespace> rollout status deployment/meshinit`, then `helm upgrade --reuse-values --set initializer.jobPods=true` (with `helm template`, add --is-upgrade)" }}
 {{- end }}
