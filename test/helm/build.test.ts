@@ -32,6 +32,14 @@ describe('test/helm/build.sh', function () {
     expect(goSum, 'go.sum pins the module').to.match(/^helm\.sh\/helm\/v3 v3\.22\.0 h1:/m);
   });
 
+  it('make e2e builds helm first (CI runs make test on a clean clone), and make helm runs this script', () => {
+    const makefile = fs.readFileSync(path.join(repoRoot, 'Makefile'), 'utf8');
+    const prerequisites = (target: string): string[] => new RegExp(`^${target}:(.*)$`, 'm').exec(makefile)?.[1]?.trim().split(/\s+/) ?? [];
+    expect(prerequisites('e2e')).to.include('helm');
+    expect(prerequisites('test')).to.include('e2e');
+    expect(makefile).to.match(/^helm:\n\t@bash test\/helm\/build\.sh$/m);
+  });
+
   it('is a no-op, without Go on PATH, when that binary is there', async () => {
     const binary = helmBinary().path;
     fs.mkdirSync(path.dirname(binary), { recursive: true });
