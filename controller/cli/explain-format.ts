@@ -104,7 +104,8 @@ function injectedLine(explanation: Explanation): string {
 export function renderExplainText(report: ExplainReport): string {
   const blocks = report.items.map(({ source, explanation, namespaceLabelsKnown }) => {
     const { workload, namespace } = explanation;
-    const namespaceLabels = namespaceLabelsKnown ? labels(namespace.labels) : `${labels(namespace.labels)} (not read offline; give --namespace-labels)`;
+    const given = Object.keys(namespace.labels).length > 0;
+    const namespaceLabels = namespaceLabelsKnown ? labels(namespace.labels) : given ? `${labels(namespace.labels)} (from --namespace-labels)` : '(none: not read offline; give --namespace-labels)';
     return [
       `${workload.kind} ${workload.namespace}/${workload.name} (${source})`,
       `  Namespace ${namespace.name}: labels ${namespaceLabels}`,
