@@ -81,8 +81,10 @@ function injectionLines(explanation: Explanation): string[] {
     ['pod annotations', injection.podAnnotations.join(', ')],
     ['pod labels', injection.podLabels.join(', ')],
   ];
+  const added = explanation.decisions.some((decision) => decision.action === 'injected');
+  const what = added ? 'Sidecar' : 'Sidecar it would get, though not added here (see the decision)';
   return [
-    `  Sidecar (MeshConfig ${injection.meshConfig}, generation ${injection.generation}, hash ${injection.hash}; JSON Patch of ${injection.patch.length} operations with -o json):`,
+    `  ${what} (MeshConfig ${injection.meshConfig}, generation ${injection.generation}, hash ${injection.hash}; JSON Patch of ${injection.patch.length} operations with -o json):`,
     ...rows.filter(([, value]) => value !== '').map(([name, value]) => `    ${`${name}:`.padEnd(18)}${value}`),
   ];
 }
