@@ -8,9 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { repoRoot } from '../support/transcripts.ts';
-import { freePort, MeshinitProcess, mustKubectl, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { freePort, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
 
 const SHOP = 'e2e-shop';
 const OURS = 'sidecar.initializer.meshinit.dev';
@@ -152,6 +153,20 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
       expect(missing.stderr).to.include(`StatefulSet ${SHOP}/nope not found`).and.include('kubectl get statefulsets -n e2e-shop');
     });
 
+    it('a Pod is explained as the workload that owns it', async function () {
+      const uid = JSON.parse((await mustKubectl(admin(), ['get', 'job', 'nightly', '-n', SHOP, '-o', 'json'])).stdout).metadata.uid as string;
+      await apply([{
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name: 'nightly-x7k2p', namespace: SHOP, labels: { 'job-name': 'nightly' }, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'nightly', uid, controller: true }] },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.28' }] },
+      }]);
+      const result = await meshinitCli(['explain', 'pod/nightly-x7k2p', '-n', SHOP, '--kubeconfig', admin(), '-o', 'json']);
+      expect(result.code, result.stderr).to.equal(0);
+      const report = JSON.parse(result.stdout) as ExplainJson & { notes: string[] };
+      expect(report.explanations[0]!.workload).to.deep.equal({ kind: 'Job', namespace: SHOP, name: 'nightly' });
+      expect(report.notes).to.include(`Pod ${SHOP}/nightly-x7k2p belongs to Job ${SHOP}/nightly, explained here: a Pod is judged as its workload`);
+    });
+
     it('403 for an identity without RBAC: exit 1 with the permissions explain needs', async function () {
       const nobody = await plane.kubeconfigFor({ user: 'e2e-nobody', groups: [] });
       const result = await meshinitCli(['explain', 'deployment/web', '-n', SHOP, '--kubeconfig', nobody]);
@@ -199,6 +214,57 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
           return now.injected.state === 'outdated' ? now : undefined;
         }, 'explain to see the older injection');
         expect(outdated.injection?.containers).to.deep.equal([{ name: 'shop-proxy', image: 'shop/proxy:2.0' }]);
+
+        // An invalid edit: the controller keeps the last valid version (recorded in its status),
+        // and so does explain.
+        // (A label value that is a number: the v1beta1 schema cannot type map values, meshinit refuses it.)
+        await mustKubectl(admin(), ['patch', 'meshconfig', 'shop-mesh', '--type', 'merge', '-p', JSON.stringify({ spec: { sidecar: { podLabels: { 'mesh-version': 2 } } } })]);
+        await waitUntil(async () => {
+          const mc = JSON.parse((await mustKubectl(admin(), ['get', 'meshconfig', 'shop-mesh', '-o', 'json'])).stdout) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+          return mc.status?.conditions?.some((c) => c.type === 'Valid' && c.status === 'False') ? true : undefined;
+        }, 'the controller to record the invalid edit in status');
+        const invalid = await explainJson('deploy/api');
+        const shopMesh = (invalid.meshConfigs as Array<Record<string, unknown>>).find((mc) => mc.name === 'shop-mesh');
+        expect(shopMesh).to.deep.include({ verdict: 'selected', servingLastValid: true });
+        expect(String((shopMesh!.problems as string[])[0])).to.include('podLabels');
+        expect(invalid.injection?.containers, 'the last valid version: image 2.0').to.deep.equal([{ name: 'shop-proxy', image: 'shop/proxy:2.0' }]);
+      });
+    }
+
+    if (release === undefined) {
+      it('with the webhook running (--target workloads): the decision words equal the `reason` of its log line', async function () {
+        const certDir = fs.mkdtempSync(path.join(dir, 'tls-'));
+        const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+        fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
+        fs.writeFileSync(path.join(certDir, 'tls.key'), certs.keyPem);
+        await mustKubectl(admin(), ['apply', '-f', 'manifests/webhook/namespace.yaml', '-f', 'manifests/webhook/rbac.yaml']);
+        const port = await freePort();
+        const shipped = readYaml('manifests/webhook/mutatingwebhookconfiguration.yaml')[0] as { webhooks: Json[] };
+        await mustCreate(plane, {
+          apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-explain-e2e' },
+          webhooks: [{
+            ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev', clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') },
+            rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
+          }],
+        });
+        meshinit = new MeshinitProcess([
+          'run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
+          '--tls-cert-file', path.join(certDir, 'tls.crt'), '--tls-key-file', path.join(certDir, 'tls.key'), '--target', 'workloads',
+        ]);
+        await meshinit.waitForLog((l) => l.message === 'Webhook serving', 'the webhook serving', 30_000);
+        // The webhook configuration takes a moment to reach the admission chain: wait for a dry run to be injected.
+        await waitUntil(async () => {
+          const reply = await plane.request('POST', `/apis/apps/v1/namespaces/${SHOP}/deployments?dryRun=All`, { body: deployment('probe') });
+          return reply.body.includes('shop-proxy') ? true : undefined;
+        }, 'the webhook to be called');
+
+        await apply([deployment('api'), deployment('report', { 'sidecar.meshinit.dev/inject': 'false' })]);
+        const logged = async (name: string): Promise<string> => String((await meshinit!.waitForLog((l) => l.name === name && l.dryRun === false && typeof l.reason === 'string', `the decision on ${name}`)).reason);
+        const api = await explainJson('deploy/api');
+        expect(api.injected.state).to.equal('current');
+        expect(api.decisions[0]).to.deep.include({ mode: 'webhook', action: 'injected', reason: await logged('api') });
+        const report = await explainJson('deploy/report');
+        expect(report.decisions[0]).to.deep.include({ mode: 'webhook', action: 'skipped', reason: await logged('report') });
       });
     }
   });
