@@ -48,6 +48,8 @@ Flags:
                                 Which mode's decision to show. auto (default): offline both, and
                                 each line says which; live the mode "meshinit run --mode auto" picks
                                 on that server (initializer where Initializers are served).
+                                The webhook decision holds for both --target values: the pod
+                                template (workloads), or the Pods, judged as their workload (pods).
       --controller-namespace NS meshinit's own namespace, never injected (default: none).
       --kubeconfig FILE         Live: the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the
                                 Pod's service account in a cluster).

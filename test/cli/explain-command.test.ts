@@ -105,6 +105,18 @@ describe('meshinit explain -f (offline)', () => {
   });
 });
 
+describe('meshinit explain in the command line', () => {
+  it('is listed in meshinit --help and dispatched by main', async () => {
+    const { main, MAIN_HELP } = await import('../../controller/main.ts');
+    expect(MAIN_HELP).to.include('meshinit explain KIND/NAME');
+    const out: string[] = [];
+    const sink = { write: (s: string) => out.push(s) };
+    const io = { stdin: process.stdin, stdout: sink, stderr: sink, readFile: async () => '', cwd: REPO_ROOT, env: {}, version: 't', waitForStopSignal: async () => 'SIGTERM' };
+    expect(await main(['explain', '--help'], io)).to.equal(0);
+    expect(out.join('')).to.equal(EXPLAIN_HELP);
+  });
+});
+
 describe('KIND/NAME as kubectl spells it', () => {
   it('accepts short names, plurals, group- and version-qualified resources, and KIND NAME', () => {
     const cases: Array<[string[], string, string]> = [
