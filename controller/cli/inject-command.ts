@@ -1,21 +1,19 @@
 // `meshinit inject`: what the controller does to a workload on the cluster, done to manifest files,
 // so the result can be reviewed and committed. Everything is computed before anything is written:
 // a run that fails writes nothing to stdout, and a pipeline never sees half a stream.
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseMeshConfig } from '../core/meshconfig.ts';
 import { planWorkloadInjection } from '../core/plan.ts';
 import type { MeshConfig, Workload } from '../core/types.ts';
 import { isWorkloadKind, recogniseWorkload } from '../core/workload.ts';
+import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
+import { unifiedDiff } from './line-diff.ts';
 import { defaultMeshConfigPath, DEFAULT_MESHCONFIG_RELATIVE_PATH } from './default-meshconfig.ts';
 import { parseManifests, parseSingleDocument, renderJsonList, renderYaml, withValue, type Manifest } from './inject-manifests.ts';
 
-export interface InjectIo {
-  stdin: NodeJS.ReadableStream;
+export interface InjectIo extends InputIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
-  readFile(path: string): Promise<string>;
-  cwd: string;
 }
 
 export const INJECT_HELP = `meshinit inject: put the mesh sidecar into manifests offline, as the controller would on the cluster.
@@ -31,6 +29,10 @@ Flags:
                                 in the meshinit package.
   -o, --output yaml|json        yaml (default): the documents, in input order, separated by "---".
                                 json: one v1 List holding every object.
+      --diff                    Print a unified diff (diff -u) of each file against its injected
+                                version instead of the result; nothing for a file left unchanged.
+                                Lines are compared without a trailing carriage return (CRLF input
+                                is not reported as changed everywhere). Apply with: patch -p0
   -n, --namespace NS            Namespace of documents without metadata.namespace (default "default").
       --controller-namespace NS meshinit's own namespace; its workloads are never injected (default: none).
   -h, --help                    Show this help.
@@ -54,9 +56,11 @@ Examples:
   meshinit inject -f app.yaml -f jobs.yaml --meshconfig mesh.yaml -n shop
   kubectl get deploy web -o yaml | meshinit inject -f - | kubectl apply -f -
   meshinit inject -f app.yaml -o json
+  meshinit inject -f app.yaml --diff
 
 Exit codes:
-  0  success (skipped workloads and failurePolicy Ignore warnings included)
+  0  success (skipped workloads and failurePolicy Ignore warnings included); with --diff, 0
+     whether or not a file would change, as "istioctl kube-inject" does (not like diff(1))
   1  a workload cannot be injected and the MeshConfig has failurePolicy: Fail
   2  bad input: unknown flag or value, no -f, unreadable file, unparsable YAML or JSON, invalid MeshConfig
 `;
@@ -67,15 +71,12 @@ interface InjectOptions {
   files: string[];
   meshConfigFile: string | undefined;
   output: 'yaml' | 'json';
+  diff: boolean;
   namespace: string;
   controllerNamespace: string | undefined;
 }
 
 class UsageError extends Error {}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function checkNamespace(flag: string, value: string | undefined): void {
   if (value !== undefined && (!DNS1123_LABEL.test(value) || value.length > 63)) {
@@ -95,6 +96,7 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
         filename: { type: 'string', short: 'f', multiple: true },
         meshconfig: { type: 'string' },
         output: { type: 'string', short: 'o' },
+        diff: { type: 'boolean' },
         namespace: { type: 'string', short: 'n' },
         'controller-namespace': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -111,32 +113,17 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
   if (values.meshconfig === '-' && files.includes('-')) throw new UsageError('stdin cannot be read for both -f - and --meshconfig -');
   const output = values.output ?? 'yaml';
   if (output !== 'yaml' && output !== 'json') throw new UsageError(`-o must be yaml or json, got ${JSON.stringify(output)}`);
+  if (values.diff && values.output !== undefined) throw new UsageError('--diff compares YAML: it cannot be combined with -o');
   checkNamespace('--namespace', values.namespace);
   checkNamespace('--controller-namespace', values['controller-namespace']);
   return {
     files,
     meshConfigFile: values.meshconfig,
     output,
+    diff: values.diff === true,
     namespace: values.namespace ?? 'default',
     controllerNamespace: values['controller-namespace'],
   };
-}
-
-async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Bad input that ends the run with exit code 2; the message is written as is. */
-class InputError extends Error {}
-
-async function readInput(file: string, io: InjectIo): Promise<string> {
-  try {
-    return file === '-' ? await readStdin(io.stdin) : await io.readFile(path.resolve(io.cwd, file));
-  } catch (error) {
-    throw new InputError(`${file === '-' ? '<stdin>' : file}: cannot read: ${message(error)}`);
-  }
 }
 
 async function loadMeshConfig(file: string | undefined, io: InjectIo): Promise<MeshConfig> {
@@ -207,6 +194,31 @@ function injectManifest(manifest: Manifest, meshConfig: MeshConfig, options: Inj
   }
 }
 
+interface InputFile {
+  label: string;
+  source: string;
+  /** How many of the manifests, in order, came from this file. */
+  count: number;
+}
+
+/**
+ * One `diff -u` per input file, against the YAML its manifests become. A file none of whose
+ * manifests changed gets no diff at all, whatever its formatting would turn into when re-rendered.
+ */
+function fileDiffs(inputs: readonly InputFile[], before: readonly Manifest[], after: readonly Manifest[]): string {
+  let at = 0;
+  let out = '';
+  for (const input of inputs) {
+    const range = { from: at, to: at + input.count };
+    at = range.to;
+    const changed = after.slice(range.from, range.to).some((manifest, index) => manifest !== before[range.from + index]);
+    if (!changed) continue;
+    // A tab ends the file name in the header, as diff -u puts its timestamp there: patch -p0 finds the file.
+    out += unifiedDiff({ oldText: input.source, newText: renderYaml(after.slice(range.from, range.to)), oldLabel: `${input.label}\t(original)`, newLabel: `${input.label}\t(injected by meshinit)` });
+  }
+  return out;
+}
+
 /** Runs `meshinit inject ARGS`; returns the exit code (0, 1 or 2, see INJECT_HELP). */
 export async function runInjectCommand(argv: readonly string[], io: InjectIo): Promise<number> {
   let options: InjectOptions | undefined;
@@ -223,14 +235,16 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
 
   // Read and parse everything first: bad input anywhere is exit 2 before any workload is judged.
   let meshConfig: MeshConfig;
+  const inputs: InputFile[] = [];
   const manifests: Manifest[] = [];
   const parseWarnings: string[] = [];
   try {
     meshConfig = await loadMeshConfig(options.meshConfigFile, io);
     for (const file of options.files) {
       const source = await readInput(file, io);
-      const parsed = parseManifests(source, file === '-' ? '<stdin>' : file);
+      const parsed = parseManifests(source, inputLabel(file));
       if (!parsed.ok) throw new InputError(parsed.message);
+      inputs.push({ label: inputLabel(file), source, count: parsed.manifests.length });
       manifests.push(...parsed.manifests);
       parseWarnings.push(...parsed.warnings.map((warning) => `meshinit: warning: ${warning}`));
     }
@@ -245,6 +259,10 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
   if (notes.length > 0) io.stderr.write(`${notes.join('\n')}\n`);
   if (outcomes.some((outcome) => outcome.failed)) return 1;
   const results = outcomes.map((outcome) => outcome.manifest);
+  if (options.diff) {
+    io.stdout.write(fileDiffs(inputs, manifests, results));
+    return 0;
+  }
   io.stdout.write(options.output === 'json' ? renderJsonList(results) : renderYaml(results));
   return 0;
 }

@@ -44,21 +44,38 @@ export function compareMeshConfigs(a: MeshConfig, b: MeshConfig): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
+/**
+ * Why one MeshConfig does not apply to a target, checked in the order selection uses: its
+ * namespaceSelector, its selector, then its kinds. `undefined`: it applies (priority decides
+ * among those that do). Selection itself is built on this, so an explanation (`meshinit explain`)
+ * and the controller can never disagree.
+ */
+export type MeshConfigMismatch = 'namespaceSelector' | 'selector' | 'kind';
+
+export function meshConfigMismatch(meshConfig: MeshConfig, target: SelectionTarget): MeshConfigMismatch | undefined {
+  if (!matchesLabelSelector(meshConfig.spec.namespaceSelector, target.namespace.labels)) return 'namespaceSelector';
+  if (!matchesLabelSelector(meshConfig.spec.selector, target.labels)) return 'selector';
+  if (!meshConfig.spec.kinds.includes(target.kind)) return 'kind';
+  return undefined;
+}
+
 export function selectMeshConfig(meshConfigs: readonly MeshConfig[], target: SelectionTarget): Selection {
   if (meshConfigs.length === 0) return { selected: undefined, reason: 'no MeshConfig exists' };
-  const bySelectors = meshConfigs.filter(
-    (mc) =>
-      matchesLabelSelector(mc.spec.namespaceSelector, target.namespace.labels) &&
-      matchesLabelSelector(mc.spec.selector, target.labels),
-  );
+  const bySelectors: MeshConfig[] = [];
+  const byKind: MeshConfig[] = [];
+  for (const mc of meshConfigs) {
+    const mismatch = meshConfigMismatch(mc, target);
+    if (mismatch === 'namespaceSelector' || mismatch === 'selector') continue;
+    bySelectors.push(mc);
+    if (mismatch === undefined) byKind.push(mc);
+  }
   if (bySelectors.length === 0) {
     return { selected: undefined, reason: `no MeshConfig selects it (namespace ${target.namespace.name} or workload labels do not match)` };
   }
-  const byKind = bySelectors.filter((mc) => mc.spec.kinds.includes(target.kind));
   if (byKind.length === 0) {
     const names = bySelectors.map((mc) => mc.name).sort().join(', ');
     return { selected: undefined, reason: `kind ${target.kind} is not in the kinds of MeshConfig ${names}` };
   }
-  const [best] = [...byKind].sort(compareMeshConfigs);
+  const [best] = byKind.sort(compareMeshConfigs);
   return best ? { selected: best } : { selected: undefined, reason: 'no MeshConfig selects it' };
 }

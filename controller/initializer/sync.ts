@@ -5,6 +5,7 @@
 import { isOwnTurn } from '../core/initializers.ts';
 import { buildFailurePatch, buildInitializationPatch, type JsonPatchOperation } from '../core/patch.ts';
 import { planJobPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
+import { initializerVerdict } from '../core/outcome.ts';
 import type { PolicyContext } from '../core/policy.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
 import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
@@ -74,10 +75,8 @@ interface Decision {
   ops: JsonPatchOperation[];
 }
 
-/** Why a Job is released untouched: the rule is the server's, recorded on 1.9 and 1.13. */
-export const JOB_RELEASE_REASON =
-  'a Job\'s pod template cannot be changed, not even while it is uninitialized (the API server answers 422 "field is immutable"), ' +
-  'so the Job was released without a sidecar; inject its manifest with "meshinit inject", or run meshinit with --job-pods to inject the Job\'s Pods';
+// Re-exported: tests and callers have always found it here.
+export { JOB_RELEASE_REASON } from '../core/outcome.ts';
 
 function pathOf(ref: ObjectRef): string {
   const descriptor = ref.kind === 'Pod' ? POD : workloadDescriptor(ref.kind);
@@ -122,43 +121,13 @@ function release(original: KubeObject, deps: SyncDeps): JsonPatchOperation[] {
   return buildInitializationPatch({ original, desired: original, initializerName: deps.initializerName });
 }
 
-function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Decision {
-  if (plan.action === 'skip' && plan.degraded) {
-    return { action: 'released', reason: plan.reason, level: 'warn', ops: release(original, deps) };
+function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeObject, deps: SyncDeps, kind: SyncKind, rejection: string | undefined): Decision {
+  const { failure, ...verdict } = initializerVerdict(plan, { kind, ...(rejection !== undefined ? { rejection } : {}) });
+  if (verdict.action === 'failed') return { ...verdict, ops: buildFailurePatch({ original, initializerName: deps.initializerName, message: failure ?? verdict.reason }) };
+  if (verdict.action === 'injected' && plan.action === 'inject') {
+    return { ...verdict, ops: buildInitializationPatch({ original, desired: plan.object, initializerName: deps.initializerName }) };
   }
-  if (plan.action === 'skip') {
-    return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'info', ops: release(original, deps) };
-  }
-  const problem = rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
-  if (problem !== undefined) {
-    if (plan.meshConfig.spec.failurePolicy === 'Fail') {
-      return {
-        action: 'failed',
-        reason: `injection failed and MeshConfig ${plan.meshConfig.name} has failurePolicy Fail, so the API server deletes the object: ${problem}`,
-        meshConfig: plan.meshConfig.name,
-        level: 'error',
-        ops: buildFailurePatch({ original, initializerName: deps.initializerName, message: problem }),
-      };
-    }
-    return {
-      action: 'released',
-      reason: `injection failed, released without a sidecar (failurePolicy Ignore): ${problem}`,
-      meshConfig: plan.meshConfig.name,
-      level: 'warn',
-      ops: release(original, deps),
-    };
-  }
-  if (plan.action !== 'inject') throw new Error('unreachable');
-  if (!plan.changed) {
-    return { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, level: 'info', ops: release(original, deps) };
-  }
-  return {
-    action: 'injected',
-    reason: plan.reason,
-    meshConfig: plan.meshConfig.name,
-    level: 'info',
-    ops: buildInitializationPatch({ original, desired: plan.object, initializerName: deps.initializerName }),
-  };
+  return { ...verdict, ops: release(original, deps) };
 }
 
 async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Promise<Decision> {
@@ -183,15 +152,11 @@ async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, reje
         : `malformed Pod: ${pod.reason}`;
       return { action: 'released', reason, level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
     }
-    return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, rejection);
+    return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, 'Pod', rejection);
   }
   const workload = recogniseWorkload(original);
   if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, level: 'warn', ops: release(original, deps) };
-  const plan = planWorkloadInjection(workload.value, context);
-  if (ref.kind === 'Job' && plan.action !== 'skip') {
-    return { action: 'released', reason: JOB_RELEASE_REASON, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'warn', ops: release(original, deps) };
-  }
-  return fromPlan(plan, original, deps, rejection);
+  return fromPlan(planWorkloadInjection(workload.value, context), original, deps, ref.kind, rejection);
 }
 
 /** Syncs one object; resolves when it is done with it, throws for the work queue to retry. */

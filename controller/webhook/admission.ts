@@ -4,6 +4,7 @@
 // because that is all the 1.9-1.15 API servers send.
 import { diffJson } from '../core/json-diff.ts';
 import type { JsonPatchOperation } from '../core/patch.ts';
+import { admissionVerdict } from '../core/outcome.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
 import type { SidecarMemo } from '../core/sidecar-memo.ts';
@@ -40,7 +41,8 @@ export class AdmissionRequestError extends Error {
   }
 }
 
-export type AdmissionAction = 'injected' | 'skipped' | 'allowed-uninjected' | 'denied';
+import type { AdmissionAction } from '../core/outcome.ts';
+export type { AdmissionAction };
 
 export interface AdmissionDecision {
   action: AdmissionAction;
@@ -161,25 +163,17 @@ export function admit(body: unknown, context: AdmissionContext): AdmissionOutcom
   });
   if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip });
   const { plan, object } = planned;
-  const source = planned.decidedFrom ? { decidedFrom: planned.decidedFrom } : {};
-  if (plan.action === 'skip' && plan.degraded) {
-    return answer({ allowed: true, warnings: [`meshinit admitted this without a sidecar: ${plan.reason}`] }, { action: 'allowed-uninjected', reason: plan.reason, ...source });
-  }
-  if (plan.action === 'skip') return answer({ allowed: true }, { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), ...source });
-  if (plan.action === 'error') {
-    const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
-    if (plan.meshConfig.spec.failurePolicy === 'Fail') {
-      return answer(
-        { allowed: false, status: { code: 403, reason: 'Forbidden', message: `${message} (MeshConfig ${plan.meshConfig.name} has failurePolicy Fail)` } },
-        { action: 'denied', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source },
-      );
+  const { warning, denial, ...verdict } = admissionVerdict(plan);
+  const decision = { ...verdict, ...(planned.decidedFrom ? { decidedFrom: planned.decidedFrom } : {}) };
+  switch (verdict.action) {
+    case 'denied':
+      return answer({ allowed: false, status: { code: 403, reason: 'Forbidden', message: denial ?? verdict.reason } }, decision);
+    case 'injected': {
+      if (plan.action !== 'inject') throw new Error('unreachable');
+      const ops: JsonPatchOperation[] = diffJson(object, plan.object);
+      return answer({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') }, decision);
     }
-    return answer({ allowed: true, warnings: [`${message}; admitted without a sidecar (failurePolicy Ignore)`] }, { action: 'allowed-uninjected', reason: plan.error.message, meshConfig: plan.meshConfig.name, ...source });
+    default:
+      return answer({ allowed: true, ...(warning !== undefined ? { warnings: [warning] } : {}) }, decision);
   }
-  if (!plan.changed) return answer({ allowed: true }, { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, ...source });
-  const ops: JsonPatchOperation[] = diffJson(object, plan.object);
-  return answer(
-    { allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') },
-    { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name, ...source },
-  );
 }

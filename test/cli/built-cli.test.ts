@@ -1,6 +1,8 @@
 // The compiled command as a newcomer runs it after `npm ci` (which builds dist/ through the
 // "prepare" script): `npm test` builds first, so this checks what ships, not what tsx runs.
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from '../support/transcripts.ts';
@@ -30,6 +32,23 @@ describe('the built meshinit command (bin/meshinit.js → dist/)', function () {
     expect(help.stdout).to.include('Usage: meshinit run');
     const version = execFileSync(process.execPath, [BIN, 'version'], { encoding: 'utf8' });
     expect(version).to.match(/^meshinit \d+\.\d+\.\d+\n$/);
+  });
+
+  it('explain -f loads neither @kubernetes/client-node nor the controller (start time), and explains the example', function () {
+    // A module hook that records every URL the process resolves.
+    const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-trace-')), 'modules.txt');
+    const hook = `import fs from 'node:fs'; let file; export function initialize(data) { file = data.file; }
+      export async function resolve(specifier, context, next) { const result = await next(specifier, context); fs.appendFileSync(file, result.url + '\\n'); return result; }`;
+    const register = `import { register } from 'node:module'; register('data:text/javascript;base64,${Buffer.from(hook).toString('base64')}', import.meta.url, { data: { file: ${JSON.stringify(trace)} } });`;
+    const result = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BIN, 'explain', '-f', 'examples/app.yaml'], { cwd: repoRoot, encoding: 'utf8', timeout: 20000 });
+    expect(result.status, result.stderr).to.equal(0);
+    expect(result.stdout).to.include('Deployment default/web (examples/app.yaml: document 3)');
+    const modules = fs.readFileSync(trace, 'utf8');
+    fs.rmSync(path.dirname(trace), { recursive: true, force: true });
+    expect(modules, 'the hook saw the CLI load').to.include('dist/controller/cli/explain-command.js');
+    for (const unwanted of ['@kubernetes/client-node', 'dist/controller/kube/api-client.js', 'dist/controller/run-command.js', 'dist/controller/initializer/', 'explain-live.js', 'winston']) {
+      expect(modules, unwanted).to.not.include(unwanted);
+    }
   });
 
   it('exits 2 on an unknown command', function () {

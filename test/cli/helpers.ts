@@ -40,3 +40,21 @@ export async function runInject(argv: string[], options: RunOptions = {}): Promi
 export function stderrLines(result: RunResult): string[] {
   return result.stderr.split('\n').filter((line) => line !== '');
 }
+
+/** An in-process run of `meshinit explain`, with the same virtual files as runInject. */
+export async function runExplain(argv: string[], options: RunOptions & { env?: Record<string, string> } = {}): Promise<RunResult> {
+  const { runExplainCommand } = await import('../../controller/cli/explain-command.ts');
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const virtual = new Map(Object.entries(options.files ?? {}).map(([file, text]) => [path.resolve(REPO_ROOT, file), text]));
+  const code = await runExplainCommand(argv, {
+    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
+    stdout: { write: (s: string) => stdout.push(s) },
+    stderr: { write: (s: string) => stderr.push(s) },
+    readFile: async (file: string) => virtual.get(file) ?? readFile(file, 'utf8'),
+    cwd: REPO_ROOT,
+    env: options.env ?? {},
+    version: '0.0.0-test',
+  });
+  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
+}

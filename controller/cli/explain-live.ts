@@ -1,0 +1,136 @@
+// `meshinit explain KIND/NAME`: the object, its Namespace and every MeshConfig read from the
+// cluster through the kubeconfig, GETs and one LIST only, then judged by the same core as
+// offline. Loaded by a dynamic import from explain-command.ts: it brings in the kubeconfig code.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { explainWorkload, type ExplainMode } from '../core/explain.ts';
+import type { KubeObject, NamespaceInfo, Workload } from '../core/types.ts';
+import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
+import { createKubeApi } from '../kube/api-client.ts';
+import { kubeconfigFiles, kubeconfigTokenFile } from '../kube/credentials.ts';
+import { initializerApiStatus } from '../kube/discovery.ts';
+import { isKubeApiError } from '../kube/errors.ts';
+import { collectionPath, MESHCONFIG, NAMESPACE, objectPath, POD, workloadDescriptor, type ResourceDescriptor } from '../kube/resources.ts';
+import { loadKubeConfigClass } from '../kube/slim-kubeconfig.ts';
+import type { KubeApi } from '../kube/types.ts';
+import type { ExplainIo, ExplainOptions } from './explain-command.ts';
+import { meshConfigEntries } from './explain-meshconfigs.ts';
+import type { ExplainReport } from './explain-format.ts';
+import type { ResourceRef } from './explain-ref.ts';
+import { InputError } from './input.ts';
+
+/** The verbs `explain` needs, as one command that grants them read-only (quoted in 403 messages). */
+export const EXPLAIN_RBAC_HINT =
+  'explain needs get on deployments.apps, statefulsets.apps, daemonsets.apps, jobs.batch, pods and namespaces, and list on meshconfigs.meshinit.dev; ' +
+  'grant them read-only with: kubectl create clusterrole meshinit-explain --verb=get,list ' +
+  '--resource=deployments.apps,statefulsets.apps,daemonsets.apps,jobs.batch,pods,namespaces,meshconfigs.meshinit.dev ' +
+  '&& kubectl create clusterrolebinding meshinit-explain --clusterrole=meshinit-explain --user=YOU';
+
+const CRD_HINT = 'the MeshConfig CRD (meshconfigs.meshinit.dev) is not installed on this server, so meshinit injects nothing here; install it (README "Install on a cluster"): ' +
+  'kubectl apply -f crds/meshconfig.v1.yaml (crds/meshconfig.v1beta1.yaml on Kubernetes 1.9-1.15)';
+
+function firstLine(error: unknown): string {
+  return ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').slice(0, 300);
+}
+
+function loadKubeConfig(KubeConfigClass: new () => KubeConfig, path: string | undefined): KubeConfig {
+  const kc = new KubeConfigClass();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (error) {
+    // Only the first line: a YAML parser quotes the lines around a syntax error, and in a kubeconfig those are tokens.
+    throw new InputError(`the kubeconfig ${path ?? '(default)'} cannot be used: ${firstLine(error)}`);
+  }
+  if (!kc.getCurrentCluster()) throw new InputError('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a Pod with a service account');
+  return kc;
+}
+
+/** An API failure, as what went wrong and what to do about it. */
+function readError(what: string, error: unknown, server: string): InputError {
+  if (!isKubeApiError(error)) return new InputError(`cannot read ${what} from ${server}: ${firstLine(error)}; is the API server reachable with this kubeconfig?`);
+  if (error.statusCode === 401) return new InputError(`the API server does not accept the kubeconfig's credentials (401 reading ${what}): log in again or check the kubeconfig user`);
+  if (error.statusCode === 403) return new InputError(`forbidden: ${error.serverMessage} (reading ${what}). ${EXPLAIN_RBAC_HINT}`);
+  return new InputError(`reading ${what}: ${error.message}`);
+}
+
+interface Reader {
+  api: KubeApi;
+  server: string;
+  includeUninitialized: boolean;
+}
+
+async function readObject(reader: Reader, descriptor: ResourceDescriptor, namespace: string, name: string): Promise<unknown> {
+  try {
+    // On 1.9-1.13 an object still held by an initializer is visible only with includeUninitialized.
+    return await reader.api.get<unknown>(objectPath(descriptor, namespace, name), reader.includeUninitialized ? { includeUninitialized: true } : undefined);
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) {
+      throw new InputError(`${descriptor.kind} ${namespace}/${name} not found on ${reader.server}: check the name and the namespace (-n), e.g. kubectl get ${descriptor.plural} -n ${namespace}`);
+    }
+    throw readError(`${descriptor.kind} ${namespace}/${name}`, error, reader.server);
+  }
+}
+
+/** The workload to explain: the object itself, or for a Pod the workload that owns it. */
+async function readWorkload(reader: Reader, ref: ResourceRef, namespace: string, notes: string[]): Promise<Workload> {
+  if (ref.kind !== 'Pod') {
+    const recognised = recogniseWorkload(await readObject(reader, workloadDescriptor(ref.kind), namespace, ref.name));
+    if (!recognised.ok) throw new InputError(`${ref.kind} ${namespace}/${ref.name} is malformed, the controller would release it unchanged: ${recognised.reason}`);
+    return recognised.value;
+  }
+  const pod = recognisePod(await readObject(reader, POD, namespace, ref.name));
+  if (!pod.ok) throw new InputError(`Pod ${namespace}/${ref.name} is malformed: ${pod.reason}`);
+  const owner = podOwnerIdentity(pod.value, namespace);
+  if (!owner.ok) throw new InputError(`Pod ${namespace}/${ref.name}: ${owner.reason}`);
+  notes.push(`Pod ${namespace}/${ref.name} belongs to ${owner.value.kind} ${namespace}/${owner.value.name}, explained here: a Pod is judged as its workload`);
+  return readWorkload(reader, { kind: owner.value.kind, name: owner.value.name }, namespace, notes);
+}
+
+async function readNamespace(reader: Reader, name: string): Promise<NamespaceInfo> {
+  try {
+    const object = await reader.api.get<KubeObject>(objectPath(NAMESPACE, undefined, name));
+    return { name, labels: { ...(object.metadata?.labels ?? {}) } };
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) throw new InputError(`namespace ${name} not found on ${reader.server}`);
+    throw readError(`namespace ${name}`, error, reader.server);
+  }
+}
+
+async function readMeshConfigs(reader: Reader): Promise<unknown[]> {
+  try {
+    return (await reader.api.list<unknown>(collectionPath(MESHCONFIG))).items;
+  } catch (error) {
+    if (isKubeApiError(error) && error.isNotFound) throw new InputError(CRD_HINT);
+    throw readError('the MeshConfigs', error, reader.server);
+  }
+}
+
+export async function explainLive(options: ExplainOptions & { ref: ResourceRef }, io: ExplainIo): Promise<ExplainReport> {
+  const kc = loadKubeConfig((await loadKubeConfigClass()).KubeConfig, options.kubeconfig);
+  const server = kc.getCurrentCluster()?.server ?? '(unknown server)';
+  const namespace = options.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  const tokenFile = kubeconfigTokenFile(kubeconfigFiles(options.kubeconfig, io.env), kc.getCurrentUser()?.name);
+  const api = createKubeApi(kc, { requestTimeoutMs: 15_000, userAgent: `meshinit/${io.version} (explain)`, ...(tokenFile ? { tokenFile } : {}) });
+  let initializers: string;
+  try {
+    initializers = await initializerApiStatus(api);
+  } catch (error) {
+    throw readError('the API discovery', error, server);
+  }
+  const reader: Reader = { api, server, includeUninitialized: initializers === 'served' };
+  // auto: the mode `meshinit run --mode auto` picks on this server.
+  const mode: ExplainMode = options.mode !== 'auto' ? options.mode : initializers === 'served' ? 'initializer' : 'webhook';
+  const notes: string[] = [];
+  const workload = await readWorkload(reader, options.ref, namespace, notes);
+  const namespaceInfo = await readNamespace(reader, namespace);
+  const meshConfigs = meshConfigEntries(await readMeshConfigs(reader));
+  if (options.mode === 'auto') notes.push(`${mode} mode: what "meshinit run --mode auto" runs on this server (${initializers === 'served' ? 'it serves Initializers' : 'no Initializers'}); --mode chooses`);
+  const explanation = explainWorkload({
+    workload: { ...workload, metadata: { ...workload.metadata, namespace } },
+    namespace: namespaceInfo,
+    meshConfigs,
+    modes: [mode],
+    ...(options.controllerNamespace !== undefined ? { controllerNamespace: options.controllerNamespace } : {}),
+  });
+  return { items: [{ source: `cluster ${server}`, explanation, namespaceLabelsKnown: true }], passedOver: [], notes };
+}

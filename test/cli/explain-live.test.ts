@@ -1,0 +1,130 @@
+// `meshinit explain KIND/NAME` against a small fake API server over plain http: what it reads, the
+// mode it picks, and each way reading can fail (exit 1, with what to do). The real servers are in
+// test/e2e/explain.test.ts.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { rawMeshConfig } from '../core/fixtures/helpers.ts';
+import { runExplain } from './helpers.ts';
+
+type Routes = Record<string, { status: number; body: unknown }>;
+
+const DEPLOYMENT = {
+  apiVersion: 'apps/v1', kind: 'Deployment',
+  metadata: { name: 'web', namespace: 'team-a', labels: { app: 'web' } },
+  spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'web:1' }] } } },
+};
+
+function baseRoutes(): Routes {
+  return {
+    '/apis/admissionregistration.k8s.io/v1alpha1': { status: 404, body: { kind: 'Status', code: 404, message: 'not found' } },
+    '/apis/apps/v1/namespaces/team-a/deployments/web': { status: 200, body: DEPLOYMENT },
+    '/api/v1/namespaces/team-a': { status: 200, body: { metadata: { name: 'team-a', labels: { mesh: 'on' } } } },
+    '/apis/meshinit.dev/v1alpha1/meshconfigs': { status: 200, body: { metadata: {}, items: [rawMeshConfig('team-mesh', { namespaceSelector: { matchLabels: { mesh: 'on' } } })] } },
+  };
+}
+
+describe('meshinit explain KIND/NAME (live, against a fake API server)', function () {
+  let server: http.Server;
+  let routes: Routes;
+  const requests: string[] = [];
+  let dir: string;
+  let kubeconfig: string;
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      const route = routes[(req.url ?? '').split('?')[0]!];
+      res.writeHead(route?.status ?? 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(route?.body ?? { kind: 'Status', code: 404, reason: 'NotFound', message: 'the server could not find the requested resource' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-explain-live-'));
+    kubeconfig = path.join(dir, 'kubeconfig.yaml');
+    const port = (server.address() as AddressInfo).port;
+    // The context's namespace is explain's default, as it is kubectl's.
+    fs.writeFileSync(kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: fake',
+      `clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+      'users: [{name: me, user: {token: not-a-secret}}]',
+      'contexts: [{name: fake, context: {cluster: fake, user: me, namespace: team-a}}]',
+    ].join('\n'));
+  });
+
+  beforeEach(() => {
+    routes = baseRoutes();
+    requests.length = 0;
+  });
+
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads the object, its namespace and the MeshConfigs with GETs and one LIST; no Initializers API: the webhook mode', async () => {
+    const result = await runExplain(['deployment/web', '--kubeconfig', kubeconfig, '-o', 'json']);
+    expect(result.code, result.stderr).to.equal(0);
+    const report = JSON.parse(result.stdout) as { explanations: Array<{ selected: string; namespace: { labels: unknown; labelsKnown: boolean }; decisions: unknown[] }>; notes: string[] };
+    const [explained] = report.explanations;
+    expect(explained!.selected).to.equal('team-mesh');
+    expect(explained!.namespace).to.deep.include({ labels: { mesh: 'on' }, labelsKnown: true });
+    expect(explained!.decisions).to.deep.equal([{ mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig team-mesh (policy Enabled)', meshConfig: 'team-mesh' }]);
+    expect(report.notes[0]).to.include('webhook mode: what "meshinit run --mode auto" runs on this server (no Initializers)');
+    expect(requests.every((line) => line.startsWith('GET '))).to.equal(true);
+    expect(requests.map((line) => line.split('?')[0])).to.deep.equal([
+      'GET /apis/admissionregistration.k8s.io/v1alpha1',
+      'GET /apis/apps/v1/namespaces/team-a/deployments/web',
+      'GET /api/v1/namespaces/team-a',
+      'GET /apis/meshinit.dev/v1alpha1/meshconfigs',
+    ]);
+  });
+
+  it('where Initializers are served: the initializer mode, and reads with includeUninitialized (a held object is visible)', async () => {
+    routes['/apis/admissionregistration.k8s.io/v1alpha1'] = { status: 200, body: { resources: [{ name: 'initializerconfigurations' }] } };
+    const result = await runExplain(['deploy/web', '--kubeconfig', kubeconfig, '-o', 'json']);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.include('"mode": "initializer"');
+    expect(requests).to.include('GET /apis/apps/v1/namespaces/team-a/deployments/web?includeUninitialized=true');
+  });
+
+  const failures: Array<[string, (r: Routes) => void, RegExp]> = [
+    ['the object is missing', (r) => { delete r['/apis/apps/v1/namespaces/team-a/deployments/web']; }, /^meshinit explain: Deployment team-a\/web not found on http:\/\/127\.0\.0\.1:\d+: check the name and the namespace \(-n\), e\.g\. kubectl get deployments -n team-a\n$/],
+    ['the namespace is missing', (r) => { delete r['/api/v1/namespaces/team-a']; }, /namespace team-a not found/],
+    ['no MeshConfig CRD', (r) => { delete r['/apis/meshinit.dev/v1alpha1/meshconfigs']; }, /MeshConfig CRD \(meshconfigs\.meshinit\.dev\) is not installed on this server, so meshinit injects nothing here; install it/],
+    ['401', (r) => { r['/apis/apps/v1/namespaces/team-a/deployments/web'] = { status: 401, body: { kind: 'Status', code: 401, reason: 'Unauthorized', message: 'Unauthorized' } }; }, /does not accept the kubeconfig's credentials \(401 reading Deployment team-a\/web\)/],
+    ['403 on the MeshConfig list', (r) => { r['/apis/meshinit.dev/v1alpha1/meshconfigs'] = { status: 403, body: { kind: 'Status', code: 403, reason: 'Forbidden', message: 'meshconfigs.meshinit.dev is forbidden: User "me" cannot list resource "meshconfigs"' } }; }, /forbidden: meshconfigs\.meshinit\.dev is forbidden: User "me" cannot list resource "meshconfigs" \(reading the MeshConfigs\)\. explain needs .*kubectl create clusterrole meshinit-explain/],
+    ['500', (r) => { r['/api/v1/namespaces/team-a'] = { status: 500, body: { kind: 'Status', code: 500, reason: 'InternalError', message: 'etcd is down' } }; }, /reading namespace team-a: GET \/api\/v1\/namespaces\/team-a: 500 InternalError: etcd is down/],
+    ['a malformed workload', (r) => { r['/apis/apps/v1/namespaces/team-a/deployments/web'] = { status: 200, body: { ...DEPLOYMENT, spec: {} } }; }, /Deployment team-a\/web is malformed, the controller would release it unchanged: Deployment web has no spec\.template\.spec\.containers list/],
+    ['a Pod without a controller', (r) => { r['/api/v1/namespaces/team-a/pods/solo'] = { status: 200, body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'solo', namespace: 'team-a' }, spec: { containers: [{ name: 'c', image: 'i' }] } } }; }, /Pod team-a\/solo: the Pod has no controller \(bare Pods are not injected/],
+  ];
+  for (const [what, change, message] of failures) {
+    it(`exit 1 when ${what}, saying what to do`, async () => {
+      change(routes);
+      const ref = what.includes('Pod') ? 'pod/solo' : 'deployment/web';
+      const result = await runExplain([ref, '--kubeconfig', kubeconfig]);
+      expect(result.code, result.stdout).to.equal(1);
+      expect(result.stdout).to.equal('');
+      expect(result.stderr).to.match(message);
+      expect(result.stderr, 'no credential in a message').to.not.include('not-a-secret');
+    });
+  }
+
+  it('exit 1 for an unusable kubeconfig, an unreachable server, or no cluster at all', async () => {
+    const missing = await runExplain(['deploy/web', '--kubeconfig', path.join(dir, 'nope.yaml')]);
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.match(/^meshinit explain: the kubeconfig .*nope\.yaml cannot be used: /);
+    const down = path.join(dir, 'down.yaml');
+    fs.writeFileSync(down, fs.readFileSync(kubeconfig, 'utf8').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'));
+    const unreachable = await runExplain(['deploy/web', '--kubeconfig', down]);
+    expect(unreachable.code).to.equal(1);
+    expect(unreachable.stderr).to.include('is the API server reachable with this kubeconfig?');
+    const empty = path.join(dir, 'empty.yaml');
+    fs.writeFileSync(empty, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+    const none = await runExplain(['deploy/web', '--kubeconfig', empty]);
+    expect(none.code).to.equal(1);
+    expect(none.stderr).to.include('no Kubernetes cluster configured');
+  });
+});
