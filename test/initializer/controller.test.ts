@@ -315,7 +315,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     // The verdict is written to the MeshConfig's status for `kubectl get mc -o yaml`.
     await waitFor(() => (cluster.get(MESHCONFIGS, '', 'default')?.status as { observedGeneration?: number } | undefined)?.observedGeneration === 3, 'status of generation 3');
     const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
-    expect(condition).to.include({ type: 'Valid', status: 'False', reason: 'Invalid' });
+    expect(condition).to.include({ type: 'Ready', status: 'False', reason: 'InvalidSpec' });
     expect(condition.message).to.include('spec.policy').and.include('the last valid version keeps serving');
   });
 
@@ -336,7 +336,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     await waitFor(() => cluster.get(MESHCONFIGS, '', 'default')?.status !== undefined, 'status written');
     expect(cluster.requests.filter((r) => r.method === 'PATCH' && r.path === '/apis/meshinit.dev/v1alpha1/meshconfigs/default/status')).to.have.length(1);
     const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
-    expect(condition).to.include({ type: 'Valid', status: 'True', reason: 'Accepted' });
+    expect(condition).to.include({ type: 'Ready', status: 'True', reason: 'Valid' });
     await controller.stop();
 
     // 1.9 drops the status subresource: /status answers 404 and status goes through the main resource.
