@@ -11,11 +11,14 @@
 import { namespaceExclusion, type PolicyContext } from './policy.ts';
 import { placeholderValues, renderedSidecarHash } from './render.ts';
 import { compareMeshConfigs, matchesLabelSelector } from './selection.ts';
+import { canonicalJson } from './status-record.ts';
 import type { MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
 
 /** The part of a status record (core/status-record.ts) the counts need: whose sidecar, which version. */
 export interface InjectionMark {
   readonly meshConfig: string;
+  /** The MeshConfig's metadata.generation the sidecar came from (0 on 1.9). */
+  readonly generation: number;
   readonly hash: string;
 }
 
@@ -54,6 +57,8 @@ export interface CountInput {
   policy: Pick<PolicyContext, 'controllerNamespace' | 'injectNamespaces'>;
   /** False where the adapter cannot see injection records (webhook --target pods): no injected/outdated. */
   recordsVisible: boolean;
+  /** Kept by the caller between counts; a fresh one hashes every workload again. */
+  hashes?: ExpectedHashes;
 }
 
 interface Tally {
@@ -64,81 +69,139 @@ interface Tally {
   takenBy: Set<string>;
 }
 
-// Expected hashes by MeshConfig version and workload version: both are immutable values (the store
-// replaces a MeshConfig on change, the informer replaces a cache entry), so a recount every few
-// seconds hashes only what changed since the last one.
-const expectedHashes = new WeakMap<MeshConfig, WeakMap<object, string>>();
+/**
+ * Expected hashes by sidecar version and workload version, kept between counts: both are immutable
+ * values (a cache entry is replaced, never edited), so a recount every few seconds hashes only
+ * what changed since the last one. Keyed by the sidecar's content, not the MeshConfig object: the
+ * store makes a new object for every MeshConfig event, status writes included.
+ */
+export class ExpectedHashes {
+  private readonly byVersion = new Map<string, WeakMap<object, string>>();
+  private readonly versionKeys = new WeakMap<MeshConfig, string>();
 
-function expectedHash(meshConfig: MeshConfig, workload: CountedWorkload): string {
-  let byWorkload = expectedHashes.get(meshConfig);
-  if (!byWorkload) {
-    byWorkload = new WeakMap();
-    expectedHashes.set(meshConfig, byWorkload);
+  get(meshConfig: MeshConfig, workload: CountedWorkload): string {
+    const memo = workload.memoKey ? this.memoFor(meshConfig) : undefined;
+    const found = memo?.get(workload.memoKey!);
+    if (found !== undefined) return found;
+    const hash = renderedSidecarHash(meshConfig.spec.sidecar, placeholderValues(workload, meshConfig.name));
+    memo?.set(workload.memoKey!, hash);
+    return hash;
   }
-  const memo = workload.memoKey ? byWorkload.get(workload.memoKey) : undefined;
-  if (memo !== undefined) return memo;
-  const hash = renderedSidecarHash(meshConfig.spec.sidecar, placeholderValues(workload, meshConfig.name));
-  if (workload.memoKey) byWorkload.set(workload.memoKey, hash);
-  return hash;
+
+  /** Forgets the versions of sidecars no MeshConfig in `inForce` has any more. */
+  retain(inForce: readonly MeshConfig[]): void {
+    const keep = new Set(inForce.map((mc) => this.versionKey(mc)));
+    for (const key of this.byVersion.keys()) if (!keep.has(key)) this.byVersion.delete(key);
+  }
+
+  private versionKey(meshConfig: MeshConfig): string {
+    let key = this.versionKeys.get(meshConfig);
+    if (key === undefined) {
+      key = canonicalJson([meshConfig.name, meshConfig.spec.sidecar]);
+      this.versionKeys.set(meshConfig, key);
+    }
+    return key;
+  }
+
+  private memoFor(meshConfig: MeshConfig): WeakMap<object, string> {
+    const key = this.versionKey(meshConfig);
+    let memo = this.byVersion.get(key);
+    if (!memo) {
+      memo = new WeakMap();
+      this.byVersion.set(key, memo);
+    }
+    return memo;
+  }
+}
+
+/**
+ * Whether `mark` is the sidecar `current` gives this workload now. The same generation means the
+ * same spec, so no hash is needed (custom resources have generations from 1.11); otherwise (1.9,
+ * where every generation is 0, or an edit) the hash decides: an edit that does not change the
+ * sidecar (say, its priority) leaves workloads current.
+ */
+function carriesCurrent(current: MeshConfig, workload: CountedWorkload, mark: InjectionMark, hashes: ExpectedHashes): boolean {
+  if (mark.generation > 0 && mark.generation === current.generation) return true;
+  return hashes.get(current, workload) === mark.hash;
 }
 
 function emptyTally(): Tally {
   return { matched: 0, selecting: 0, injected: 0, outdated: 0, takenBy: new Set() };
 }
 
-/** Counts per MeshConfig name: every MeshConfig in force, and every name a workload's record carries. */
-export function countMeshConfigWorkloads(input: CountInput): Map<string, MeshConfigCounts> {
-  const tallies = new Map<string, Tally>(input.meshConfigs.map((mc) => [mc.name, emptyTally()]));
-  const byName = new Map(input.meshConfigs.map((mc) => [mc.name, mc]));
-  const sorted = [...input.meshConfigs].sort(compareMeshConfigs);
-  // Namespace verdicts once per namespace, not per workload: the MeshConfigs whose namespace
-  // selector matches, or none when meshinit never injects there.
-  const inNamespace = new Map<string, readonly MeshConfig[]>();
-  const eligibleIn = (name: string): readonly MeshConfig[] => {
-    let found = inNamespace.get(name);
-    if (!found) {
-      const ns = input.namespace(name) ?? { name, labels: {} };
-      found = namespaceExclusion(ns, input.policy) === undefined ? sorted.filter((mc) => matchesLabelSelector(mc.spec.namespaceSelector, ns.labels)) : [];
-      inNamespace.set(name, found);
-    }
-    return found;
-  };
-  for (const workload of input.workloads) {
+/**
+ * Counts workloads one at a time, so that an adapter can count a large cache in slices and let
+ * other work run in between; countMeshConfigWorkloads does it in one go.
+ */
+export class MeshConfigTally {
+  private readonly tallies: Map<string, Tally>;
+  private readonly byName: Map<string, MeshConfig>;
+  private readonly sorted: readonly MeshConfig[];
+  private readonly hashes: ExpectedHashes;
+  /** Per namespace, not per workload: the MeshConfigs whose namespace selector matches, none where meshinit never injects. */
+  private readonly inNamespace = new Map<string, readonly MeshConfig[]>();
+
+  constructor(private readonly input: Omit<CountInput, 'workloads'>) {
+    this.tallies = new Map(input.meshConfigs.map((mc) => [mc.name, emptyTally()]));
+    this.byName = new Map(input.meshConfigs.map((mc) => [mc.name, mc]));
+    this.sorted = [...input.meshConfigs].sort(compareMeshConfigs);
+    this.hashes = input.hashes ?? new ExpectedHashes();
+    this.hashes.retain(input.meshConfigs);
+  }
+
+  add(workload: CountedWorkload): void {
     let winner: MeshConfig | undefined;
-    const selecting: MeshConfig[] = [];
-    for (const mc of eligibleIn(workload.namespace)) {
+    for (const mc of this.eligibleIn(workload.namespace)) {
       if (!mc.spec.kinds.includes(workload.kind) || !matchesLabelSelector(mc.spec.selector, workload.labels)) continue;
       winner ??= mc; // sorted: the first that selects it wins
-      selecting.push(mc);
-    }
-    for (const mc of selecting) {
-      const tally = tallies.get(mc.name)!;
+      const tally = this.tallies.get(mc.name)!;
       tally.selecting++;
       if (mc === winner) tally.matched++;
-      else tally.takenBy.add(winner!.name);
+      else tally.takenBy.add(winner.name);
     }
     const mark = workload.injection;
-    if (!input.recordsVisible || !mark) continue;
-    let tally = tallies.get(mark.meshConfig);
+    if (!this.input.recordsVisible || !mark) return;
+    let tally = this.tallies.get(mark.meshConfig);
     if (!tally) {
       // A MeshConfig deleted, or never valid: whatever carries its sidecar is outdated.
       tally = emptyTally();
-      tallies.set(mark.meshConfig, tally);
+      this.tallies.set(mark.meshConfig, tally);
     }
-    const current = byName.get(mark.meshConfig);
-    if (current && expectedHash(current, workload) === mark.hash) tally.injected++;
+    const current = this.byName.get(mark.meshConfig);
+    if (current && carriesCurrent(current, workload, mark, this.hashes)) tally.injected++;
     else tally.outdated++;
   }
-  const counts = new Map<string, MeshConfigCounts>();
-  for (const [name, tally] of tallies) {
-    counts.set(name, {
-      matched: tally.matched,
-      selecting: tally.selecting,
-      takenBy: [...tally.takenBy].sort(),
-      ...(input.recordsVisible ? { injected: tally.injected, outdated: tally.outdated } : {}),
-    });
+
+  /** Counts per MeshConfig name: every MeshConfig in force, and every name a workload's record carries. */
+  result(): Map<string, MeshConfigCounts> {
+    const counts = new Map<string, MeshConfigCounts>();
+    for (const [name, tally] of this.tallies) {
+      counts.set(name, {
+        matched: tally.matched,
+        selecting: tally.selecting,
+        takenBy: [...tally.takenBy].sort(),
+        ...(this.input.recordsVisible ? { injected: tally.injected, outdated: tally.outdated } : {}),
+      });
+    }
+    return counts;
   }
-  return counts;
+
+  private eligibleIn(name: string): readonly MeshConfig[] {
+    let found = this.inNamespace.get(name);
+    if (!found) {
+      const ns = this.input.namespace(name) ?? { name, labels: {} };
+      found = namespaceExclusion(ns, this.input.policy) === undefined ? this.sorted.filter((mc) => matchesLabelSelector(mc.spec.namespaceSelector, ns.labels)) : [];
+      this.inNamespace.set(name, found);
+    }
+    return found;
+  }
+}
+
+/** Counts per MeshConfig name: every MeshConfig in force, and every name a workload's record carries. */
+export function countMeshConfigWorkloads(input: CountInput): Map<string, MeshConfigCounts> {
+  const tally = new MeshConfigTally(input);
+  for (const workload of input.workloads) tally.add(workload);
+  return tally.result();
 }
 
 /** A MeshConfig in force that selects workloads but wins none of them: the reason is in takenBy. */

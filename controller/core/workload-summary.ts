@@ -29,7 +29,8 @@ export function parseInjectionMark(raw: string | undefined): InjectionMark | und
     return undefined;
   }
   if (!isRecord(parsed) || typeof parsed.meshConfig !== 'string' || typeof parsed.hash !== 'string') return undefined;
-  return { meshConfig: parsed.meshConfig, hash: parsed.hash };
+  const generation = typeof parsed.generation === 'number' && Number.isSafeInteger(parsed.generation) ? parsed.generation : 0;
+  return { meshConfig: parsed.meshConfig, generation, hash: parsed.hash };
 }
 
 function templateAnnotation(object: KubeObject): string | undefined {
@@ -46,10 +47,10 @@ function templateAnnotation(object: KubeObject): string | undefined {
 export function createWorkloadSummariser(maxShared = MAX_SHARED_MARKS): WorkloadSummariser {
   const shared = new Map<string, InjectionMark>();
   const share = (mark: InjectionMark): InjectionMark => {
-    const key = `${mark.meshConfig}\u0000${mark.hash}`;
+    const key = `${mark.meshConfig}\u0000${mark.generation}\u0000${mark.hash}`;
     const found = shared.get(key);
     if (found) return found;
-    const frozen = Object.freeze({ meshConfig: mark.meshConfig, hash: mark.hash });
+    const frozen = Object.freeze({ meshConfig: mark.meshConfig, generation: mark.generation, hash: mark.hash });
     if (shared.size < maxShared) shared.set(key, frozen);
     return frozen;
   };
@@ -74,7 +75,7 @@ function stringLabels(labels: unknown): Readonly<Record<string, string>> {
 export function countedWorkload(kind: WorkloadKind, object: KubeObject): CountedWorkload {
   const metadata = object.metadata;
   const kept = object[SUMMARY_INJECTION];
-  const injection = isRecord(kept) && typeof kept.meshConfig === 'string' && typeof kept.hash === 'string'
+  const injection = isRecord(kept) && typeof kept.meshConfig === 'string' && typeof kept.generation === 'number' && typeof kept.hash === 'string'
     ? (kept as unknown as InjectionMark)
     : parseInjectionMark(templateAnnotation(object));
   return {

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { injectWorkload } from '../../controller/core/inject.ts';
-import { countMeshConfigWorkloads, isShadowed, type CountedWorkload, type CountInput } from '../../controller/core/meshconfig-counts.ts';
+import { countMeshConfigWorkloads, ExpectedHashes, isShadowed, type CountedWorkload, type CountInput } from '../../controller/core/meshconfig-counts.ts';
 import { selectMeshConfig } from '../../controller/core/selection.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Workload, WorkloadKind } from '../../controller/core/types.ts';
 import { countedWorkload, createWorkloadSummariser } from '../../controller/core/workload-summary.ts';
@@ -47,6 +47,27 @@ describe('core/meshconfig-counts', () => {
     // The MeshConfig is edited (a new image) and one more workload is created.
     const after = [...old, cached(deployment('c'), v2)];
     expect(count(after, [v2]).get('default')).to.deep.equal({ matched: 3, selecting: 3, takenBy: [], injected: 1, outdated: 2 });
+  });
+
+  it('on 1.9 (every generation 0) the hash alone tells the current sidecar from an older one', () => {
+    const old0 = meshConfig('default', { sidecar: v1.spec.sidecar }, 0);
+    const new0 = meshConfig('default', { sidecar: v2.spec.sidecar }, 0);
+    const workloads = [cached(deployment('a'), old0), cached(deployment('b'), new0)];
+    expect(workloads[0]!.injection?.generation).to.equal(0);
+    expect(count(workloads, [new0]).get('default')).to.include({ injected: 1, outdated: 1 });
+    expect(count(workloads, [old0]).get('default')).to.include({ injected: 1, outdated: 1 });
+  });
+
+  it('remembers expected hashes across counts by sidecar content, so a new MeshConfig object with the same sidecar reuses them', () => {
+    const hashes = new ExpectedHashes();
+    const old0 = meshConfig('default', { sidecar: v1.spec.sidecar }, 0);
+    const workloads = [cached(deployment('a'), old0)];
+    expect(count(workloads, [old0], { hashes }).get('default')).to.include({ injected: 1 });
+    // A status write makes the store parse a new object: same content, same answer.
+    const again = meshConfig('default', { sidecar: v1.spec.sidecar }, 0);
+    expect(count(workloads, [again], { hashes }).get('default')).to.include({ injected: 1 });
+    const edited = meshConfig('default', { sidecar: v2.spec.sidecar }, 0);
+    expect(count(workloads, [edited], { hashes }).get('default')).to.include({ injected: 0, outdated: 1 });
   });
 
   it('renders placeholders per workload: each workload\'s own hash is the current one', () => {

@@ -39,7 +39,7 @@ describe('workload cache: whole objects only while pending', () => {
   it('keeps the status record as its MeshConfig and hash only, one shared object for identical records', () => {
     const a = keep(injected('a'));
     const b = keep(injected('b'));
-    expect(a[SUMMARY_INJECTION]).to.deep.equal({ meshConfig: 'default', hash: '00abc' });
+    expect(a[SUMMARY_INJECTION]).to.deep.equal({ meshConfig: 'default', generation: 3, hash: '00abc' });
     expect(a[SUMMARY_INJECTION], 'shared, not a copy per workload').to.equal(b[SUMMARY_INJECTION]);
     expect(JSON.stringify(a)).not.to.include('mesh-proxy');
   });

@@ -3,7 +3,8 @@ import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
 import type { KubeObject } from '../../controller/core/types.ts';
 import { KubeApiError } from '../../controller/kube/errors.ts';
 import { desiredStatus } from '../../controller/kube/meshconfig-status.ts';
-import { MeshConfigStatusWriter } from '../../controller/kube/meshconfig-status-writer.ts';
+import { COUNT_SLICE, countFromCaches, MeshConfigStatusWriter } from '../../controller/kube/meshconfig-status-writer.ts';
+import type { CountedWorkload } from '../../controller/core/meshconfig-counts.ts';
 import { MeshConfigStore, type MeshConfigVerdict } from '../../controller/kube/meshconfig-store.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
@@ -256,5 +257,23 @@ describe('MeshConfig status writer: periodic counts', function () {
     scheduled[1]!.fn();
     await new Promise((resolve) => setImmediate(resolve));
     expect(counted, 'no count after stop()').to.equal(1);
+  });
+
+  it('counts caches in slices, yielding to other work between them, with the same result as one pass', async function () {
+    const mc = parseMeshConfig(meshConfigObject({ sidecar: VALID_SPEC.sidecar }, 2));
+    if (!mc.ok) throw mc.error;
+    const workloads: CountedWorkload[] = Array.from({ length: COUNT_SLICE * 2 + 7 }, (_, i) => ({ kind: 'Deployment', name: `w${i}`, namespace: 'shop', labels: {}, injection: undefined }));
+    let synced = false;
+    let turns = 0;
+    const counting = countFromCaches({
+      synced: () => synced, workloads: () => workloads, meshConfigs: () => [mc.meshConfig], namespace: () => undefined, policy: {}, recordsVisible: true,
+    });
+    expect(await counting.counts()).to.equal(undefined);
+    synced = true;
+    const ticking = setInterval(() => turns++, 0);
+    const counts = await counting.counts();
+    clearInterval(ticking);
+    expect(counts?.get('default')).to.deep.equal({ matched: COUNT_SLICE * 2 + 7, selecting: COUNT_SLICE * 2 + 7, takenBy: [], injected: 0, outdated: 0 });
+    expect(turns, 'timers ran while counting').to.be.greaterThan(0);
   });
 });
