@@ -80,8 +80,8 @@ export function countedWorkload(kind: WorkloadKind, object: KubeObject): Counted
     : parseInjectionMark(templateAnnotation(object));
   return {
     kind,
-    name: metadata?.name ?? '',
-    namespace: metadata?.namespace ?? '',
+    name: typeof metadata?.name === 'string' ? metadata.name : '',
+    namespace: typeof metadata?.namespace === 'string' ? metadata.namespace : '',
     labels: stringLabels(metadata?.labels),
     injection,
     memoKey: object,

@@ -40,6 +40,9 @@ function metadataOnly(object: KubeObject): KubeObject {
   return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion, labels, annotations } };
 }
 
+/** LIST pages, as in the Initializer mode (client-go's default): a cluster's workloads are never held raw at once. */
+const WORKLOAD_PAGE_SIZE = 500;
+
 /**
  * Deployments, StatefulSets, DaemonSets and Jobs by namespace/name, never whole (a few hundred
  * bytes each, not the template): with --target pods their metadata, so a Pod is judged as its
@@ -48,7 +51,7 @@ function metadataOnly(object: KubeObject): KubeObject {
  */
 function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: KubeObject) => KubeObject) {
   const informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, createInformer<KubeObject>({
-    api, descriptor: workloadDescriptor(kind), transform, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
+    api, descriptor: workloadDescriptor(kind), transform, pageSize: WORKLOAD_PAGE_SIZE, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
   })]));
   return {
     start: () => informers.forEach((informer) => informer.start()),

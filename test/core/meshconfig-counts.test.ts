@@ -165,4 +165,24 @@ describe('core/meshconfig-counts', () => {
       expect(total).to.be.at.most(counted.length);
     }));
   });
+
+  it('never throws on hostile cached objects: summarised and counted, a bad record or labels count as none (property)', () => {
+    const value = fc.oneof(fc.anything(), fc.constant('{"meshConfig":"default","hash":"x","generation":1e400}'), fc.constant('{"meshConfig":"default","hash":"x"}'));
+    const hostile = fc.record({
+      metadata: fc.oneof(fc.anything(), fc.record({ name: value, namespace: fc.constantFrom('shop', 'kube-system'), labels: fc.oneof(fc.anything(), fc.dictionary(fc.string(), value)) })),
+      spec: fc.oneof(fc.anything(), fc.record({ template: fc.record({ metadata: fc.record({ annotations: fc.record({ 'sidecar.meshinit.dev/status': value }) }) }) })),
+    });
+    fc.assert(fc.property(fc.array(hostile, { maxLength: 8 }), (objects) => {
+      const workloads = objects.map((o) => countedWorkload('Deployment', summarise(o as unknown as KubeObject)));
+      const counts = count(workloads, [v1]);
+      const mine = counts.get('default')!;
+      expect(mine.injected! + mine.outdated!).to.be.at.most(objects.length);
+      for (const w of workloads) {
+        if (w.injection) expect(w.injection).to.have.all.keys('meshConfig', 'generation', 'hash');
+        for (const label of Object.values(w.labels)) expect(label).to.be.a('string');
+        expect(w.name).to.be.a('string');
+        expect(w.namespace).to.be.a('string');
+      }
+    }));
+  });
 });
