@@ -42,18 +42,21 @@ function annotation(candidate: InjectionCandidate, key: string): string | undefi
   return undefined;
 }
 
+/** Why no workload of namespace `ns` is ever injected, or undefined when its workloads may be. */
+export function namespaceExclusion(ns: NamespaceInfo, context: Pick<PolicyContext, 'controllerNamespace' | 'injectNamespaces'>): string | undefined {
+  if (SYSTEM_NAMESPACES.includes(ns.name)) return `namespace ${ns.name} is a system namespace and is never injected`;
+  if (context.controllerNamespace && ns.name === context.controllerNamespace) return `namespace ${ns.name} is meshinit's own namespace and is never injected`;
+  if (context.injectNamespaces && context.injectNamespaces.length > 0 && !context.injectNamespaces.includes(ns.name)) {
+    return `namespace ${ns.name} is not one of meshinit's --namespace ${context.injectNamespaces.join(', ')}`;
+  }
+  if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) return `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}`;
+  return undefined;
+}
+
 export function decideInjection(candidate: InjectionCandidate, context: PolicyContext): InjectionDecision {
   const ns = context.namespace;
-  if (SYSTEM_NAMESPACES.includes(ns.name)) return { inject: false, reason: `namespace ${ns.name} is a system namespace and is never injected` };
-  if (context.controllerNamespace && ns.name === context.controllerNamespace) {
-    return { inject: false, reason: `namespace ${ns.name} is meshinit's own namespace and is never injected` };
-  }
-  if (context.injectNamespaces && context.injectNamespaces.length > 0 && !context.injectNamespaces.includes(ns.name)) {
-    return { inject: false, reason: `namespace ${ns.name} is not one of meshinit's --namespace ${context.injectNamespaces.join(', ')}` };
-  }
-  if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
-    return { inject: false, reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}` };
-  }
+  const excluded = namespaceExclusion(ns, context);
+  if (excluded !== undefined) return { inject: false, reason: excluded };
   const optIn = annotation(candidate, INJECT_ANNOTATION);
   if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
   if (candidate.podSpec?.hostNetwork === true) {

@@ -9,11 +9,14 @@ import { isOwnTurn } from '../core/initializers.ts';
 import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
+import type { CountedWorkload } from '../core/meshconfig-counts.ts';
+import { countedWorkload, createWorkloadSummariser } from '../core/workload-summary.ts';
 import { isKubeApiError, remedyFor } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import type { MeshConfigStore } from '../kube/meshconfig-store.ts';
+import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { POD, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
@@ -36,6 +39,10 @@ export interface InitializerControllerConfig {
   configSyncTimeoutMs?: number;
   /** The retry interval after a permanent refusal (403, 401, 400): someone must fix something first. */
   permanentRetryMs?: number;
+  /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
+  statusPeriodMs?: number;
+  /** Whether this replica may write (MeshConfig status); leader election passes its own. Default: always. */
+  isLeader?: () => boolean;
 }
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
@@ -73,10 +80,12 @@ export function createInitializerController(config: InitializerControllerConfig,
   // holds new workloads everywhere for us. --namespace limits injection, never the watch (a
   // workload outside it is released unchanged, not left pending until its creator's 504).
   const scopes: Array<string | undefined> = [undefined];
-  const clusterConfig = createClusterConfig({ api, log, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
+  const statusWriter = new MeshConfigStatusWriter(api, log, config.isLeader ? { isLeader: config.isLeader } : {});
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
+  const summarise = createWorkloadSummariser();
   const queue = new KeyedWorkQueue({
     concurrency: config.concurrency,
     ...(config.backoff ? { backoff: config.backoff } : {}),
@@ -122,7 +131,7 @@ export function createInitializerController(config: InitializerControllerConfig,
         watchTimeoutSeconds: config.watchTimeoutSeconds,
         resyncPeriodMs: config.resyncPeriodMs,
         // Sync reads whole objects only while they are pending; --job-pods also reads whole Jobs.
-        ...(kind === 'Job' && config.jobPods ? {} : { transform: keepWholeWhilePending }),
+        ...(kind === 'Job' && config.jobPods ? {} : { transform: keepWholeWhilePending(summarise) }),
         // Pages, so that a cluster's worth of workloads is never held raw at once.
         pageSize: WORKLOAD_LIST_PAGE_SIZE,
         onError: informerErrorLogger(log, descriptor.plural),
@@ -148,6 +157,12 @@ export function createInitializerController(config: InitializerControllerConfig,
     }
     return undefined;
   };
+  // What MeshConfig status counts: every cached workload (Pods of --job-pods are not workloads).
+  function* cachedWorkloads(): Iterable<CountedWorkload> {
+    for (const kind of WORKLOAD_KINDS) {
+      for (const informer of workloadInformers.get(kind) ?? []) for (const object of informer.list()) yield countedWorkload(kind, object);
+    }
+  }
   const view: ClusterView = {
     object: (ref) => find(ref.kind, ref.namespace, ref.name),
     job: (namespace, name) => {
@@ -191,6 +206,15 @@ export function createInitializerController(config: InitializerControllerConfig,
       for (const informer of informers) informer.start();
       await Promise.all(informers.map((informer) => informer.waitForSync()));
       synced = true;
+      statusWriter.startRecounting(countFromCaches({
+        synced: () => synced,
+        workloads: () => cachedWorkloads(),
+        meshConfigs: () => clusterConfig.meshConfigs(),
+        namespace: (name) => clusterConfig.namespace(name),
+        policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+        recordsVisible: true,
+        ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
+      }));
       log.info('Initializer controller running', {
         initializerName: config.initializerName,
         kinds,

@@ -11,7 +11,7 @@ import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
 import { isKubeApiError } from './errors.ts';
 import { createInformer } from './informer.ts';
-import { MeshConfigStatusWriter } from './meshconfig-status.ts';
+import { MeshConfigStatusWriter } from './meshconfig-status-writer.ts';
 import { MeshConfigStore } from './meshconfig-store.ts';
 import { MESHCONFIG, NAMESPACE, collectionPath } from './resources.ts';
 import type { KubeApi } from './types.ts';
@@ -35,6 +35,8 @@ export interface ClusterConfigOptions {
   api: KubeApi;
   log: Logger;
   informerBackoff?: Backoff;
+  /** Writes MeshConfig status; the caller passes one that also counts workloads (and knows the leader). */
+  statusWriter?: MeshConfigStatusWriter;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -90,7 +92,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
     },
   });
   const store = new MeshConfigStore(log);
-  const statusWriter = new MeshConfigStatusWriter(api, log);
+  const statusWriter = options.statusWriter ?? new MeshConfigStatusWriter(api, log);
   const load = (object: KubeObject): void => {
     void statusWriter.report(object, store.apply(object));
   };
@@ -98,7 +100,10 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   meshConfigInformer.on('update', (previous, object) => {
     if (previous !== object) load(object);
   });
-  meshConfigInformer.on('delete', (object) => store.remove(object.metadata?.name ?? ''));
+  meshConfigInformer.on('delete', (object) => {
+    store.remove(object.metadata?.name ?? '');
+    statusWriter.forget(object.metadata?.name ?? '');
+  });
   return {
     store,
     start() {

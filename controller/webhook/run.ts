@@ -1,7 +1,10 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
 import { SidecarMemo } from '../core/sidecar-memo.ts';
 import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
+import type { CountedWorkload } from '../core/meshconfig-counts.ts';
+import { countedWorkload, createWorkloadSummariser } from '../core/workload-summary.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
+import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { createInformer } from '../kube/informer.ts';
 import { workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
@@ -19,6 +22,8 @@ export interface WebhookRuntimeConfig {
   controllerNamespace: string;
   /** `--namespace`: inject only there. */
   namespaces: readonly string[];
+  /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
+  statusPeriodMs?: number;
 }
 
 export interface WebhookRuntime {
@@ -35,13 +40,18 @@ function metadataOnly(object: KubeObject): KubeObject {
   return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion, labels, annotations } };
 }
 
+/** LIST pages, as in the Initializer mode (client-go's default): a cluster's workloads are never held raw at once. */
+const WORKLOAD_PAGE_SIZE = 500;
+
 /**
- * Deployments, StatefulSets, DaemonSets and Jobs by namespace/name, metadata only (a few hundred
- * bytes each, not the whole template): a Pod is judged as its workload without an API read.
+ * Deployments, StatefulSets, DaemonSets and Jobs by namespace/name, never whole (a few hundred
+ * bytes each, not the template): with --target pods their metadata, so a Pod is judged as its
+ * workload without an API read; with --target workloads their summary (identity, labels, whose
+ * sidecar the template carries), for MeshConfig status counts.
  */
-function createWorkloadMetadataCaches(api: KubeApi, log: Logger) {
+function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: KubeObject) => KubeObject) {
   const informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, createInformer<KubeObject>({
-    api, descriptor: workloadDescriptor(kind), transform: metadataOnly, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
+    api, descriptor: workloadDescriptor(kind), transform, pageSize: WORKLOAD_PAGE_SIZE, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
   })]));
   return {
     start: () => informers.forEach((informer) => informer.start()),
@@ -50,6 +60,9 @@ function createWorkloadMetadataCaches(api: KubeApi, log: Logger) {
     get: (kind: WorkloadKind, namespace: string, name: string): WorkloadMetadata | undefined => {
       const object = informers.get(kind)?.get(`${namespace}/${name}`);
       return object?.metadata ? { kind, metadata: object.metadata } : undefined;
+    },
+    *counted(): Iterable<CountedWorkload> {
+      for (const [kind, informer] of informers) for (const object of informer.list()) yield countedWorkload(kind, object);
     },
   };
 }
@@ -69,8 +82,12 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   } else {
     throw new Error('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');
   }
-  const clusterConfig = createClusterConfig({ api, log });
-  const owners = options.target === 'pods' ? createWorkloadMetadataCaches(api, log) : undefined;
+  // Every replica writes status (webhook replicas are stateless and alike): a write happens only
+  // when status differs, so replicas agreeing on the counts write once between them.
+  const statusWriter = new MeshConfigStatusWriter(api, log);
+  const clusterConfig = createClusterConfig({ api, log, statusWriter });
+  const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser());
+  const owners = options.target === 'pods' ? workloads : undefined;
   let synced = false;
   // The API server calls the webhook for every create whatever we know: without MeshConfigs the
   // answer is "allowed, uninjected" with the reason, and /readyz says what is missing.
@@ -98,7 +115,17 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
   clusterConfig.start();
-  owners?.start();
+  workloads.start();
+  statusWriter.startRecounting(countFromCaches({
+    synced: () => synced && workloads.synced(),
+    workloads: () => workloads.counted(),
+    meshConfigs: clusterConfig.meshConfigs,
+    namespace: clusterConfig.namespace,
+    policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+    // --target pods injects Pods, which are not cached: templates carry no record to count.
+    recordsVisible: options.target !== 'pods',
+    ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
+  }));
   void clusterConfig.waitForSync().then(() => {
     // Before ready, not before listening: the API server may call at any time. The warm-up holds
     // the event loop for at most its budget (1 s), so such a request waits at most that long.
@@ -114,7 +141,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     server,
     async stop() {
       await server.close();
-      await Promise.all([clusterConfig.stop(), owners?.stop()]);
+      await Promise.all([clusterConfig.stop(), workloads.stop()]);
     },
   };
 }

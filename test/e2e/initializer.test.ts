@@ -309,9 +309,9 @@ for (const release of LEGACY_RELEASES) {
       const valid = await waitUntil(async () => {
         const mc = await request('GET', `${MESHCONFIGS}/default`);
         const conditions = ((mc.json.status as Json | undefined)?.conditions ?? []) as Json[];
-        return conditions.find((c) => c.type === 'Valid' && c.status === 'True');
-      }, 'status Valid=True');
-      expect(valid.reason).to.equal('Accepted');
+        return conditions.find((c) => c.type === 'Ready' && c.status === 'True');
+      }, 'status Ready=True');
+      expect(valid.reason).to.equal('Valid');
 
       await mustKubectl(admin(), ['patch', 'meshconfig', 'default', '--type', 'json', '-p',
         JSON.stringify([{ op: 'replace', path: '/spec/sidecar/containers/0/image', value: 'ghcr.io/meshinit/proxy:1.0.1' }])]);
@@ -326,8 +326,9 @@ for (const release of LEGACY_RELEASES) {
       const invalid = await waitUntil(async () => {
         const mc = await request('GET', `${MESHCONFIGS}/default`);
         const conditions = ((mc.json.status as Json | undefined)?.conditions ?? []) as Json[];
-        return conditions.find((c) => c.type === 'Valid' && c.status === 'False');
-      }, 'status Valid=False');
+        return conditions.find((c) => c.type === 'Ready' && c.status === 'False');
+      }, 'status Ready=False');
+      expect(invalid.reason).to.equal('InvalidSpec');
       expect(String(invalid.message)).to.include('podLabels');
       const after = await createBlocking(workload('Deployment', 'after-invalid'));
       expect(podSpec(after.json).containers[1]?.image, 'the last valid version keeps serving').to.equal('ghcr.io/meshinit/proxy:1.0.1');
@@ -347,7 +348,7 @@ for (const release of LEGACY_RELEASES) {
       // Labels in YAML are quoted by the test: kubectl reads YAML 1.1, where `yes` would be a boolean.
       await waitUntil(async () => {
         const conditions = (((await request('GET', `${MESHCONFIGS}/strict`)).json.status as Json | undefined)?.conditions ?? []) as Json[];
-        return conditions.some((c) => c.type === 'Valid' && c.status === 'True') ? true : undefined;
+        return conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
       }, 'strict loaded and valid');
       try {
         const refused = await createBlocking(workload('Deployment', 'collides', { labels: { strict: 'enforced' } }));

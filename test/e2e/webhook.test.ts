@@ -99,7 +99,7 @@ describe('webhook mode on a real kube-apiserver', function () {
       const mc = JSON.parse((await plane.request('GET', `${MESHCONFIGS}/default`)).body) as { status?: { conditions?: Array<Record<string, string>> } };
       return mc.status?.conditions?.[0];
     }, 'MeshConfig status');
-    expect(status).to.include({ type: 'Valid', status: 'True', reason: 'Accepted' });
+    expect(status).to.include({ type: 'Ready', status: 'True', reason: 'Valid' });
   });
 
   it('the whole webhook install applies to the server (server-side dry run)', async function () {

@@ -69,7 +69,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
   let controller: InitializerController;
   let log: ReturnType<typeof createMemoryLogger>;
 
-  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number; namespaces?: string[]; permanentRetryMs?: number } = {}): Promise<void> {
+  async function startController(options: { jobPods?: boolean; configSyncTimeoutMs?: number; namespaces?: string[]; permanentRetryMs?: number; statusPeriodMs?: number; isLeader?: () => boolean } = {}): Promise<void> {
     log = createMemoryLogger();
     controller = createInitializerController(
       {
@@ -84,6 +84,8 @@ describe('initializer controller against an Initializer-era API server (nock)', 
         informerBackoff: { initialMs: 5, maxMs: 50 },
         ...(options.configSyncTimeoutMs !== undefined ? { configSyncTimeoutMs: options.configSyncTimeoutMs } : {}),
         permanentRetryMs: options.permanentRetryMs ?? 30,
+        ...(options.statusPeriodMs !== undefined ? { statusPeriodMs: options.statusPeriodMs } : {}),
+        ...(options.isLeader ? { isLeader: options.isLeader } : {}),
       },
       { api: createKubeApi(testKubeConfig()), log },
     );
@@ -315,7 +317,7 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     // The verdict is written to the MeshConfig's status for `kubectl get mc -o yaml`.
     await waitFor(() => (cluster.get(MESHCONFIGS, '', 'default')?.status as { observedGeneration?: number } | undefined)?.observedGeneration === 3, 'status of generation 3');
     const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
-    expect(condition).to.include({ type: 'Valid', status: 'False', reason: 'Invalid' });
+    expect(condition).to.include({ type: 'Ready', status: 'False', reason: 'InvalidSpec' });
     expect(condition.message).to.include('spec.policy').and.include('the last valid version keeps serving');
   });
 
@@ -331,12 +333,36 @@ describe('initializer controller against an Initializer-era API server (nock)', 
     expect(controller.meshConfigs.list().map((mc) => mc.name)).to.deep.equal(['default']);
   });
 
+  it('counts in MeshConfig status the workloads it injected, from its caches, once they are initialized', async function () {
+    await startController({ statusPeriodMs: 20 });
+    for (const name of ['counted-1', 'counted-2']) cluster.put(DEPLOYMENTS, recordedDeployment(name));
+    cluster.put(DEPLOYMENTS, recordedDeployment('opted-out', [OURS], { 'sidecar.meshinit.dev/inject': 'false' }));
+    type Counted = { matchedWorkloads?: number; injectedWorkloads?: number; outdatedWorkloads?: number; conditions?: Array<{ reason: string }> };
+    const statusOf = (): Counted | undefined => cluster.get(MESHCONFIGS, '', 'default')?.status as Counted | undefined;
+    await waitFor(() => statusOf()?.injectedWorkloads === 2, 'two workloads counted as injected');
+    expect(statusOf()).to.include({ matchedWorkloads: 3, injectedWorkloads: 2, outdatedWorkloads: 0 });
+    expect(statusOf()?.conditions?.[0]?.reason).to.equal('Valid');
+    // Settled: more recounts write nothing more.
+    const writes = (): number => cluster.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/meshconfigs/')).length;
+    const before = writes();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(writes()).to.equal(before);
+  });
+
+  it('writes no MeshConfig status while it is not the leader, but still injects', async function () {
+    await startController({ statusPeriodMs: 20, isLeader: () => false });
+    cluster.put(DEPLOYMENTS, recordedDeployment('not-leader'));
+    await settle(() => cluster.patches().length === 1, 'the workload injected');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(cluster.requests.filter((r) => r.method === 'PATCH' && r.path.includes('/meshconfigs/'))).to.deep.equal([]);
+  });
+
   it('reports a valid MeshConfig in its status through the subresource, and through the main resource where there is none (1.9)', async function () {
     await startController();
     await waitFor(() => cluster.get(MESHCONFIGS, '', 'default')?.status !== undefined, 'status written');
     expect(cluster.requests.filter((r) => r.method === 'PATCH' && r.path === '/apis/meshinit.dev/v1alpha1/meshconfigs/default/status')).to.have.length(1);
     const condition = (cluster.get(MESHCONFIGS, '', 'default')!.status as { conditions: Array<Record<string, string>> }).conditions[0]!;
-    expect(condition).to.include({ type: 'Valid', status: 'True', reason: 'Accepted' });
+    expect(condition).to.include({ type: 'Ready', status: 'True', reason: 'Valid' });
     await controller.stop();
 
     // 1.9 drops the status subresource: /status answers 404 and status goes through the main resource.

@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
 import type { KubeObject } from '../../controller/core/types.ts';
 import { KubeApiError } from '../../controller/kube/errors.ts';
-import { desiredStatus, MeshConfigStatusWriter } from '../../controller/kube/meshconfig-status.ts';
+import { desiredStatus } from '../../controller/kube/meshconfig-status.ts';
+import { COUNT_SLICE, countFromCaches, MeshConfigStatusWriter } from '../../controller/kube/meshconfig-status-writer.ts';
+import type { CountedWorkload } from '../../controller/core/meshconfig-counts.ts';
 import { MeshConfigStore, type MeshConfigVerdict } from '../../controller/kube/meshconfig-store.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
@@ -28,7 +30,7 @@ describe('MeshConfig status', function () {
     const invalid = meshConfigObject(INVALID_SPEC, 5, accepted);
     const refused = desiredStatus(verdictOf(invalid), invalid, NOW);
     expect(refused.observedGeneration).to.equal(5);
-    expect(refused.conditions[0]).to.include({ type: 'Valid', status: 'False', reason: 'Invalid' });
+    expect(refused.conditions[0]).to.include({ type: 'Ready', status: 'False', reason: 'InvalidSpec' });
     expect(refused.lastValidGeneration).to.equal(4);
     // Recorded as served: the same spec with its defaults applied.
     const recorded = refused.lastValidSpec as { selector: unknown; policy: string; sidecar: { containers: Array<{ image: string }> } };
@@ -83,7 +85,7 @@ describe('MeshConfig status', function () {
     const scheduled: Array<{ fn: () => void; ms: number }> = [];
     const timers = { setTimeout: (fn: () => void, ms: number) => { scheduled.push({ fn, ms }); return scheduled.length; }, clearTimeout: () => undefined };
     const log = createMemoryLogger();
-    const writer = new MeshConfigStatusWriter(api, log, () => NOW, timers, { initialMs: 100, maxMs: 1000 });
+    const writer = new MeshConfigStatusWriter(api, log, { clock: () => NOW, timers, backoff: { initialMs: 100, maxMs: 1000 } });
     const object = meshConfigObject(VALID_SPEC, 4);
     await writer.report(object, verdictOf(object));
     expect(writes).to.deep.equal([]);
@@ -107,5 +109,178 @@ describe('MeshConfig status', function () {
     stale.fn();
     await new Promise((resolve) => setImmediate(resolve));
     expect(writes.length).to.equal(before);
+  });
+
+  it('Ready=True/Valid with the counts; observedSpecHash always, observedGeneration only where the server keeps a generation', function () {
+    const valid = meshConfigObject(VALID_SPEC, 4);
+    const status = desiredStatus(verdictOf(valid), valid, NOW, { matched: 3, selecting: 3, takenBy: [], injected: 2, outdated: 1 });
+    expect(status).to.deep.include({ observedGeneration: 4, matchedWorkloads: 3, injectedWorkloads: 2, outdatedWorkloads: 1 });
+    expect(status.conditions).to.deep.equal([{ type: 'Ready', status: 'True', reason: 'Valid', message: 'in use for new workloads', lastTransitionTime: NOW.toISOString() }]);
+    expect(status.observedSpecHash).to.match(/^[0-9a-f]{14}$/);
+    // 1.9: no metadata.generation on custom resources. The spec hash still says which spec was seen.
+    const onOld = { ...valid, metadata: { name: 'default', resourceVersion: '7' } };
+    const old = desiredStatus(verdictOf(onOld), onOld, NOW);
+    expect(old).not.to.have.property('observedGeneration');
+    expect(old.observedSpecHash).to.equal(status.observedSpecHash);
+    // Key order does not change the hash; a changed image does.
+    const reordered = meshConfigObject({ sidecar: VALID_SPEC.sidecar, selector: VALID_SPEC.selector }, 4);
+    expect(desiredStatus(verdictOf(reordered), reordered, NOW).observedSpecHash).to.equal(status.observedSpecHash);
+    const edited = meshConfigObject({ ...VALID_SPEC, sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:8' }] } }, 5);
+    expect(desiredStatus(verdictOf(edited), edited, NOW).observedSpecHash).not.to.equal(status.observedSpecHash);
+  });
+
+  it('Ready=False/NotSelected, naming the winner, when it selects workloads but wins none; back to Valid when it wins one', function () {
+    const valid = meshConfigObject(VALID_SPEC, 4);
+    const shadowed = desiredStatus(verdictOf(valid), valid, NOW, { matched: 0, selecting: 2, takenBy: ['strict'], injected: 2, outdated: 0 });
+    expect(shadowed.conditions[0]).to.include({ type: 'Ready', status: 'False', reason: 'NotSelected' });
+    expect(shadowed.conditions[0]!.message).to.include('selects 2 workload(s)').and.to.include('MeshConfig strict');
+    const later = new Date(NOW.getTime() + 60_000);
+    const recovered = desiredStatus(verdictOf(valid), { ...valid, status: shadowed }, later, { matched: 1, selecting: 2, takenBy: ['strict'], injected: 2, outdated: 0 });
+    expect(recovered.conditions[0]).to.include({ status: 'True', reason: 'Valid', lastTransitionTime: later.toISOString() });
+    // Nothing selected at all is not NotSelected: no other MeshConfig took anything.
+    expect(desiredStatus(verdictOf(valid), valid, NOW, { matched: 0, selecting: 0, takenBy: [], injected: 0, outdated: 0 }).conditions[0]).to.include({ reason: 'Valid' });
+  });
+
+  it('InvalidSpec wins over NotSelected, and lastTransitionTime moves only when the status does', function () {
+    const valid = meshConfigObject(VALID_SPEC, 4);
+    const first = desiredStatus(verdictOf(valid), valid, NOW, { matched: 0, selecting: 1, takenBy: ['other'] });
+    const invalid = meshConfigObject(INVALID_SPEC, 5, first);
+    const later = new Date(NOW.getTime() + 60_000);
+    const refused = desiredStatus(verdictOf(invalid), invalid, later, { matched: 0, selecting: 1, takenBy: ['other'] });
+    expect(refused.conditions[0]).to.include({ reason: 'InvalidSpec', status: 'False', lastTransitionTime: NOW.toISOString() });
+  });
+
+  it('before the first count (a restart) carries the counts and a NotSelected verdict over instead of writing zeros', function () {
+    const valid = meshConfigObject(VALID_SPEC, 4);
+    const counted = desiredStatus(verdictOf(valid), valid, NOW, { matched: 0, selecting: 5, takenBy: ['strict'], injected: 4, outdated: 1 });
+    const restarted = desiredStatus(verdictOf(valid), { ...valid, status: counted }, NOW);
+    expect(restarted).to.deep.equal(counted);
+  });
+
+  it('says in webhook --target pods mode that injected and outdated are not counted', function () {
+    const valid = meshConfigObject(VALID_SPEC, 4);
+    const status = desiredStatus(verdictOf(valid), valid, NOW, { matched: 7, selecting: 7, takenBy: [] });
+    expect(status.matchedWorkloads).to.equal(7);
+    expect(status).not.to.have.property('injectedWorkloads');
+    expect(status.conditions[0]!.message).to.include('not counted in webhook mode --target pods');
+  });
+});
+
+describe('MeshConfig status writer: periodic counts', function () {
+  interface Call { path: string; status: Record<string, unknown> }
+  function recordingApi(calls: Call[], notFoundOnStatus = false): KubeApi {
+    return {
+      patch: async (path: string, body: unknown) => {
+        if (notFoundOnStatus && path.endsWith('/status')) throw new KubeApiError({ method: 'PATCH', path, statusCode: 404, message: 'not found' });
+        calls.push({ path, status: (body as Array<{ value: Record<string, unknown> }>)[0]!.value });
+        return {};
+      },
+    } as unknown as KubeApi;
+  }
+  const noTimers = { setTimeout: () => 0, clearTimeout: () => undefined };
+  const countsOf = (injected: number) => new Map([['default', { matched: 3, selecting: 3, takenBy: [], injected, outdated: 3 - injected }]]);
+
+  it('writes once per change of the counts, not once per recount, even before the informer shows its own write', async function () {
+    const calls: Call[] = [];
+    const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers });
+    const object = meshConfigObject(VALID_SPEC, 4);
+    await writer.report(object, verdictOf(object));
+    expect(calls).to.have.length(1);
+    let injected = 1;
+    const counting = { counts: () => countsOf(injected) };
+    await writer.recount(counting);
+    await writer.recount(counting);
+    await writer.recount(counting);
+    expect(calls.map((c) => c.status.injectedWorkloads)).to.deep.equal([undefined, 1]);
+    injected = 3;
+    await writer.recount(counting);
+    await writer.recount(counting);
+    expect(calls.map((c) => c.status.injectedWorkloads)).to.deep.equal([undefined, 1, 3]);
+    // The informer now delivers the object our last write produced: still nothing to write.
+    const seen = { ...object, metadata: { ...object.metadata, resourceVersion: '99' }, status: calls.at(-1)!.status };
+    await writer.report(seen, verdictOf(seen));
+    await writer.recount(counting);
+    expect(calls).to.have.length(3);
+  });
+
+  it('does not count while the caches are not synced, and a forgotten MeshConfig is not written', async function () {
+    const calls: Call[] = [];
+    const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers });
+    const object = meshConfigObject(VALID_SPEC, 4, desiredStatus(verdictOf(meshConfigObject(VALID_SPEC, 4)), meshConfigObject(VALID_SPEC, 4), NOW));
+    await writer.report(object, verdictOf(object));
+    await writer.recount({ counts: () => undefined });
+    expect(calls).to.deep.equal([]);
+    writer.forget('default');
+    await writer.recount({ counts: () => countsOf(2) });
+    expect(calls).to.deep.equal([]);
+  });
+
+  it('writes nothing while this replica is not the leader, and catches up on the first recount as leader', async function () {
+    const calls: Call[] = [];
+    let leader = false;
+    const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers, isLeader: () => leader });
+    const object = meshConfigObject(VALID_SPEC, 4);
+    await writer.report(object, verdictOf(object));
+    await writer.recount({ counts: () => countsOf(2) });
+    expect(calls).to.deep.equal([]);
+    leader = true;
+    await writer.recount({ counts: () => countsOf(2) });
+    expect(calls).to.have.length(1);
+    expect(calls[0]!.status).to.include({ matchedWorkloads: 3, injectedWorkloads: 2, outdatedWorkloads: 1 });
+  });
+
+  it('on a 1.9 server (PATCH /status answers 404) writes status through the main resource from then on', async function () {
+    const calls: Call[] = [];
+    const writer = new MeshConfigStatusWriter(recordingApi(calls, true), createMemoryLogger(), { clock: () => NOW, timers: noTimers });
+    const object = meshConfigObject(VALID_SPEC, 0);
+    await writer.report(object, verdictOf(object));
+    await writer.recount({ counts: () => countsOf(1) });
+    expect(calls.map((c) => c.path)).to.deep.equal(['/apis/meshinit.dev/v1alpha1/meshconfigs/default', '/apis/meshinit.dev/v1alpha1/meshconfigs/default']);
+    expect(calls[0]!.status).not.to.have.property('observedGeneration');
+  });
+
+  it('recounts on its own every period until stopped', async function () {
+    const scheduled: Array<{ fn: () => void; ms: number }> = [];
+    const timers = { setTimeout: (fn: () => void, ms: number) => { scheduled.push({ fn, ms }); return scheduled.length; }, clearTimeout: () => undefined };
+    const calls: Call[] = [];
+    const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers });
+    const object = meshConfigObject(VALID_SPEC, 4);
+    await writer.report(object, verdictOf(object));
+    let counted = 0;
+    writer.startRecounting({ periodMs: 250, counts: () => { counted++; return countsOf(counted); } });
+    expect(scheduled.map((s) => s.ms)).to.deep.equal([250]);
+    scheduled[0]!.fn();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(counted).to.equal(1);
+    expect(scheduled.map((s) => s.ms)).to.deep.equal([250, 250]);
+    writer.stop();
+    scheduled[1]!.fn();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(counted, 'no count after stop()').to.equal(1);
+  });
+
+  it('counts caches in slices, yielding to other work between them, with the same result as one pass', async function () {
+    const mc = parseMeshConfig(meshConfigObject({ sidecar: VALID_SPEC.sidecar }, 2));
+    if (!mc.ok) throw mc.error;
+    const workloads: CountedWorkload[] = Array.from({ length: COUNT_SLICE * 2 + 7 }, (_, i) => ({ kind: 'Deployment', name: `w${i}`, namespace: 'shop', labels: {}, injection: undefined }));
+    let synced = false;
+    let turns = 0;
+    const counting = countFromCaches({
+      synced: () => synced, workloads: () => workloads, meshConfigs: () => [mc.meshConfig], namespace: () => undefined, policy: {}, recordsVisible: true,
+    });
+    expect(await counting.counts()).to.equal(undefined);
+    synced = true;
+    // Other work waiting for the event loop: one step per turn, until the count is done.
+    let done = false;
+    const other = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(other);
+    };
+    setImmediate(other);
+    const counts = await counting.counts();
+    done = true;
+    expect(counts?.get('default')).to.deep.equal({ matched: COUNT_SLICE * 2 + 7, selecting: COUNT_SLICE * 2 + 7, takenBy: [], injected: 0, outdated: 0 });
+    expect(turns, 'other work ran while counting').to.be.greaterThan(1);
   });
 });

@@ -17,6 +17,9 @@ import {
 } from '../../controller/core/constants.ts';
 import { WORKLOAD_KINDS } from '../../controller/core/types.ts';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
+import { desiredStatus } from '../../controller/kube/meshconfig-status.ts';
+import { MeshConfigStore } from '../../controller/kube/meshconfig-store.ts';
+import { createMemoryLogger } from '../../controller/logger.ts';
 
 type Json = Record<string, unknown>;
 type Schema = Json;
@@ -165,12 +168,14 @@ describe('MeshConfig CRDs', () => {
     const betaCols = (at(crdV1beta1, 'spec', 'additionalPrinterColumns') as Json[])
       .map((c) => ({ name: c.name, type: c.type, path: c.JSONPath, priority: c.priority }));
     expect(betaCols).to.deep.equal(v1Cols);
-    expect(v1Cols.map((c) => c.name)).to.include.members(['Policy', 'FailurePolicy', 'Age']);
-    expect(v1Cols.map((c) => c.name)).to.satisfy((n: string[]) => n.includes('Kinds') || n.includes('Priority'));
+    // What `kubectl get mc` shows; -o wide adds the priority-1 columns.
+    expect(v1Cols.filter((c) => c.priority === undefined).map((c) => c.name)).to.deep.equal(['Policy', 'Priority', 'Ready', 'Injected', 'Outdated', 'Age']);
+    expect(v1Cols.filter((c) => c.priority === 1).map((c) => c.name)).to.deep.equal(['Reason', 'Matched', 'FailurePolicy', 'Kinds']);
     for (const col of v1Cols) {
-      const [top, ...rest] = String(col.path).replace(/^\./, '').split('.');
+      // A filter (`conditions[?(@.type=="Ready")]`) selects an item of the array it follows.
+      const [top, ...rest] = String(col.path).replace(/^\./, '').replace(/\[\?\(@\.type=="[A-Za-z]+"\)\]/g, '.[]').split('.');
       if (top === 'metadata') continue;
-      const node = at(schemaV1, 'properties', top!, ...rest.flatMap((k) => ['properties', k]));
+      const node = at(schemaV1, 'properties', top!, ...rest.flatMap((k) => (k === '[]' ? ['items'] : ['properties', k])));
       expect(node, `printer column ${String(col.name)} -> ${String(col.path)}`).to.be.an('object');
     }
   });
@@ -263,6 +268,16 @@ describe('MeshConfig documents against the CRD schema', () => {
       });
     }
   }
+
+  it('the status meshinit writes is valid for both CRDs, and v1 prunes none of it', () => {
+    const mc = clone(sample);
+    (mc.metadata as Json).generation = 3;
+    const verdict = new MeshConfigStore(createMemoryLogger()).apply(mc);
+    for (const counts of [{ matched: 4, selecting: 6, takenBy: ['strict'], injected: 3, outdated: 1 }, { matched: 0, selecting: 2, takenBy: ['strict'] }]) {
+      mc.status = desiredStatus(verdict, mc, new Date('2026-11-30T20:00:00Z'), counts) as unknown as Json;
+      for (const [name, schema, pruning] of schemas) expect(validate(schema, mc, '$', { pruning }), name).to.deep.equal([]);
+    }
+  });
 
   const broken: [string, (mc: Json) => void][] = [
     ['policy: Sometimes (refused by the real servers, fixture 19)', (mc) => { (mc.spec as Json).policy = 'Sometimes'; }],

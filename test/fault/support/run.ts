@@ -191,14 +191,15 @@ export async function runScenario(scenario: Scenario): Promise<RunReport> {
   };
 }
 
-/** After the invalid v3, MeshConfig default's status must say so (Valid=False) for its generation. */
+/** After the invalid v3, MeshConfig default's status must say so (Ready=False/InvalidSpec) for its generation. */
 async function meshConfigStatusProblems(server: LegacyApiServer): Promise<string[]> {
   const describe = (): string | undefined => {
     const mc = server.get('meshconfigs', undefined, 'default');
     const status = mc?.status as { observedGeneration?: number; conditions?: Array<{ type: string; status: string; reason: string }> } | undefined;
-    const valid = status?.conditions?.find((c) => c.type === 'Valid');
-    if (status?.observedGeneration !== mc?.metadata?.generation) return `status.observedGeneration ${status?.observedGeneration} for generation ${mc?.metadata?.generation}`;
-    if (valid?.status !== 'False' || valid.reason !== 'Invalid') return `condition Valid is ${valid?.status}/${valid?.reason} for the invalid version`;
+    const ready = status?.conditions?.find((c) => c.type === 'Ready');
+    // observedGeneration is left out where the server keeps no generation (1.9).
+    if ((status?.observedGeneration ?? 0) !== (mc?.metadata?.generation ?? 0)) return `status.observedGeneration ${status?.observedGeneration} for generation ${mc?.metadata?.generation}`;
+    if (ready?.status !== 'False' || ready.reason !== 'InvalidSpec') return `condition Ready is ${ready?.status}/${ready?.reason} for the invalid version`;
     return undefined;
   };
   for (let i = 0; i < 60 && describe() !== undefined; i++) await sleep(50);
