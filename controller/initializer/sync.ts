@@ -6,13 +6,15 @@ import { isOwnTurn } from '../core/initializers.ts';
 import { buildFailurePatch, buildInitializationPatch, type JsonPatchOperation } from '../core/patch.ts';
 import { planJobPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
+import type { ReasonCode } from '../core/reasons.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
 import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
-import { REASON_INJECTION_FAILED, REASON_RELEASED_WITHOUT_SIDECAR, type EventRecorder } from '../kube/events.ts';
+import { involvedObjectOf, REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, type EventRecorder } from '../kube/events.ts';
 import { JOB, NAMESPACE, POD, objectPath, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 
 export type SyncKind = WorkloadKind | 'Pod';
 
@@ -53,8 +55,11 @@ export interface SyncDeps {
   injectNamespaces?: readonly string[];
   /** Re-reads after 409 Conflict before giving the key back to the queue's backoff. */
   maxConflictRetries?: number;
-  /** Warning Events for decisions an operator must act on. */
+  /** An Event for every decision (see decisionEvent). */
   events?: EventRecorder;
+  metrics?: Pick<Metrics, 'decision' | 'syncSeconds' | 'workloadWaited' | 'conflict'>;
+  /** Wall-clock ms, for how long a workload waited since its creationTimestamp. Default Date.now. */
+  wallClock?: () => number;
 }
 
 export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
@@ -62,12 +67,15 @@ export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
 export interface SyncResult {
   action: SyncAction | 'none';
   reason: string;
+  /** Set when action is not 'none'. */
+  code?: ReasonCode;
   meshConfig?: string;
 }
 
 interface Decision {
   action: SyncAction;
   reason: string;
+  code: ReasonCode;
   meshConfig?: string;
   /** Releasing the many Pods that are not a Job's is routine: debug, not info. */
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -124,16 +132,18 @@ function release(original: KubeObject, deps: SyncDeps): JsonPatchOperation[] {
 
 function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Decision {
   if (plan.action === 'skip' && plan.degraded) {
-    return { action: 'released', reason: plan.reason, level: 'warn', ops: release(original, deps) };
+    return { action: 'released', reason: plan.reason, code: plan.code, level: 'warn', ops: release(original, deps) };
   }
   if (plan.action === 'skip') {
-    return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'info', ops: release(original, deps) };
+    return { action: 'skipped', reason: plan.reason, code: plan.code, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'info', ops: release(original, deps) };
   }
   const problem = rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
   if (problem !== undefined) {
+    const code = rejection !== undefined ? 'rejected_by_server' : 'injection_error';
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
       return {
         action: 'failed',
+        code,
         reason: `injection failed and MeshConfig ${plan.meshConfig.name} has failurePolicy Fail, so the API server deletes the object: ${problem}`,
         meshConfig: plan.meshConfig.name,
         level: 'error',
@@ -142,6 +152,7 @@ function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeOb
     }
     return {
       action: 'released',
+      code,
       reason: `injection failed, released without a sidecar (failurePolicy Ignore): ${problem}`,
       meshConfig: plan.meshConfig.name,
       level: 'warn',
@@ -150,11 +161,12 @@ function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeOb
   }
   if (plan.action !== 'inject') throw new Error('unreachable');
   if (!plan.changed) {
-    return { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, meshConfig: plan.meshConfig.name, level: 'info', ops: release(original, deps) };
+    return { action: 'skipped', reason: `already injected by MeshConfig ${plan.meshConfig.name}`, code: 'already_injected', meshConfig: plan.meshConfig.name, level: 'info', ops: release(original, deps) };
   }
   return {
     action: 'injected',
     reason: plan.reason,
+    code: plan.code,
     meshConfig: plan.meshConfig.name,
     level: 'info',
     ops: buildInitializationPatch({ original, desired: plan.object, initializerName: deps.initializerName }),
@@ -164,7 +176,7 @@ function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeOb
 async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Promise<Decision> {
   const namespace = await namespaceInfo(ref.namespace, deps);
   if (typeof namespace === 'string') {
-    return { action: 'released', reason: `namespace ${ref.namespace} could not be read, so no sidecar was injected: ${namespace}`, level: 'warn', ops: release(original, deps) };
+    return { action: 'released', reason: `namespace ${ref.namespace} could not be read, so no sidecar was injected: ${namespace}`, code: 'namespace_unreadable', level: 'warn', ops: release(original, deps) };
   }
   const unavailable = deps.view.meshConfigsUnavailable();
   const context: PolicyContext = {
@@ -181,15 +193,15 @@ async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, reje
       const reason = pod.ok
         ? 'the Pod is not owned by a (still existing) Job; only Job Pods are injected here (other Pods get the sidecar from their workload\'s template)'
         : `malformed Pod: ${pod.reason}`;
-      return { action: 'released', reason, level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
+      return { action: 'released', reason, code: pod.ok ? 'not_job_pod' : 'malformed', level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
     }
     return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, rejection);
   }
   const workload = recogniseWorkload(original);
-  if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, level: 'warn', ops: release(original, deps) };
+  if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, code: 'malformed', level: 'warn', ops: release(original, deps) };
   const plan = planWorkloadInjection(workload.value, context);
   if (ref.kind === 'Job' && plan.action !== 'skip') {
-    return { action: 'released', reason: JOB_RELEASE_REASON, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'warn', ops: release(original, deps) };
+    return { action: 'released', reason: JOB_RELEASE_REASON, code: 'job_template_immutable', ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), level: 'warn', ops: release(original, deps) };
   }
   return fromPlan(plan, original, deps, rejection);
 }
@@ -211,6 +223,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       if (!isKubeApiError(error)) throw error;
       if (error.isNotFound) return { action: 'none', reason: 'object was deleted before it was initialized' };
       if (error.isConflict) {
+        deps.metrics?.conflict('409');
         current = await readLatest(ref, deps);
         continue;
       }
@@ -220,6 +233,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
         // injected object itself, and 500 a passing fault.
         const latest = await readLatest(ref, deps);
         if (latest?.metadata?.resourceVersion !== current.metadata?.resourceVersion) {
+          deps.metrics?.conflict(error.statusCode === 422 ? '422' : '500');
           current = latest;
           continue;
         }
@@ -232,6 +246,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       }
       throw error;
     }
+    const durationMs = deps.now() - started;
     const fields = {
       kind: ref.kind,
       namespace: ref.namespace,
@@ -239,18 +254,37 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       uid: current.metadata?.uid,
       action: decision.action,
       reason: decision.reason,
+      code: decision.code,
       meshConfig: decision.meshConfig,
-      durationMs: deps.now() - started,
+      durationMs,
       attempts: attempt,
     };
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', released: 'Released without sidecar', failed: 'Failed initialization' }[decision.action];
     deps.log[decision.level](message, fields);
-    if (decision.level === 'warn' || decision.level === 'error') {
-      deps.events?.warning(current, decision.action === 'failed' ? REASON_INJECTION_FAILED : REASON_RELEASED_WITHOUT_SIDECAR, decision.reason);
-    }
-    return { action: decision.action, reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
+    deps.metrics?.decision('initializer', ref.kind, decision.action, decision.code);
+    deps.metrics?.syncSeconds(durationMs / 1000);
+    deps.metrics?.workloadWaited(current.metadata?.creationTimestamp, (deps.wallClock ?? Date.now)());
+    const event = decisionEvent(decision);
+    const involved = event && involvedObjectOf(current);
+    if (event && involved) deps.events?.record({ object: involved, ...event, message: decision.reason });
+    return { action: decision.action, reason: decision.reason, code: decision.code, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
   }
   throw new Error(`${ref.kind} ${ref.namespace}/${ref.name}: still conflicting after ${maxAttempts} attempts; will retry`);
+}
+
+/**
+ * The Event a decision gets: Normal for injected and skipped, Warning for a release an operator
+ * may need to act on (a Job, failurePolicy Ignore, an unreadable input) and for a failure. A Pod
+ * that is not a Job's gets none: it is not a decision on injection (its workload's template had
+ * that), and with --job-pods it would be one Event per Pod in the cluster.
+ */
+function decisionEvent(decision: Decision): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+  switch (decision.action) {
+    case 'injected': return { type: 'Normal', reason: REASON_SIDECAR_INJECTED };
+    case 'skipped': return { type: 'Normal', reason: REASON_INJECTION_SKIPPED };
+    case 'failed': return { type: 'Warning', reason: REASON_INJECTION_FAILED };
+    case 'released': return decision.code === 'not_job_pod' ? undefined : { type: 'Warning', reason: REASON_RELEASED_WITHOUT_SIDECAR };
+  }
 }
 
 async function readLatest(ref: ObjectRef, deps: SyncDeps): Promise<KubeObject | undefined> {

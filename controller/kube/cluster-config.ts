@@ -9,6 +9,7 @@
 import type { Backoff } from '../backoff.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { isKubeApiError } from './errors.ts';
 import { createInformer } from './informer.ts';
 import { MeshConfigStatusWriter } from './meshconfig-status.ts';
@@ -35,6 +36,8 @@ export interface ClusterConfigOptions {
   api: KubeApi;
   log: Logger;
   informerBackoff?: Backoff;
+  /** MeshConfigs by validity and generation in use; informer relists. */
+  metrics?: Pick<Metrics, 'meshConfigRead' | 'meshConfigRemoved' | 'relisted' | 'watchRestarted'>;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -66,12 +69,14 @@ export function describeMeshConfigFailure(error: unknown): { problem: string; cr
 export function createClusterConfig(options: ClusterConfigOptions): ClusterConfig {
   const { api, log } = options;
   const backoff = options.informerBackoff ? { backoff: options.informerBackoff } : {};
-  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: informerErrorLogger(log, 'namespaces'), ...backoff });
+  const informerMetrics = options.metrics ? { metrics: options.metrics } : {};
+  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: informerErrorLogger(log, 'namespaces'), ...backoff, ...informerMetrics });
   // The last failure of the MeshConfig informer, until a LIST succeeds again.
   let failure: { problem: string; crdMissing: boolean } | undefined;
   const meshConfigInformer = createInformer<KubeObject>({
     api,
     descriptor: MESHCONFIG,
+    ...informerMetrics,
     backoff: options.informerBackoff ?? MESHCONFIG_BACKOFF,
     onError: (error) => {
       const described = describeMeshConfigFailure(error);
@@ -92,13 +97,19 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   const store = new MeshConfigStore(log);
   const statusWriter = new MeshConfigStatusWriter(api, log);
   const load = (object: KubeObject): void => {
-    void statusWriter.report(object, store.apply(object));
+    const verdict = store.apply(object);
+    const inUse = verdict.valid ? verdict.meshConfig : verdict.serving;
+    options.metrics?.meshConfigRead({ name: verdict.name, valid: verdict.valid, ...(inUse ? { generationInUse: inUse.generation } : {}) });
+    void statusWriter.report(object, verdict);
   };
   meshConfigInformer.on('add', load);
   meshConfigInformer.on('update', (previous, object) => {
     if (previous !== object) load(object);
   });
-  meshConfigInformer.on('delete', (object) => store.remove(object.metadata?.name ?? ''));
+  meshConfigInformer.on('delete', (object) => {
+    store.remove(object.metadata?.name ?? '');
+    options.metrics?.meshConfigRemoved(object.metadata?.name ?? '');
+  });
   return {
     store,
     start() {

@@ -6,7 +6,9 @@ import { createInformer } from '../kube/informer.ts';
 import { workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import { publishCaBundle } from '../kube/webhook-configuration.ts';
+import { createEventRecorder } from '../kube/events.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { WebhookOptions } from '../options.ts';
 import type { AdmissionContext } from './admission.ts';
 import { createWebhookHandler } from './app.ts';
@@ -39,9 +41,9 @@ function metadataOnly(object: KubeObject): KubeObject {
  * Deployments, StatefulSets, DaemonSets and Jobs by namespace/name, metadata only (a few hundred
  * bytes each, not the whole template): a Pod is judged as its workload without an API read.
  */
-function createWorkloadMetadataCaches(api: KubeApi, log: Logger) {
+function createWorkloadMetadataCaches(api: KubeApi, log: Logger, metrics: Metrics | undefined) {
   const informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, createInformer<KubeObject>({
-    api, descriptor: workloadDescriptor(kind), transform: metadataOnly, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
+    api, descriptor: workloadDescriptor(kind), transform: metadataOnly, onError: informerErrorLogger(log, workloadDescriptor(kind).plural), ...(metrics ? { metrics } : {}),
   })]));
   return {
     start: () => informers.forEach((informer) => informer.start()),
@@ -54,8 +56,8 @@ function createWorkloadMetadataCaches(api: KubeApi, log: Logger) {
   };
 }
 
-export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger }): Promise<WebhookRuntime> {
-  const { api, log } = deps;
+export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger; metrics?: Metrics }): Promise<WebhookRuntime> {
+  const { api, log, metrics } = deps;
   const options = config.webhook;
   let tls: TlsSource;
   if (options.tls?.kind === 'files') {
@@ -69,8 +71,9 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   } else {
     throw new Error('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');
   }
-  const clusterConfig = createClusterConfig({ api, log });
-  const owners = options.target === 'pods' ? createWorkloadMetadataCaches(api, log) : undefined;
+  const clusterConfig = createClusterConfig({ api, log, ...(metrics ? { metrics } : {}) });
+  const owners = options.target === 'pods' ? createWorkloadMetadataCaches(api, log, metrics) : undefined;
+  const events = createEventRecorder(api, log, metrics ? { metrics } : {});
   let synced = false;
   // The API server calls the webhook for every create whatever we know: without MeshConfigs the
   // answer is "allowed, uninjected" with the reason, and /readyz says what is missing.
@@ -95,6 +98,8 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     log,
     notReadyReason,
     now: () => performance.now(),
+    events,
+    ...(metrics ? { metrics } : {}),
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
   clusterConfig.start();
@@ -114,6 +119,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     server,
     async stop() {
       await server.close();
+      events.stop();
       await Promise.all([clusterConfig.stop(), owners?.stop()]);
     },
   };
