@@ -1,0 +1,248 @@
+// Metrics moved by the real controller (HTTP client, informers, work queue, sync) against the nock
+// API server, read back from the exposition text as Prometheus would; /metrics on the health
+// listener; the webhook's action mapping; and that the registry is private to each instance.
+import http from 'node:http';
+import { expect } from 'chai';
+import { register as globalRegistry } from 'prom-client';
+import { startHealthServer } from '../controller/health.ts';
+import { createInitializerController, type InitializerController } from '../controller/initializer/controller.ts';
+import { createKubeApi } from '../controller/kube/api-client.ts';
+import { createMemoryLogger } from '../controller/logger.ts';
+import { Metrics } from '../controller/metrics.ts';
+import { admissionEvent, ADMISSION_METRIC_ACTION, reportAdmission } from '../controller/webhook/report.ts';
+import { admit } from '../controller/webhook/admission.ts';
+import type { KubeObject } from '../controller/core/types.ts';
+import { meshConfig as parsedMeshConfig, rawMeshConfig } from './core/fixtures/helpers.ts';
+import { SERVER, testKubeConfig, waitFor } from './kube/helpers.ts';
+import { NockCluster } from './support/nock-cluster.ts';
+
+const OURS = 'sidecar.initializer.example.com';
+const DEPLOYMENTS = 'apis/apps/v1/deployments';
+const JOBS = 'apis/batch/v1/jobs';
+const MESHCONFIGS = 'apis/meshinit.dev/v1alpha1/meshconfigs';
+const CONFLICT: [number, unknown] = [409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' }];
+const THROTTLED: [number, unknown] = [429, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'TooManyRequests', code: 429, message: 'too many requests' }];
+
+/** Samples of the exposition text: `name{labels}` (labels as written) to value. */
+export async function scrape(metrics: { render(): Promise<string> }): Promise<Map<string, number>> {
+  const samples = new Map<string, number>();
+  for (const line of (await metrics.render()).split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+function workload(kind: 'Deployment' | 'Job', name: string, options: { annotations?: Record<string, string>; createdSecondsAgo?: number } = {}): KubeObject {
+  return {
+    apiVersion: kind === 'Job' ? 'batch/v1' : 'apps/v1',
+    kind,
+    metadata: {
+      name, namespace: 'default', uid: `uid-${name}`,
+      creationTimestamp: new Date(Date.now() - (options.createdSecondsAgo ?? 0) * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      initializers: { pending: [{ name: OURS }] },
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    },
+    spec: { template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }], ...(kind === 'Job' ? { restartPolicy: 'Never' } : {}) } } },
+  };
+}
+
+describe('metrics', function () {
+  describe('moved by the Initializer controller (nock API server)', function () {
+    let cluster: NockCluster;
+    let controller: InitializerController | undefined;
+    let metrics: Metrics;
+
+    beforeEach(async function () {
+      cluster = new NockCluster(SERVER).start();
+      cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+      cluster.put(MESHCONFIGS, rawMeshConfig('default', {}, 3));
+      cluster.put(MESHCONFIGS, rawMeshConfig('broken', { policy: 'Sometimes' }, 1));
+      metrics = new Metrics({ processMetrics: false });
+      controller = createInitializerController(
+        { namespaces: [], concurrency: 4, initializerName: OURS, controllerNamespace: 'meshinit-system', jobPods: false, resyncPeriodMs: 0, watchTimeoutSeconds: 60, backoff: { initialMs: 5, maxMs: 50 }, informerBackoff: { initialMs: 5, maxMs: 50 } },
+        { api: createKubeApi(testKubeConfig()), log: createMemoryLogger(), metrics },
+      );
+      await controller.start();
+    });
+
+    afterEach(async function () {
+      await controller?.stop();
+      cluster.stop();
+    });
+
+    async function handled(kind: string, name: string): Promise<void> {
+      const key = kind === 'Job' ? JOBS : DEPLOYMENTS;
+      await waitFor(() => cluster.get(key, 'default', name)?.metadata?.initializers === undefined, `${name} released`);
+      await controller!.idle();
+    }
+
+    it('decisions by action and reason code, conflicts, the wait since creationTimestamp, sync durations and Events', async function () {
+      cluster.patchFaults.push(CONFLICT);
+      cluster.put(DEPLOYMENTS, workload('Deployment', 'web', { createdSecondsAgo: 4 }));
+      await handled('Deployment', 'web');
+      cluster.put(DEPLOYMENTS, workload('Deployment', 'opted-out', { annotations: { 'sidecar.meshinit.dev/inject': 'false' } }));
+      await handled('Deployment', 'opted-out');
+      cluster.put(JOBS, workload('Job', 'report'));
+      await handled('Job', 'report');
+      await waitFor(() => cluster.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/events')).length === 3, 'three Events');
+      const samples = await scrape(metrics);
+      expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Deployment",action="injected",reason="policy_enabled"}')).to.equal(1);
+      expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Deployment",action="skipped",reason="opted_out"}')).to.equal(1);
+      expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Job",action="released",reason="job_template_immutable"}')).to.equal(1);
+      expect(samples.get('meshinit_conflicts_total{code="409"}')).to.equal(1);
+      expect(samples.get('meshinit_sync_duration_seconds_count')).to.equal(3);
+      expect(samples.get('meshinit_workload_wait_seconds_count')).to.equal(3);
+      // web was created 4 s before it was put: its wait is in the (3, 5] bucket, the others in <= 1.
+      expect(samples.get('meshinit_workload_wait_seconds_bucket{le="3"}')).to.equal(2);
+      expect(samples.get('meshinit_workload_wait_seconds_bucket{le="5"}')).to.equal(3);
+      expect(samples.get('meshinit_events_total{type="Normal",outcome="created"}')).to.equal(2);
+      expect(samples.get('meshinit_events_total{type="Warning",outcome="created"}')).to.equal(1);
+      const events = cluster.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/events')).map((r) => r.body as { reason: string; type: string; message: string; involvedObject: { name: string } });
+      expect(events.map((e) => `${e.type} ${e.reason} ${e.involvedObject.name}`).sort()).to.deep.equal([
+        'Normal InjectionSkipped opted-out', 'Normal SidecarInjected web', 'Warning SidecarNotInjected report',
+      ]);
+      expect(events.find((e) => e.reason === 'InjectionSkipped')!.message).to.equal('Deployment has annotation sidecar.meshinit.dev/inject: "false"');
+    });
+
+    it('MeshConfigs by validity and the generation in use; queue gauges; relists and watch restarts by resource', async function () {
+      await waitFor(() => controller!.meshConfigs.list().length === 1, 'MeshConfig loaded');
+      let samples = await scrape(metrics);
+      expect(samples.get('meshinit_meshconfigs{validity="valid"}')).to.equal(1);
+      expect(samples.get('meshinit_meshconfigs{validity="invalid"}')).to.equal(1);
+      expect(samples.get('meshinit_meshconfig_generation{meshconfig="default"}')).to.equal(3);
+      expect(samples.has('meshinit_meshconfig_generation{meshconfig="broken"}'), 'no version of it in use').to.equal(false);
+      expect(samples.get('meshinit_workqueue_concurrency_limit')).to.equal(4);
+      expect(samples.get('meshinit_workqueue_depth')).to.equal(0);
+      expect(samples.get('meshinit_leader')).to.equal(1);
+      // An invalid edit of `default`: counted invalid, the last valid generation keeps serving.
+      cluster.put(MESHCONFIGS, rawMeshConfig('default', { policy: 'Sometimes' }, 4));
+      await waitFor(() => cluster.requests.some((r) => r.path.endsWith('/meshconfigs/default/status') && JSON.stringify(r.body).includes('Sometimes')), 'invalid verdict');
+      samples = await scrape(metrics);
+      expect(samples.get('meshinit_meshconfigs{validity="invalid"}')).to.equal(2);
+      expect(samples.get('meshinit_meshconfig_generation{meshconfig="default"}')).to.equal(3);
+      // A watch the server ends is resumed (a restart); one that fails with 410 makes it list again.
+      const before = cluster.watchCount(DEPLOYMENTS);
+      cluster.dropWatches(DEPLOYMENTS);
+      await waitFor(() => cluster.watchCount(DEPLOYMENTS) > before, 'watch resumed');
+      samples = await scrape(metrics);
+      expect(samples.get('meshinit_informer_watch_restarts_total{resource="deployments"}')).to.be.at.least(1);
+      cluster.watchFaults.push([410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' }]);
+      cluster.dropWatches(DEPLOYMENTS);
+      const deadline = Date.now() + 3000;
+      while ((await scrape(metrics)).get('meshinit_informer_relists_total{resource="deployments"}') !== 1) {
+        if (Date.now() > deadline) throw new Error('relist not counted');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Deleting a MeshConfig removes its series.
+      metrics.meshConfigRemoved('broken');
+      samples = await scrape(metrics);
+      expect(samples.get('meshinit_meshconfigs{validity="invalid"}')).to.equal(1);
+    });
+
+    it('a 429 is a retry, counted as throttled; a retry for any other reason is not', async function () {
+      cluster.patchFaults.push(THROTTLED, [503, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'ServiceUnavailable', code: 503, message: 'etcd leader changed' }]);
+      cluster.put(DEPLOYMENTS, workload('Deployment', 'busy'));
+      await handled('Deployment', 'busy');
+      const samples = await scrape(metrics);
+      expect(samples.get('meshinit_workqueue_retries_total')).to.equal(2);
+      expect(samples.get('meshinit_api_throttled_total')).to.equal(1);
+      expect(samples.get('meshinit_workqueue_concurrency_limit'), 'halved by the 429').to.equal(2);
+    });
+  });
+
+  it('setLeader moves meshinit_leader (1 by default: no election means this replica writes)', async function () {
+    const metrics = new Metrics({ processMetrics: false });
+    expect((await scrape(metrics)).get('meshinit_leader')).to.equal(1);
+    metrics.setLeader(false);
+    expect((await scrape(metrics)).get('meshinit_leader')).to.equal(0);
+    metrics.setLeader(true);
+    expect((await scrape(metrics)).get('meshinit_leader')).to.equal(1);
+  });
+
+  it('each instance has a private registry: nothing lands in prom-client\'s global one, two instances do not collide', async function () {
+    const a = new Metrics();
+    const b = new Metrics();
+    a.decision('webhook', 'Pod', 'injected', 'policy_enabled');
+    expect((await scrape(b)).has('meshinit_decisions_total{mode="webhook",kind="Pod",action="injected",reason="policy_enabled"}')).to.equal(false);
+    expect(await globalRegistry.metrics()).to.not.include('meshinit_');
+    expect((await scrape(a)).get('meshinit_process_cpu_user_seconds_total'), 'process metrics, prefixed').to.be.a('number');
+  });
+
+  it('the workload wait ignores a missing or unreadable creationTimestamp and never goes negative', async function () {
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.workloadWaited(undefined, Date.now());
+    metrics.workloadWaited('yesterday', Date.now());
+    metrics.workloadWaited(new Date(Date.now() + 2000).toISOString(), Date.now());
+    const samples = await scrape(metrics);
+    expect(samples.get('meshinit_workload_wait_seconds_count')).to.equal(1);
+    expect(samples.get('meshinit_workload_wait_seconds_sum')).to.equal(0);
+  });
+
+  describe('webhook decisions', function () {
+    const context = { target: 'pods' as const, namespace: (name: string) => ({ name, labels: {} }), meshConfigs: () => [parsedMeshConfig('default')], controllerNamespace: 'meshinit-system' };
+    const review = (object: KubeObject, extra: { dryRun?: boolean; resource?: string; group?: string } = {}) => ({
+      apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+      request: { uid: 'r', resource: { group: extra.group ?? '', version: 'v1', resource: extra.resource ?? 'pods' }, namespace: 'shop', operation: 'CREATE', dryRun: extra.dryRun ?? false, object },
+    });
+    const rsPod = { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'web-7d9f-', labels: { 'pod-template-hash': '7d9f' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f', uid: 'rs-uid', controller: true }] }, spec: { containers: [{ name: 'app', image: 'a:1' }] } };
+
+    it('map onto the Initializer mode\'s actions: allowed-uninjected is released, denied is failed', function () {
+      expect(ADMISSION_METRIC_ACTION).to.deep.equal({ injected: 'injected', skipped: 'skipped', 'allowed-uninjected': 'released', denied: 'failed' });
+    });
+
+    it('a ReplicaSet\'s Pod is reported on the ReplicaSet (uid from its owner reference); a dry run and an unstored bare Pod without a name get no Event', async function () {
+      const event = admissionEvent(admit(review(rsPod), context).decision);
+      expect(event).to.deep.include({ type: 'Normal', reason: 'SidecarInjected' });
+      expect(event!.object).to.deep.equal({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: 'shop', name: 'web-7d9f', uid: 'rs-uid' });
+      expect(event!.resolvePath).to.equal(undefined);
+      expect(admissionEvent(admit(review(rsPod, { dryRun: true }), context).decision)).to.equal(undefined);
+      expect(admissionEvent(admit(review({ kind: 'Pod', metadata: { generateName: 'x-' }, spec: { containers: [{ name: 'a', image: 'a' }] } }), context).decision)).to.equal(undefined);
+      const metrics = new Metrics({ processMetrics: false });
+      const recorded: unknown[] = [];
+      reportAdmission(admit(review(rsPod), context).decision, 0.002, { metrics, events: { record: (e) => recorded.push(e), idle: () => Promise.resolve(), stop: () => undefined } });
+      const samples = await scrape(metrics);
+      expect(samples.get('meshinit_decisions_total{mode="webhook",kind="Pod",action="injected",reason="policy_enabled"}')).to.equal(1);
+      expect(samples.get('meshinit_admission_duration_seconds_count')).to.equal(1);
+      expect(recorded).to.have.length(1);
+    });
+
+    it('a workload at CREATE has no uid yet: its Event reads it back from the workload\'s path', function () {
+      const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { selector: {}, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'a:1' }] } } } };
+      const event = admissionEvent(admit(review(deployment, { group: 'apps', resource: 'deployments' }), { ...context, target: 'workloads' }).decision);
+      expect(event!.object).to.deep.equal({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' });
+      expect(event!.resolvePath).to.equal('/apis/apps/v1/namespaces/shop/deployments/web');
+    });
+  });
+
+  describe('/metrics on the health listener', function () {
+    function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
+      return new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => { body += chunk.toString('utf8'); });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, type: String(response.headers['content-type']), body }));
+        }).on('error', reject);
+      });
+    }
+
+    it('serves the exposition text with Prometheus\'s content type, next to /healthz and /readyz; 404 without metrics', async function () {
+      const metrics = new Metrics({ processMetrics: false });
+      metrics.decision('initializer', 'Deployment', 'injected', 'policy_enabled');
+      const server = await startHealthServer({ host: '127.0.0.1', port: 0 }, () => undefined, metrics);
+      const bare = await startHealthServer({ host: '127.0.0.1', port: 0 }, () => undefined);
+      try {
+        const answer = await get(server.port(), '/metrics');
+        expect(answer.status).to.equal(200);
+        expect(answer.type).to.equal('text/plain; version=0.0.4; charset=utf-8');
+        expect(answer.body).to.include('meshinit_decisions_total{mode="initializer",kind="Deployment",action="injected",reason="policy_enabled"} 1');
+        expect((await get(server.port(), '/readyz')).status).to.equal(200);
+        expect((await get(bare.port(), '/metrics')).status).to.equal(404);
+      } finally {
+        await server.close();
+        await bare.close();
+      }
+    });
+  });
+});
