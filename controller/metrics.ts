@@ -84,6 +84,8 @@ export class Metrics implements InformerMetrics, EventMetrics {
   private throttled = 0;
   private readonly meshConfigs = new Map<string, MeshConfigReading>();
   private leader = 1;
+  private lastCreation = '';
+  private lastCreationMs = NaN;
   private queue: QueueGauges | undefined;
   private readonly syncDuration: Histogram;
   private readonly admissionDuration: Histogram;
@@ -156,7 +158,12 @@ export class Metrics implements InformerMetrics, EventMetrics {
   /** From creationTimestamp to release; a timestamp that cannot be read is not a sample. */
   workloadWaited(creationTimestamp: unknown, nowMs: number): void {
     if (typeof creationTimestamp !== 'string') return;
-    const created = Date.parse(creationTimestamp);
+    // A burst's workloads share their creation second: parse each second once.
+    if (creationTimestamp !== this.lastCreation) {
+      this.lastCreation = creationTimestamp;
+      this.lastCreationMs = Date.parse(creationTimestamp);
+    }
+    const created = this.lastCreationMs;
     if (!Number.isFinite(created)) return;
     // A clock behind the server's makes small negative waits: they mean "at once".
     this.waitDuration.observe(Math.max(0, (nowMs - created) / 1000));

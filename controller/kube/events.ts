@@ -67,8 +67,8 @@ export interface EventRecorder {
 }
 
 export interface EventRecorderOptions {
-  /** Wall clock for the Event timestamps. */
-  clock?: () => Date;
+  /** Wall-clock ms for the Event timestamps (formatted only when an Event is written). */
+  clock?: () => number;
   /** Monotonic milliseconds for the token bucket. */
   now?: () => number;
   /** Event writes in flight at once: they must not compete with the PATCHes workloads wait for. */
@@ -101,8 +101,9 @@ interface Entry {
   count: number;
   /** The count the server has. */
   sentCount: number;
-  firstTimestamp: string;
-  lastTimestamp: string;
+  /** Wall-clock ms. */
+  firstTimestamp: number;
+  lastTimestamp: number;
   /** Monotonic ms of the first decision, for resolveDelayMs. */
   firstAt: number;
   /** The Event's name on the server, once created. */
@@ -162,7 +163,7 @@ class TokenBucket {
 }
 
 export function createEventRecorder(api: KubeApi, log: Logger, options: EventRecorderOptions = {}): EventRecorder {
-  const clock = options.clock ?? (() => new Date());
+  const clock = options.clock ?? Date.now;
   const now = options.now ?? (() => performance.now());
   const maxInFlight = options.maxInFlight ?? 2;
   const maxQueued = options.maxQueued ?? 200;
@@ -192,19 +193,24 @@ export function createEventRecorder(api: KubeApi, log: Logger, options: EventRec
     for (const resolve of waiters) resolve();
   };
 
-  const drop = (entry: Entry, why: string): void => {
+  const countDrop = (type: EventType, reason: string, why: string): void => {
     dropped++;
-    options.metrics?.event(entry.record.type, 'dropped');
+    options.metrics?.event(type, 'dropped');
+    if (dropped === 1 || dropped % 100 === 0) log.warn('Events dropped', { dropped, why, lastReason: reason, decisions: 'every decision is in this log' });
+  };
+
+  const drop = (entry: Entry, why: string): void => {
     // Never written: forget it, so a later repeat is a new Event rather than a count on nothing.
     if (entry.name === undefined && entries.get(entry.key) === entry) entries.delete(entry.key);
-    if (dropped === 1 || dropped % 100 === 0) log.warn('Events dropped', { dropped, why, lastReason: entry.record.reason, decisions: 'every decision is in this log' });
+    countDrop(entry.record.type, entry.record.reason, why);
   };
+  const QUEUE_FULL = `more than ${maxQueued} Events waiting for the rate limit`;
 
   const enqueue = (entry: Entry): void => {
     if (queued() >= maxQueued) {
       // A Warning takes the place of the oldest routine Event rather than being lost itself.
       const oldestNormal = entry.record.type === 'Warning' ? queues.Normal.values().next().value : undefined;
-      if (!oldestNormal) return drop(entry, `more than ${maxQueued} Events waiting for the rate limit (${DEFAULT_EVENT_RATE_PER_SECOND}/s by default)`);
+      if (!oldestNormal) return drop(entry, QUEUE_FULL);
       queues.Normal.delete(oldestNormal);
       oldestNormal.state = 'idle';
       drop(oldestNormal, 'a Warning Event took the place of a queued Normal Event');
@@ -269,8 +275,8 @@ export function createEventRecorder(api: KubeApi, log: Logger, options: EventRec
       message: entry.message,
       type: entry.record.type,
       source: { component: 'meshinit' },
-      firstTimestamp: entry.firstTimestamp,
-      lastTimestamp: entry.lastTimestamp,
+      firstTimestamp: new Date(entry.firstTimestamp).toISOString(),
+      lastTimestamp: new Date(entry.lastTimestamp).toISOString(),
       count,
     });
     entry.name = created.metadata?.name;
@@ -284,7 +290,7 @@ export function createEventRecorder(api: KubeApi, log: Logger, options: EventRec
     try {
       if (entry.name !== undefined) {
         try {
-          await api.patch(path(entry.record.object.namespace, entry.name), { count, lastTimestamp: entry.lastTimestamp }, 'application/merge-patch+json');
+          await api.patch(path(entry.record.object.namespace, entry.name), { count, lastTimestamp: new Date(entry.lastTimestamp).toISOString() }, 'application/merge-patch+json');
           options.metrics?.event(entry.record.type, 'patched');
         } catch (error) {
           // Events expire (an hour by default): count on a new one, as client-go does. 403: the
@@ -331,12 +337,15 @@ export function createEventRecorder(api: KubeApi, log: Logger, options: EventRec
     record(event) {
       if (stopped) return;
       const { object } = event;
-      const at = now();
       const similarKey = `${object.namespace}/${object.kind}/${object.name}/${object.uid ?? ''}|${event.type}|${event.reason}`;
+      // The burst case, kept cheap: a routine Event about an object with no Event yet, and no room
+      // to queue it. Nothing to count it on, nothing to remember.
+      if (event.type === 'Normal' && queued() >= maxQueued && !similar.has(similarKey)) return countDrop('Normal', event.reason, QUEUE_FULL);
+      const at = now();
       const text = aggregate(similarKey, event.message, at);
       const message = text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 3)}...` : text;
       const key = `${similarKey}|${message}`;
-      const timestamp = clock().toISOString();
+      const timestamp = clock();
       let entry = entries.get(key);
       if (entry) {
         entry.count++;
