@@ -87,6 +87,7 @@ export class Metrics implements InformerMetrics, EventMetrics {
   private lastCreation = '';
   private lastCreationMs = NaN;
   private queue: QueueGauges | undefined;
+  private ready: () => boolean = () => false;
   private readonly syncDuration: Histogram;
   private readonly admissionDuration: Histogram;
   private readonly waitDuration: Histogram;
@@ -119,6 +120,7 @@ export class Metrics implements InformerMetrics, EventMetrics {
       g.reset();
       for (const reading of this.meshConfigs.values()) if (reading.generationInUse !== undefined) g.set({ meshconfig: reading.name }, reading.generationInUse);
     });
+    gauge('ready', '1 when /readyz answers 200 (caches synced, MeshConfigs readable), else 0', [], (g) => g.set(this.ready() ? 1 : 0));
     gauge('leader', '1 when this replica is the one that writes (always 1 without leader election, and in webhook mode)', [], (g) => g.set(this.leader));
     this.syncDuration = new Histogram({ name: `${METRIC_PREFIX}sync_duration_seconds`, help: 'Initializer mode: one sync, from reading the cache to the PATCH answered (conflict re-reads included)', buckets: DURATION_BUCKETS, registers });
     this.admissionDuration = new Histogram({ name: `${METRIC_PREFIX}admission_duration_seconds`, help: 'Webhook mode: one AdmissionReview, from the body read to the answer', buckets: DURATION_BUCKETS, registers });
@@ -208,5 +210,10 @@ export class Metrics implements InformerMetrics, EventMetrics {
 
   observeQueue(queue: QueueGauges): void {
     this.queue = queue;
+  }
+
+  /** What /readyz says, as a gauge: alert rules can tell "not ready" from "absent". */
+  observeReadiness(ready: () => boolean): void {
+    this.ready = ready;
   }
 }

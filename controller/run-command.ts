@@ -113,6 +113,7 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   const metrics = new Metrics();
   try {
     running = await startMode(await resolveMode(options, api, log), options, api, log, metrics);
+    metrics.observeReadiness(() => running.notReadyReason() === undefined);
   } catch (error) {
     const message = error instanceof InitializersUnavailableError ? 'Initializers unavailable' : 'Start-up failed';
     log.error(message, { error: (error as Error).message });

@@ -34,6 +34,16 @@ export async function scrape(metrics: { render(): Promise<string> }): Promise<Ma
   return samples;
 }
 
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function workload(kind: 'Deployment' | 'Job', name: string, options: { annotations?: Record<string, string>; createdSecondsAgo?: number } = {}): KubeObject {
   return {
     apiVersion: kind === 'Job' ? 'batch/v1' : 'apps/v1',
@@ -86,8 +96,11 @@ describe('metrics', function () {
       await handled('Deployment', 'opted-out');
       cluster.put(JOBS, workload('Job', 'report'));
       await handled('Job', 'report');
-      await waitFor(() => cluster.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/events')).length === 3, 'three Events');
-      const samples = await scrape(metrics);
+      // An Event is counted when the server has answered its POST.
+      const samples = await until(async () => {
+        const now = await scrape(metrics);
+        return (now.get('meshinit_events_total{type="Normal",outcome="created"}') ?? 0) + (now.get('meshinit_events_total{type="Warning",outcome="created"}') ?? 0) === 3 ? now : undefined;
+      }, 'three Events created');
       expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Deployment",action="injected",reason="policy_enabled"}')).to.equal(1);
       expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Deployment",action="skipped",reason="opted_out"}')).to.equal(1);
       expect(samples.get('meshinit_decisions_total{mode="initializer",kind="Job",action="released",reason="job_template_immutable"}')).to.equal(1);
@@ -130,11 +143,7 @@ describe('metrics', function () {
       expect(samples.get('meshinit_informer_watch_restarts_total{resource="deployments"}')).to.be.at.least(1);
       cluster.watchFaults.push([410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' }]);
       cluster.dropWatches(DEPLOYMENTS);
-      const deadline = Date.now() + 3000;
-      while ((await scrape(metrics)).get('meshinit_informer_relists_total{resource="deployments"}') !== 1) {
-        if (Date.now() > deadline) throw new Error('relist not counted');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(async () => ((await scrape(metrics)).get('meshinit_informer_relists_total{resource="deployments"}') === 1 ? true : undefined), 'relist counted');
       // Deleting a MeshConfig removes its series.
       metrics.meshConfigRemoved('broken');
       samples = await scrape(metrics);
