@@ -15,6 +15,7 @@ import type { KubeObject } from '../controller/core/types.ts';
 import { meshConfig as parsedMeshConfig, rawMeshConfig } from './core/fixtures/helpers.ts';
 import { SERVER, testKubeConfig, waitFor } from './kube/helpers.ts';
 import { NockCluster } from './support/nock-cluster.ts';
+import { waitUntil } from './e2e/cluster.ts';
 
 const OURS = 'sidecar.initializer.example.com';
 const DEPLOYMENTS = 'apis/apps/v1/deployments';
@@ -32,16 +33,6 @@ export async function scrape(metrics: { render(): Promise<string> }): Promise<Ma
     samples.set(line.slice(0, space), Number(line.slice(space + 1)));
   }
   return samples;
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function workload(kind: 'Deployment' | 'Job', name: string, options: { annotations?: Record<string, string>; createdSecondsAgo?: number } = {}): KubeObject {
@@ -97,7 +88,7 @@ describe('metrics', function () {
       cluster.put(JOBS, workload('Job', 'report'));
       await handled('Job', 'report');
       // An Event is counted when the server has answered its POST.
-      const samples = await until(async () => {
+      const samples = await waitUntil(async () => {
         const now = await scrape(metrics);
         return (now.get('meshinit_events_total{type="Normal",outcome="created"}') ?? 0) + (now.get('meshinit_events_total{type="Warning",outcome="created"}') ?? 0) === 3 ? now : undefined;
       }, 'three Events created');
@@ -143,7 +134,7 @@ describe('metrics', function () {
       expect(samples.get('meshinit_informer_watch_restarts_total{resource="deployments"}')).to.be.at.least(1);
       cluster.watchFaults.push([410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' }]);
       cluster.dropWatches(DEPLOYMENTS);
-      await until(async () => ((await scrape(metrics)).get('meshinit_informer_relists_total{resource="deployments"}') === 1 ? true : undefined), 'relist counted');
+      await waitUntil(async () => ((await scrape(metrics)).get('meshinit_informer_relists_total{resource="deployments"}') === 1 ? true : undefined), 'relist counted');
       // Deleting a MeshConfig removes its series.
       metrics.meshConfigRemoved('broken');
       samples = await scrape(metrics);
