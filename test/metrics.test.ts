@@ -16,6 +16,7 @@ import { meshConfig as parsedMeshConfig, rawMeshConfig } from './core/fixtures/h
 import { SERVER, testKubeConfig, waitFor } from './kube/helpers.ts';
 import { NockCluster } from './support/nock-cluster.ts';
 import { waitUntil } from './e2e/cluster.ts';
+import { scrape } from './support/metrics.ts';
 
 const OURS = 'sidecar.initializer.example.com';
 const DEPLOYMENTS = 'apis/apps/v1/deployments';
@@ -23,17 +24,6 @@ const JOBS = 'apis/batch/v1/jobs';
 const MESHCONFIGS = 'apis/meshinit.dev/v1alpha1/meshconfigs';
 const CONFLICT: [number, unknown] = [409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' }];
 const THROTTLED: [number, unknown] = [429, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'TooManyRequests', code: 429, message: 'too many requests' }];
-
-/** Samples of the exposition text: `name{labels}` (labels as written) to value. */
-export async function scrape(metrics: { render(): Promise<string> }): Promise<Map<string, number>> {
-  const samples = new Map<string, number>();
-  for (const line of (await metrics.render()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return samples;
-}
 
 function workload(kind: 'Deployment' | 'Job', name: string, options: { annotations?: Record<string, string>; createdSecondsAgo?: number } = {}): KubeObject {
   return {

@@ -7,6 +7,7 @@ import { KubeApiError } from '../../controller/kube/errors.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
 import { Metrics } from '../../controller/metrics.ts';
+import { scrape } from '../support/metrics.ts';
 
 type Stored = Record<string, unknown> & { count: number; message: string; reason: string; type: string; involvedObject: Record<string, unknown> };
 
@@ -77,9 +78,8 @@ function recorder(server: ReturnType<typeof eventServer>, options: EventRecorder
   return { events, log, metrics, advance: (ms: number) => { clock += ms; } };
 }
 
-async function metricValue(metrics: Metrics, line: string): Promise<number> {
-  const found = (await metrics.render()).split('\n').find((l) => l.startsWith(line));
-  return found ? Number(found.split(' ').pop()) : 0;
+async function metricValue(metrics: Metrics, sample: string): Promise<number> {
+  return (await scrape(metrics)).get(sample) ?? 0;
 }
 
 describe('kube/events: the Event recorder', function () {
