@@ -9,6 +9,7 @@ import { REASON_CODES, type ReasonCode } from '../controller/core/reasons.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Workload } from '../controller/core/types.ts';
 import { syncObject, type ClusterView, type ObjectRef, type SyncDeps } from '../controller/initializer/sync.ts';
 import { KubeApiError } from '../controller/kube/errors.ts';
+import type { EventRecord } from '../controller/kube/events.ts';
 import type { KubeApi } from '../controller/kube/types.ts';
 import { createMemoryLogger } from '../controller/logger.ts';
 import { DECISION_ACTIONS, Metrics, METRIC_KINDS } from '../controller/metrics.ts';
@@ -38,6 +39,7 @@ async function sync(object: KubeObject, kind: ObjectRef['kind'], options: {
   job?: Workload;
   patch?: Array<KubeApiError | undefined>;
   get?: (path: string) => unknown;
+  events?: EventRecord[];
 } = {}) {
   const patches = [...(options.patch ?? [])];
   const api = {
@@ -60,7 +62,9 @@ async function sync(object: KubeObject, kind: ObjectRef['kind'], options: {
     meshConfigs: () => options.meshConfigs ?? [meshConfig('default')],
     meshConfigsUnavailable: () => undefined,
   };
-  const deps: SyncDeps = { api, view, log: createMemoryLogger(), now: () => performance.now(), initializerName: OUR_INITIALIZER, controllerNamespace: 'meshinit-system' };
+  const recorded = options.events;
+  const events = recorded ? { events: { record: (event: EventRecord) => recorded.push(event), idle: () => Promise.resolve(), stop: () => undefined } } : {};
+  const deps: SyncDeps = { api, view, log: createMemoryLogger(), now: () => performance.now(), initializerName: OUR_INITIALIZER, controllerNamespace: 'meshinit-system', ...events };
   const ref = { kind, namespace: object.metadata?.namespace ?? 'default', name: object.metadata?.name ?? '' };
   const result = await syncObject(ref, deps);
   expect(result.code, `${kind} ${ref.name}: ${result.reason}`).to.not.equal(undefined);
@@ -165,6 +169,26 @@ describe('reason codes: every rule has its own, bounded code', function () {
     const unreadable = await sync(demo, 'Deployment', { namespace: { name: 'elsewhere', labels: {} }, get: () => { throw forbidden; } });
     expect(unreadable.code).to.equal('namespace_unreadable');
     saw(unreadable.code!, 'sync: namespace unreadable');
+  });
+
+  it('Initializer sync: each decision is one Event of the right type and reason, with the human reason as its message; a Pod that is not a Job\'s gets none', async function () {
+    const demo = demoDeployment();
+    const cases: Array<[string, KubeObject, ObjectRef['kind'], Parameters<typeof sync>[2], string | undefined]> = [
+      ['injected', demo, 'Deployment', {}, 'Normal SidecarInjected'],
+      ['opted out', { ...demo, metadata: { ...demo.metadata, annotations: { 'sidecar.meshinit.dev/inject': 'false' } } }, 'Deployment', {}, 'Normal InjectionSkipped'],
+      ['clash, failurePolicy Fail', demo, 'Deployment', { meshConfigs: [meshConfig('clash', { failurePolicy: 'Fail', sidecar: { containers: [{ name: 'app', image: 'p:1' }] } })] }, 'Warning InjectionFailed'],
+      ['clash, failurePolicy Ignore', demo, 'Deployment', { meshConfigs: [meshConfig('clash', { sidecar: { containers: [{ name: 'app', image: 'p:1' }] } })] }, 'Warning SidecarNotInjected'],
+      ['a ReplicaSet\'s Pod', uninitializedPod('web-1', { kind: 'ReplicaSet', name: 'web-1a2b' }, OUR_INITIALIZER), 'Pod', { get: () => { throw new KubeApiError({ method: 'GET', path: '/j', statusCode: 404, message: 'nf' }); } }, undefined],
+    ];
+    for (const [what, object, kind, options, expected] of cases) {
+      const events: EventRecord[] = [];
+      const result = await sync(object, kind, { ...options, events });
+      expect(events.map((e) => `${e.type} ${e.reason}`), what).to.deep.equal(expected ? [expected] : []);
+      if (expected) {
+        expect(events[0]!.message, what).to.equal(result.reason);
+        expect(events[0]!.object, what).to.include({ kind, name: object.metadata!.name, uid: object.metadata!.uid });
+      }
+    }
   });
 
   it('webhook admission: what it adds after policy has codes too', function () {

@@ -177,6 +177,9 @@ for (const release of LEGACY_RELEASES) {
       expect(written.length, `Events after ${seconds.toFixed(1)} s`).to.be.at.most(allowedEvents(seconds));
       expect(written.length, 'the first ones get through (the bucket less the Warning reserve)').to.be.at.least(DEFAULT_EVENT_BURST - 5);
       const dropped = moved(before, after, 'meshinit_events_total{type="Normal",outcome="dropped"}');
+      expect(moved(before, after, 'meshinit_events_total{type="Normal",outcome="created"}') + dropped, 'each decision at most one Event write or drop').to.be.at.most(BURST);
+      // Dropped unless the burst was slow enough for the queue (200) and the rate to take it all.
+      if (dropped > 0) expect(meshinit!.lines.some((l) => l.message === 'Events dropped' && l.level === 'warn'), 'the drop is logged').to.equal(true);
       console.log(`      ${BURST} creates in ${seconds.toFixed(1)} s: ${written.length} Events written (limit ${Math.floor(allowedEvents(seconds))}), ${dropped} dropped and counted, p99 wait bucket: ${JSON.stringify(Object.fromEntries([...after].filter(([k]) => k.startsWith('meshinit_workload_wait_seconds_bucket')).map(([k, v]) => [k.slice(k.indexOf('le=')), v - (before.get(k) ?? 0)])))}`);
     });
   });

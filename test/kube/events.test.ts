@@ -192,6 +192,17 @@ describe('kube/events: the Event recorder', function () {
     expect(server.list()[0]!.count).to.equal(2);
   });
 
+  it('a repeat the server refuses to PATCH (403: the Initializer ClusterRole grants no patch) is written as a new Event with the running count', async function () {
+    const server = eventServer();
+    const api = { ...server.api, patch: () => Promise.reject(new KubeApiError({ method: 'PATCH', path: '/e', statusCode: 403, reason: 'Forbidden', message: 'cannot patch events' })) } as unknown as KubeApi;
+    const events = createEventRecorder(api, createMemoryLogger());
+    events.record(injected(1));
+    await events.idle();
+    events.record(injected(1));
+    await events.idle();
+    expect(server.list().map((e) => e.count)).to.deep.equal([1, 2]);
+  });
+
   it('a failing write is counted and logged at debug, never thrown', async function () {
     const api = { post: () => Promise.reject(new Error('connection reset')) } as unknown as KubeApi;
     const log = createMemoryLogger();
