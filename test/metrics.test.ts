@@ -11,6 +11,7 @@ import { createMemoryLogger } from '../controller/logger.ts';
 import { Metrics } from '../controller/metrics.ts';
 import { admissionEvent, ADMISSION_METRIC_ACTION, reportAdmission } from '../controller/webhook/report.ts';
 import { admit } from '../controller/webhook/admission.ts';
+import { createWebhookHandler } from '../controller/webhook/app.ts';
 import type { KubeObject } from '../controller/core/types.ts';
 import { meshConfig as parsedMeshConfig, rawMeshConfig } from './core/fixtures/helpers.ts';
 import { SERVER, testKubeConfig, waitFor } from './kube/helpers.ts';
@@ -196,6 +197,34 @@ describe('metrics', function () {
       expect(samples.get('meshinit_decisions_total{mode="webhook",kind="Pod",action="injected",reason="policy_enabled"}')).to.equal(1);
       expect(samples.get('meshinit_admission_duration_seconds_count')).to.equal(1);
       expect(recorded).to.have.length(1);
+    });
+
+    it('the webhook handler counts every answer (cache hits too) and records the Event after the answer is sent', async function () {
+      const metrics = new Metrics({ processMetrics: false });
+      const recorded: string[] = [];
+      let current: http.ServerResponse | undefined;
+      const handler = createWebhookHandler({
+        context, log: createMemoryLogger(), notReadyReason: () => undefined, now: () => performance.now(), metrics,
+        events: { record: (e) => recorded.push(`${e.reason}, answer ${current?.writableEnded ? 'already sent' : 'not sent yet'}`), idle: () => Promise.resolve(), stop: () => undefined },
+      });
+      const server = http.createServer((request, response) => {
+        current = response;
+        handler(request, response);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (server.address() as { port: number }).port;
+        for (let i = 0; i < 2; i++) {
+          const reply = await fetch(`http://127.0.0.1:${port}/inject`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(review(rsPod)) });
+          expect(reply.status).to.equal(200);
+        }
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+      expect(recorded).to.deep.equal(['SidecarInjected, answer already sent', 'SidecarInjected, answer already sent']);
+      const samples = await scrape(metrics);
+      expect(samples.get('meshinit_decisions_total{mode="webhook",kind="Pod",action="injected",reason="policy_enabled"}')).to.equal(2);
+      expect(samples.get('meshinit_admission_duration_seconds_count')).to.equal(2);
     });
 
     it('a workload at CREATE has no uid yet: its Event reads it back from the workload\'s path', function () {
