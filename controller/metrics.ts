@@ -27,6 +27,7 @@ export interface QueueGauges {
   depth(): number;
   inFlight(): number;
   concurrencyLimit(): number;
+  longestWaitingSeconds(): number;
 }
 
 /** What informers report (see kube/informer.ts). */
@@ -109,6 +110,7 @@ export class Metrics implements InformerMetrics, EventMetrics {
     counter('events_total', 'Kubernetes Events by type and outcome (created, patched: a repeat counted on the existing Event, dropped: rate limit or full queue, failed)', ['type', 'outcome'], (c) => this.events.publish(c));
     gauge('workqueue_depth', 'Keys waiting in the work queue (queued or waiting out a retry delay)', [], (g) => g.set(this.queue?.depth() ?? 0));
     gauge('workqueue_in_flight', 'Syncs running now', [], (g) => g.set(this.queue?.inFlight() ?? 0));
+    gauge('workqueue_longest_waiting_seconds', 'How long the key that has been in the work queue longest has waited (a workload that keeps failing stays in)', [], (g) => g.set(this.queue?.longestWaitingSeconds() ?? 0));
     gauge('workqueue_concurrency_limit', 'Syncs allowed at once now: --concurrency, or less while the API server answers 429', [], (g) => g.set(this.queue?.concurrencyLimit() ?? 0));
     gauge('meshconfigs', 'MeshConfigs by validity', ['validity'], (g) => {
       let valid = 0;

@@ -9,6 +9,7 @@ import { createInitializerController, type InitializerController } from '../cont
 import { createKubeApi } from '../controller/kube/api-client.ts';
 import { createMemoryLogger } from '../controller/logger.ts';
 import { Metrics } from '../controller/metrics.ts';
+import { KeyedWorkQueue } from '../controller/initializer/work-queue.ts';
 import { admissionEvent, ADMISSION_METRIC_ACTION, reportAdmission } from '../controller/webhook/report.ts';
 import { admit } from '../controller/webhook/admission.ts';
 import { createWebhookHandler } from '../controller/webhook/app.ts';
@@ -141,6 +142,27 @@ describe('metrics', function () {
       expect(samples.get('meshinit_api_throttled_total')).to.equal(1);
       expect(samples.get('meshinit_workqueue_concurrency_limit'), 'halved by the 429').to.equal(2);
     });
+  });
+
+  it('the work queue reports how long its oldest key has waited, retries included, and 0 once empty', async function () {
+    let clock = 1000;
+    let fail = true;
+    const queue = new KeyedWorkQueue({
+      concurrency: 2, now: () => clock, backoff: { initialMs: 1, maxMs: 1 },
+      handler: async () => { if (fail) throw new Error('refused'); },
+    });
+    const metrics = new Metrics({ processMetrics: false });
+    metrics.observeQueue({ depth: () => queue.size, inFlight: () => queue.pending, concurrencyLimit: () => queue.concurrencyLimit, longestWaitingSeconds: () => queue.longestWaitingMs / 1000 });
+    queue.add('Deployment/a/stuck');
+    clock += 20_000;
+    queue.add('Deployment/a/fresh');
+    clock += 5_000;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await scrape(metrics)).get('meshinit_workqueue_longest_waiting_seconds'), 'the stuck key, retried meanwhile').to.equal(25);
+    fail = false;
+    await queue.onIdle();
+    expect((await scrape(metrics)).get('meshinit_workqueue_longest_waiting_seconds')).to.equal(0);
+    await queue.shutdown();
   });
 
   it('setLeader moves meshinit_leader (1 by default: no election means this replica writes)', async function () {

@@ -173,7 +173,7 @@ export function createInitializerController(config: InitializerControllerConfig,
     events: createEventRecorder(api, log, metrics ? { metrics } : {}),
     ...(metrics ? { metrics } : {}),
   };
-  metrics?.observeQueue({ depth: () => queue.size, inFlight: () => queue.pending, concurrencyLimit: () => queue.concurrencyLimit });
+  metrics?.observeQueue({ depth: () => queue.size, inFlight: () => queue.pending, concurrencyLimit: () => queue.concurrencyLimit, longestWaitingSeconds: () => queue.longestWaitingMs / 1000 });
 
   let synced = false;
   const notReadyReason = (): string | undefined => {
