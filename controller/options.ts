@@ -71,7 +71,7 @@ Flags:
                               manifests/initializer-job-pods overlay.
   --log-format json|text      Log line format (default json).
   --log-level LEVEL           error, warn, info or debug (default info).
-  --health-addr HOST:PORT     Serve /healthz and /readyz here (default :9090; "" disables).
+  --health-addr HOST:PORT     Serve /healthz, /readyz and /metrics here (default :9090; "" disables).
   --resync-period DURATION    Re-check every cached workload this often (default 5m; 0 disables).
   --watch-timeout DURATION    Ask the server to end each watch after this long, so half-open
                               connections cannot stall the controller (default 5m).

@@ -10,6 +10,7 @@ import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
 import { createInitializerController } from './initializer/controller.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
 import { parseRunOptions, RUN_HELP, UsageError, type RunOptions } from './options.ts';
 
 export interface RunIo {
@@ -54,15 +55,15 @@ async function resolveMode(options: RunOptions, api: KubeApi, log: Logger): Prom
   return mode;
 }
 
-async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger): Promise<Running> {
+async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger, metrics: Metrics): Promise<Running> {
   if (mode === 'initializer') {
-    const controller = createInitializerController(options, { api, log });
+    const controller = createInitializerController(options, { api, log, metrics });
     return { notReadyReason: controller.notReadyReason, started: controller.start(), stop: controller.stop };
   }
   // Loaded only in webhook mode: its TLS and certificate code (node-forge) is a few MB the
   // Initializer mode never needs.
   const { startWebhook } = await import('./webhook/run.ts');
-  const webhook = await startWebhook(options, { api, log });
+  const webhook = await startWebhook(options, { api, log, metrics });
   return { notReadyReason: webhook.notReadyReason, started: Promise.resolve(), stop: webhook.stop };
 }
 
@@ -108,14 +109,17 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     return 1;
   }
   let running: Running;
+  // One registry for the process; leader election sets meshinit_leader through metrics.setLeader.
+  const metrics = new Metrics();
   try {
-    running = await startMode(await resolveMode(options, api, log), options, api, log);
+    running = await startMode(await resolveMode(options, api, log), options, api, log, metrics);
+    metrics.observeReadiness(() => running.notReadyReason() === undefined);
   } catch (error) {
     const message = error instanceof InitializersUnavailableError ? 'Initializers unavailable' : 'Start-up failed';
     log.error(message, { error: (error as Error).message });
     return error instanceof UsageError ? 2 : 1;
   }
-  const health = options.healthAddress ? await startHealthServer(options.healthAddress, running.notReadyReason) : undefined;
+  const health = options.healthAddress ? await startHealthServer(options.healthAddress, running.notReadyReason, metrics) : undefined;
   const signal = io.waitForStopSignal();
   const outcome = await Promise.race([signal.then((name) => ({ stop: name })), running.started.then(() => ({ stop: undefined }))]);
   const stopSignal = outcome.stop ?? (await signal);

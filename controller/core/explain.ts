@@ -7,6 +7,7 @@ import { admissionVerdict, initializerVerdict, type AdmissionAction, type Initia
 import type { JsonPatchOperation } from './patch.ts';
 import { planWorkloadInjection, type InjectionPlan } from './plan.ts';
 import type { PolicyContext } from './policy.ts';
+import type { ReasonCode } from './reasons.ts';
 import { placeholderValues, renderedSidecarHash } from './render.ts';
 import { compareMeshConfigs, meshConfigMismatch, type SelectionTarget } from './selection.ts';
 import { readInjectionStatus, type InjectionStatus } from './status-record.ts';
@@ -46,6 +47,8 @@ export interface ModeDecision {
   action: InitializerAction | AdmissionAction;
   /** The `reason` field of the controller's log line for this workload. */
   reason: string;
+  /** The `code` field of that log line: the rule, from the fixed list in reasons.ts. */
+  code: ReasonCode;
   meshConfig?: string;
   /** Webhook: the admission warning kubectl prints. */
   warning?: string;
@@ -169,8 +172,8 @@ export function explainMeshConfigs(entries: readonly MeshConfigEntry[], target: 
 
 function decisionFor(mode: ExplainMode, plan: InjectionPlan<Workload>, kind: Workload['kind']): ModeDecision {
   if (mode === 'initializer') {
-    const { action, reason, meshConfig } = initializerVerdict(plan, { kind });
-    return { mode, action, reason, ...(meshConfig !== undefined ? { meshConfig } : {}) };
+    const { action, reason, code, meshConfig } = initializerVerdict(plan, { kind });
+    return { mode, action, reason, code, ...(meshConfig !== undefined ? { meshConfig } : {}) };
   }
   return { mode, ...admissionVerdict(plan) };
 }

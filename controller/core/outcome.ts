@@ -3,6 +3,7 @@
 // `meshinit explain` prints them: one source for the reasons, so an explanation says exactly what
 // the controller would log.
 import type { InjectionPlan } from './plan.ts';
+import type { ReasonCode } from './reasons.ts';
 import type { WorkloadKind } from './types.ts';
 
 /** Why a Job is released untouched: the rule is the server's, recorded on 1.9 and 1.13. */
@@ -19,6 +20,8 @@ export type InitializerAction = 'injected' | 'skipped' | 'released' | 'failed';
 export interface InitializerVerdict {
   action: InitializerAction;
   reason: string;
+  /** The rule that decided, from the fixed list in reasons.ts (a metric label). */
+  code: ReasonCode;
   meshConfig?: string;
   level: 'info' | 'warn' | 'error';
   /** For `failed`: the message of the failure result (the API server then deletes the object). */
@@ -35,25 +38,27 @@ export interface InitializerVerdictInput {
 /** What the Initializer mode does with a plan for an object it holds. */
 export function initializerVerdict(plan: InjectionPlan<unknown>, input: InitializerVerdictInput): InitializerVerdict {
   const meshConfig = plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {};
-  if (input.kind === 'Job' && plan.action !== 'skip') return { action: 'released', reason: JOB_RELEASE_REASON, ...meshConfig, level: 'warn' };
-  if (plan.action === 'skip' && plan.degraded) return { action: 'released', reason: plan.reason, level: 'warn' };
-  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, ...meshConfig, level: 'info' };
+  if (input.kind === 'Job' && plan.action !== 'skip') return { action: 'released', reason: JOB_RELEASE_REASON, code: 'job_template_immutable', ...meshConfig, level: 'warn' };
+  if (plan.action === 'skip' && plan.degraded) return { action: 'released', reason: plan.reason, code: plan.code, level: 'warn' };
+  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...meshConfig, level: 'info' };
   const problem = input.rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
   if (problem !== undefined) {
+    const code: ReasonCode = input.rejection !== undefined ? 'rejected_by_server' : 'injection_error';
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
       return {
         action: 'failed',
+        code,
         reason: `injection failed and MeshConfig ${plan.meshConfig.name} has failurePolicy Fail, so the API server deletes the object: ${problem}`,
         meshConfig: plan.meshConfig.name,
         level: 'error',
         failure: problem,
       };
     }
-    return { action: 'released', reason: `injection failed, released without a sidecar (failurePolicy Ignore): ${problem}`, meshConfig: plan.meshConfig.name, level: 'warn' };
+    return { action: 'released', reason: `injection failed, released without a sidecar (failurePolicy Ignore): ${problem}`, code, meshConfig: plan.meshConfig.name, level: 'warn' };
   }
   if (plan.action !== 'inject') throw new Error('unreachable');
-  if (!plan.changed) return { action: 'skipped', reason: alreadyInjectedReason(plan.meshConfig.name), meshConfig: plan.meshConfig.name, level: 'info' };
-  return { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name, level: 'info' };
+  if (!plan.changed) return { action: 'skipped', reason: alreadyInjectedReason(plan.meshConfig.name), code: 'already_injected', meshConfig: plan.meshConfig.name, level: 'info' };
+  return { action: 'injected', reason: plan.reason, code: plan.code, meshConfig: plan.meshConfig.name, level: 'info' };
 }
 
 export type AdmissionAction = 'injected' | 'skipped' | 'allowed-uninjected' | 'denied';
@@ -61,6 +66,8 @@ export type AdmissionAction = 'injected' | 'skipped' | 'allowed-uninjected' | 'd
 export interface AdmissionVerdict {
   action: AdmissionAction;
   reason: string;
+  /** The rule that decided, from the fixed list in reasons.ts (a metric label). */
+  code: ReasonCode;
   meshConfig?: string;
   /** The admission warning the client (kubectl) shows, for an object admitted without its sidecar. */
   warning?: string;
@@ -71,17 +78,17 @@ export interface AdmissionVerdict {
 /** What the webhook answers for a plan: the patch itself is the adapter's (a diff of the plan's object). */
 export function admissionVerdict(plan: InjectionPlan<unknown>): AdmissionVerdict {
   if (plan.action === 'skip' && plan.degraded) {
-    return { action: 'allowed-uninjected', reason: plan.reason, warning: `meshinit admitted this without a sidecar: ${plan.reason}` };
+    return { action: 'allowed-uninjected', reason: plan.reason, code: plan.code, warning: `meshinit admitted this without a sidecar: ${plan.reason}` };
   }
-  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) };
+  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) };
   if (plan.action === 'error') {
     const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
     const meshConfig = plan.meshConfig.name;
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
-      return { action: 'denied', reason: plan.error.message, meshConfig, denial: `${message} (MeshConfig ${meshConfig} has failurePolicy Fail)` };
+      return { action: 'denied', reason: plan.error.message, code: 'injection_error', meshConfig, denial: `${message} (MeshConfig ${meshConfig} has failurePolicy Fail)` };
     }
-    return { action: 'allowed-uninjected', reason: plan.error.message, meshConfig, warning: `${message}; admitted without a sidecar (failurePolicy Ignore)` };
+    return { action: 'allowed-uninjected', reason: plan.error.message, code: 'injection_error', meshConfig, warning: `${message}; admitted without a sidecar (failurePolicy Ignore)` };
   }
-  if (!plan.changed) return { action: 'skipped', reason: alreadyInjectedReason(plan.meshConfig.name), meshConfig: plan.meshConfig.name };
-  return { action: 'injected', reason: plan.reason, meshConfig: plan.meshConfig.name };
+  if (!plan.changed) return { action: 'skipped', reason: alreadyInjectedReason(plan.meshConfig.name), code: 'already_injected', meshConfig: plan.meshConfig.name };
+  return { action: 'injected', reason: plan.reason, code: plan.code, meshConfig: plan.meshConfig.name };
 }

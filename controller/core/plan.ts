@@ -3,23 +3,24 @@ import { InjectionError } from './errors.ts';
 import { injectPod, injectWorkload, type InjectionResult } from './inject.ts';
 import { decideInjection, type InjectionCandidate, type PolicyContext } from './policy.ts';
 import type { WorkloadIdentity } from './render.ts';
+import type { ReasonCode } from './reasons.ts';
 import type { InjectionStatus } from './status-record.ts';
 import type { MeshConfig, Pod, Workload, WorkloadMetadata } from './types.ts';
 import { ownedPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
-  | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
+  | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string; code: ReasonCode }
   /** `degraded`: skipped because an input of the decision was missing, not because policy said so. */
-  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true }
+  | { action: 'skip'; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
 function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
   const decision = decideInjection(candidate, context);
   if (!decision.inject) {
-    return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}), ...(decision.degraded ? { degraded: true } : {}) };
+    return { action: 'skip', reason: decision.reason, code: decision.code, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}), ...(decision.degraded ? { degraded: true } : {}) };
   }
   try {
-    return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason };
+    return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason, code: decision.code };
   } catch (error) {
     if (error instanceof InjectionError) return { action: 'error', error, meshConfig: decision.meshConfig };
     throw error;

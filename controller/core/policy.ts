@@ -1,6 +1,7 @@
 // Whether a workload gets a sidecar, as small ordered checks that each return a human reason. The
 // same reason becomes a log line, a CLI warning and (in webhook mode) an admission warning.
 import { INJECT_ANNOTATION, NAMESPACE_INJECTION_DISABLED, NAMESPACE_INJECTION_LABEL, SYSTEM_NAMESPACES } from './constants.ts';
+import type { ReasonCode } from './reasons.ts';
 import { selectMeshConfig } from './selection.ts';
 import type { SidecarMemo } from './sidecar-memo.ts';
 import type { MeshConfig, NamespaceInfo, PodSpec, WorkloadKind } from './types.ts';
@@ -32,9 +33,10 @@ export interface PolicyContext {
   sidecars?: SidecarMemo;
 }
 
+/** `code`: the rule that decided, from a fixed list (a metric label; see reasons.ts). */
 export type InjectionDecision =
-  | { inject: true; meshConfig: MeshConfig; reason: string }
-  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true };
+  | { inject: true; meshConfig: MeshConfig; reason: string; code: ReasonCode }
+  | { inject: false; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true };
 
 function annotation(candidate: InjectionCandidate, key: string): string | undefined {
   if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
@@ -43,36 +45,43 @@ function annotation(candidate: InjectionCandidate, key: string): string | undefi
 }
 
 /** Why no workload of namespace `ns` is ever injected, or undefined when its workloads may be. */
-export function namespaceExclusion(ns: NamespaceInfo, context: Pick<PolicyContext, 'controllerNamespace' | 'injectNamespaces'>): string | undefined {
-  if (SYSTEM_NAMESPACES.includes(ns.name)) return `namespace ${ns.name} is a system namespace and is never injected`;
-  if (context.controllerNamespace && ns.name === context.controllerNamespace) return `namespace ${ns.name} is meshinit's own namespace and is never injected`;
-  if (context.injectNamespaces && context.injectNamespaces.length > 0 && !context.injectNamespaces.includes(ns.name)) {
-    return `namespace ${ns.name} is not one of meshinit's --namespace ${context.injectNamespaces.join(', ')}`;
+export function namespaceExclusion(
+  ns: NamespaceInfo,
+  context: Pick<PolicyContext, 'controllerNamespace' | 'injectNamespaces'>,
+): { reason: string; code: ReasonCode } | undefined {
+  if (SYSTEM_NAMESPACES.includes(ns.name)) return { reason: `namespace ${ns.name} is a system namespace and is never injected`, code: 'system_namespace' };
+  if (context.controllerNamespace && ns.name === context.controllerNamespace) {
+    return { reason: `namespace ${ns.name} is meshinit's own namespace and is never injected`, code: 'controller_namespace' };
   }
-  if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) return `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}`;
+  if (context.injectNamespaces && context.injectNamespaces.length > 0 && !context.injectNamespaces.includes(ns.name)) {
+    return { reason: `namespace ${ns.name} is not one of meshinit's --namespace ${context.injectNamespaces.join(', ')}`, code: 'namespace_not_watched' };
+  }
+  if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
+    return { reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}`, code: 'namespace_disabled' };
+  }
   return undefined;
 }
 
 export function decideInjection(candidate: InjectionCandidate, context: PolicyContext): InjectionDecision {
   const ns = context.namespace;
   const excluded = namespaceExclusion(ns, context);
-  if (excluded !== undefined) return { inject: false, reason: excluded };
+  if (excluded !== undefined) return { inject: false, ...excluded };
   const optIn = annotation(candidate, INJECT_ANNOTATION);
-  if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
+  if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"`, code: 'opted_out' };
   if (candidate.podSpec?.hostNetwork === true) {
-    return { inject: false, reason: 'the pod template uses hostNetwork: a proxy would capture the node\'s traffic' };
+    return { inject: false, reason: 'the pod template uses hostNetwork: a proxy would capture the node\'s traffic', code: 'host_network' };
   }
   if (context.meshConfigsUnavailable !== undefined) {
     // Not a policy verdict: an input is missing. Adapters release the workload unchanged and warn,
     // as failurePolicy Ignore would, rather than hold every create in the cluster.
-    return { inject: false, degraded: true, reason: `no MeshConfig can be read, so no sidecar was injected: ${context.meshConfigsUnavailable}` };
+    return { inject: false, degraded: true, reason: `no MeshConfig can be read, so no sidecar was injected: ${context.meshConfigsUnavailable}`, code: 'meshconfig_unavailable' };
   }
   const selection = selectMeshConfig(context.meshConfigs, { kind: candidate.kind, labels: candidate.labels, namespace: ns });
-  if (selection.selected === undefined) return { inject: false, reason: selection.reason };
+  if (selection.selected === undefined) return { inject: false, reason: selection.reason, code: selection.code };
   const meshConfig = selection.selected;
   if (meshConfig.spec.policy === 'Disabled' && optIn !== 'true') {
-    return { inject: false, meshConfig, reason: `MeshConfig ${meshConfig.name} has policy Disabled and the ${candidate.kind} is not annotated ${INJECT_ANNOTATION}: "true"` };
+    return { inject: false, meshConfig, reason: `MeshConfig ${meshConfig.name} has policy Disabled and the ${candidate.kind} is not annotated ${INJECT_ANNOTATION}: "true"`, code: 'policy_disabled' };
   }
   const why = meshConfig.spec.policy === 'Disabled' ? `annotated ${INJECT_ANNOTATION}: "true"` : 'policy Enabled';
-  return { inject: true, meshConfig, reason: `selected by MeshConfig ${meshConfig.name} (${why})` };
+  return { inject: true, meshConfig, reason: `selected by MeshConfig ${meshConfig.name} (${why})`, code: meshConfig.spec.policy === 'Disabled' ? 'opted_in' : 'policy_enabled' };
 }

@@ -1,5 +1,6 @@
 // Label selectors and MeshConfig selection, with the semantics of metav1.LabelSelector: an empty
 // selector matches everything, requirements are ANDed.
+import type { ReasonCode } from './reasons.ts';
 import type { LabelSelector, MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
 
 export function matchesLabelSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
@@ -36,7 +37,7 @@ export interface SelectionTarget {
 
 export type Selection =
   | { selected: MeshConfig }
-  | { selected: undefined; reason: string };
+  | { selected: undefined; reason: string; code: Extract<ReasonCode, 'no_meshconfig' | 'not_selected' | 'kind_not_selected'> };
 
 /** Highest priority wins, then name order, so the choice never depends on informer timing. */
 export function compareMeshConfigs(a: MeshConfig, b: MeshConfig): number {
@@ -60,7 +61,7 @@ export function meshConfigMismatch(meshConfig: MeshConfig, target: SelectionTarg
 }
 
 export function selectMeshConfig(meshConfigs: readonly MeshConfig[], target: SelectionTarget): Selection {
-  if (meshConfigs.length === 0) return { selected: undefined, reason: 'no MeshConfig exists' };
+  if (meshConfigs.length === 0) return { selected: undefined, reason: 'no MeshConfig exists', code: 'no_meshconfig' };
   const bySelectors: MeshConfig[] = [];
   const byKind: MeshConfig[] = [];
   for (const mc of meshConfigs) {
@@ -70,12 +71,12 @@ export function selectMeshConfig(meshConfigs: readonly MeshConfig[], target: Sel
     if (mismatch === undefined) byKind.push(mc);
   }
   if (bySelectors.length === 0) {
-    return { selected: undefined, reason: `no MeshConfig selects it (namespace ${target.namespace.name} or workload labels do not match)` };
+    return { selected: undefined, reason: `no MeshConfig selects it (namespace ${target.namespace.name} or workload labels do not match)`, code: 'not_selected' };
   }
   if (byKind.length === 0) {
     const names = bySelectors.map((mc) => mc.name).sort().join(', ');
-    return { selected: undefined, reason: `kind ${target.kind} is not in the kinds of MeshConfig ${names}` };
+    return { selected: undefined, reason: `kind ${target.kind} is not in the kinds of MeshConfig ${names}`, code: 'kind_not_selected' };
   }
   const [best] = byKind.sort(compareMeshConfigs);
-  return best ? { selected: best } : { selected: undefined, reason: 'no MeshConfig selects it' };
+  return best ? { selected: best } : { selected: undefined, reason: 'no MeshConfig selects it', code: 'not_selected' };
 }

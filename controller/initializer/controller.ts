@@ -20,6 +20,7 @@ import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-stat
 import { POD, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { parseRefKey, refKey, syncObject, type ClusterView, type SyncKind } from './sync.ts';
 import { KeyedWorkQueue } from './work-queue.ts';
 import { keepWholeWhilePending } from './workload-cache.ts';
@@ -57,6 +58,8 @@ export const DEFAULT_CONFIG_SYNC_TIMEOUT_MS = 5000;
 export interface InitializerControllerDeps {
   api: KubeApi;
   log: Logger;
+  /** Served at /metrics; none in tests that do not look. */
+  metrics?: Metrics;
   now?: () => number;
 }
 
@@ -80,8 +83,9 @@ export function createInitializerController(config: InitializerControllerConfig,
   // holds new workloads everywhere for us. --namespace limits injection, never the watch (a
   // workload outside it is released unchanged, not left pending until its creator's 504).
   const scopes: Array<string | undefined> = [undefined];
+  const { metrics } = deps;
   const statusWriter = new MeshConfigStatusWriter(api, log, config.isLeader ? { isLeader: config.isLeader } : {});
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
@@ -103,6 +107,7 @@ export function createInitializerController(config: InitializerControllerConfig,
       else if (limit === config.concurrency) log.info('API server keeps up again: back to full concurrency', { concurrency: limit });
     },
     onError: (key, error, info) => {
+      if (info.retrying) metrics?.retried(isKubeApiError(error) && error.statusCode === 429);
       const ref = parseRefKey(key);
       const fields = {
         kind: ref.kind, namespace: ref.namespace, name: ref.name,
@@ -135,6 +140,7 @@ export function createInitializerController(config: InitializerControllerConfig,
         // Pages, so that a cluster's worth of workloads is never held raw at once.
         pageSize: WORKLOAD_LIST_PAGE_SIZE,
         onError: informerErrorLogger(log, descriptor.plural),
+        ...(metrics ? { metrics } : {}),
         ...(config.informerBackoff ? { backoff: config.informerBackoff } : {}),
       });
       // Add, update and resync all count: an object that was not ours to take when it was added
@@ -179,8 +185,10 @@ export function createInitializerController(config: InitializerControllerConfig,
     initializerName: config.initializerName,
     controllerNamespace: config.controllerNamespace,
     injectNamespaces: config.namespaces,
-    events: createEventRecorder(api, log),
+    events: createEventRecorder(api, log, metrics ? { metrics } : {}),
+    ...(metrics ? { metrics } : {}),
   };
+  metrics?.observeQueue({ depth: () => queue.size, inFlight: () => queue.pending, concurrencyLimit: () => queue.concurrencyLimit, longestWaitingSeconds: () => queue.longestWaitingMs / 1000 });
 
   let synced = false;
   const notReadyReason = (): string | undefined => {
@@ -226,6 +234,7 @@ export function createInitializerController(config: InitializerControllerConfig,
     async stop() {
       await Promise.all([clusterConfig.stop(), ...[...workloadInformers.values()].flat().map((informer) => informer.stop())]);
       await queue.shutdown();
+      syncDeps.events.stop();
     },
     ready: () => notReadyReason() === undefined,
     notReadyReason,

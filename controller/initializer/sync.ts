@@ -7,13 +7,15 @@ import { buildFailurePatch, buildInitializationPatch, type JsonPatchOperation } 
 import { planJobPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import { initializerVerdict } from '../core/outcome.ts';
 import type { PolicyContext } from '../core/policy.ts';
+import type { ReasonCode } from '../core/reasons.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
 import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
-import { REASON_INJECTION_FAILED, REASON_RELEASED_WITHOUT_SIDECAR, type EventRecorder } from '../kube/events.ts';
+import { involvedObjectOf, REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, type EventRecorder } from '../kube/events.ts';
 import { JOB, NAMESPACE, POD, objectPath, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 
 export type SyncKind = WorkloadKind | 'Pod';
 
@@ -54,8 +56,11 @@ export interface SyncDeps {
   injectNamespaces?: readonly string[];
   /** Re-reads after 409 Conflict before giving the key back to the queue's backoff. */
   maxConflictRetries?: number;
-  /** Warning Events for decisions an operator must act on. */
+  /** An Event for every decision (see decisionEvent). */
   events?: EventRecorder;
+  metrics?: Pick<Metrics, 'decision' | 'syncSeconds' | 'workloadWaited' | 'conflict'>;
+  /** Wall-clock ms, for how long a workload waited since its creationTimestamp. Default Date.now. */
+  wallClock?: () => number;
 }
 
 export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
@@ -63,12 +68,15 @@ export type SyncAction = 'injected' | 'skipped' | 'released' | 'failed';
 export interface SyncResult {
   action: SyncAction | 'none';
   reason: string;
+  /** Set when action is not 'none'. */
+  code?: ReasonCode;
   meshConfig?: string;
 }
 
 interface Decision {
   action: SyncAction;
   reason: string;
+  code: ReasonCode;
   meshConfig?: string;
   /** Releasing the many Pods that are not a Job's is routine: debug, not info. */
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -133,7 +141,7 @@ function fromPlan<T extends KubeObject>(plan: InjectionPlan<T>, original: KubeOb
 async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, rejection: string | undefined): Promise<Decision> {
   const namespace = await namespaceInfo(ref.namespace, deps);
   if (typeof namespace === 'string') {
-    return { action: 'released', reason: `namespace ${ref.namespace} could not be read, so no sidecar was injected: ${namespace}`, level: 'warn', ops: release(original, deps) };
+    return { action: 'released', reason: `namespace ${ref.namespace} could not be read, so no sidecar was injected: ${namespace}`, code: 'namespace_unreadable', level: 'warn', ops: release(original, deps) };
   }
   const unavailable = deps.view.meshConfigsUnavailable();
   const context: PolicyContext = {
@@ -150,12 +158,12 @@ async function decide(ref: ObjectRef, original: KubeObject, deps: SyncDeps, reje
       const reason = pod.ok
         ? 'the Pod is not owned by a (still existing) Job; only Job Pods are injected here (other Pods get the sidecar from their workload\'s template)'
         : `malformed Pod: ${pod.reason}`;
-      return { action: 'released', reason, level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
+      return { action: 'released', reason, code: pod.ok ? 'not_job_pod' : 'malformed', level: pod.ok ? 'debug' : 'warn', ops: release(original, deps) };
     }
     return fromPlan(planJobPodInjection(pod.value, job, context), original, deps, 'Pod', rejection);
   }
   const workload = recogniseWorkload(original);
-  if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, level: 'warn', ops: release(original, deps) };
+  if (!workload.ok) return { action: 'released', reason: `malformed ${ref.kind}, released unchanged: ${workload.reason}`, code: 'malformed', level: 'warn', ops: release(original, deps) };
   return fromPlan(planWorkloadInjection(workload.value, context), original, deps, ref.kind, rejection);
 }
 
@@ -176,6 +184,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       if (!isKubeApiError(error)) throw error;
       if (error.isNotFound) return { action: 'none', reason: 'object was deleted before it was initialized' };
       if (error.isConflict) {
+        deps.metrics?.conflict('409');
         current = await readLatest(ref, deps);
         continue;
       }
@@ -185,6 +194,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
         // injected object itself, and 500 a passing fault.
         const latest = await readLatest(ref, deps);
         if (latest?.metadata?.resourceVersion !== current.metadata?.resourceVersion) {
+          deps.metrics?.conflict(error.statusCode === 422 ? '422' : '500');
           current = latest;
           continue;
         }
@@ -197,6 +207,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       }
       throw error;
     }
+    const durationMs = deps.now() - started;
     const fields = {
       kind: ref.kind,
       namespace: ref.namespace,
@@ -204,18 +215,37 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
       uid: current.metadata?.uid,
       action: decision.action,
       reason: decision.reason,
+      code: decision.code,
       meshConfig: decision.meshConfig,
-      durationMs: deps.now() - started,
+      durationMs,
       attempts: attempt,
     };
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', released: 'Released without sidecar', failed: 'Failed initialization' }[decision.action];
     deps.log[decision.level](message, fields);
-    if (decision.level === 'warn' || decision.level === 'error') {
-      deps.events?.warning(current, decision.action === 'failed' ? REASON_INJECTION_FAILED : REASON_RELEASED_WITHOUT_SIDECAR, decision.reason);
-    }
-    return { action: decision.action, reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
+    deps.metrics?.decision('initializer', ref.kind, decision.action, decision.code);
+    deps.metrics?.syncSeconds(durationMs / 1000);
+    deps.metrics?.workloadWaited(current.metadata?.creationTimestamp, (deps.wallClock ?? Date.now)());
+    const event = decisionEvent(decision);
+    const involved = event && involvedObjectOf(current);
+    if (event && involved) deps.events?.record({ object: involved, ...event, message: decision.reason });
+    return { action: decision.action, reason: decision.reason, code: decision.code, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}) };
   }
   throw new Error(`${ref.kind} ${ref.namespace}/${ref.name}: still conflicting after ${maxAttempts} attempts; will retry`);
+}
+
+/**
+ * The Event a decision gets: Normal for injected and skipped, Warning for a release an operator
+ * may need to act on (a Job, failurePolicy Ignore, an unreadable input) and for a failure. A Pod
+ * that is not a Job's gets none: it is not a decision on injection (its workload's template had
+ * that), and with --job-pods it would be one Event per Pod in the cluster.
+ */
+function decisionEvent(decision: Decision): { type: 'Normal' | 'Warning'; reason: string } | undefined {
+  switch (decision.action) {
+    case 'injected': return { type: 'Normal', reason: REASON_SIDECAR_INJECTED };
+    case 'skipped': return { type: 'Normal', reason: REASON_INJECTION_SKIPPED };
+    case 'failed': return { type: 'Warning', reason: REASON_INJECTION_FAILED };
+    case 'released': return decision.code === 'not_job_pod' ? undefined : { type: 'Warning', reason: REASON_RELEASED_WITHOUT_SIDECAR };
+  }
 }
 
 async function readLatest(ref: ObjectRef, deps: SyncDeps): Promise<KubeObject | undefined> {

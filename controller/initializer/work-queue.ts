@@ -48,6 +48,8 @@ interface KeyState {
   dirty: boolean;
   /** Consecutive failures. */
   attempts: number;
+  /** When the key came in (monotonic ms): it is waiting for, or being handled by, us since. */
+  since: number;
   timer?: unknown;
 }
 
@@ -83,6 +85,16 @@ export class KeyedWorkQueue {
     return this.limit;
   }
 
+  /**
+   * Milliseconds since the key that has been in the queue longest came in (0 when empty): a
+   * workload that keeps failing stays in, so this grows while it waits. O(keys); for scrapes.
+   */
+  get longestWaitingMs(): number {
+    let oldest = Infinity;
+    for (const state of this.states.values()) if (state.since < oldest) oldest = state.since;
+    return oldest === Infinity ? 0 : this.now() - oldest;
+  }
+
   /** Keys whose handler is running. */
   get pending(): number {
     return this.queue.pending;
@@ -93,7 +105,7 @@ export class KeyedWorkQueue {
     if (this.closed) return false;
     const state = this.states.get(key);
     if (!state) {
-      this.states.set(key, { phase: 'queued', dirty: false, attempts: 0 });
+      this.states.set(key, { phase: 'queued', dirty: false, attempts: 0, since: this.now() });
       this.enqueue(key);
     } else if (state.phase === 'running') {
       state.dirty = true;

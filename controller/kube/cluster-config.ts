@@ -9,6 +9,7 @@
 import type { Backoff } from '../backoff.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { isKubeApiError } from './errors.ts';
 import { createInformer } from './informer.ts';
 import { MeshConfigStatusWriter } from './meshconfig-status-writer.ts';
@@ -37,6 +38,8 @@ export interface ClusterConfigOptions {
   informerBackoff?: Backoff;
   /** Writes MeshConfig status; the caller passes one that also counts workloads (and knows the leader). */
   statusWriter?: MeshConfigStatusWriter;
+  /** MeshConfigs by validity and generation in use; informer relists. */
+  metrics?: Pick<Metrics, 'meshConfigRead' | 'meshConfigRemoved' | 'relisted' | 'watchRestarted'>;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -68,12 +71,14 @@ export function describeMeshConfigFailure(error: unknown): { problem: string; cr
 export function createClusterConfig(options: ClusterConfigOptions): ClusterConfig {
   const { api, log } = options;
   const backoff = options.informerBackoff ? { backoff: options.informerBackoff } : {};
-  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: informerErrorLogger(log, 'namespaces'), ...backoff });
+  const informerMetrics = options.metrics ? { metrics: options.metrics } : {};
+  const namespaces = createInformer<KubeObject>({ api, descriptor: NAMESPACE, onError: informerErrorLogger(log, 'namespaces'), ...backoff, ...informerMetrics });
   // The last failure of the MeshConfig informer, until a LIST succeeds again.
   let failure: { problem: string; crdMissing: boolean } | undefined;
   const meshConfigInformer = createInformer<KubeObject>({
     api,
     descriptor: MESHCONFIG,
+    ...informerMetrics,
     backoff: options.informerBackoff ?? MESHCONFIG_BACKOFF,
     onError: (error) => {
       const described = describeMeshConfigFailure(error);
@@ -94,7 +99,10 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   const store = new MeshConfigStore(log);
   const statusWriter = options.statusWriter ?? new MeshConfigStatusWriter(api, log);
   const load = (object: KubeObject): void => {
-    void statusWriter.report(object, store.apply(object));
+    const verdict = store.apply(object);
+    const inUse = verdict.valid ? verdict.meshConfig : verdict.serving;
+    options.metrics?.meshConfigRead({ name: verdict.name, valid: verdict.valid, ...(inUse ? { generationInUse: inUse.generation } : {}) });
+    void statusWriter.report(object, verdict);
   };
   meshConfigInformer.on('add', load);
   meshConfigInformer.on('update', (previous, object) => {
@@ -103,6 +111,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   meshConfigInformer.on('delete', (object) => {
     store.remove(object.metadata?.name ?? '');
     statusWriter.forget(object.metadata?.name ?? '');
+    options.metrics?.meshConfigRemoved(object.metadata?.name ?? '');
   });
   return {
     store,

@@ -5,6 +5,7 @@
 import { backoffDelay, type Backoff } from '../backoff.ts';
 import type { KubeObject } from '../core/types.ts';
 import { deepFreeze } from '../core/untrusted.ts';
+import type { InformerMetrics } from '../metrics.ts';
 import { isKubeApiError } from './errors.ts';
 import { apiVersionOf, collectionPath, objectKey, type ResourceDescriptor } from './resources.ts';
 import type { KubeApi, QueryParams, WatchEvent, WatchHandle } from './types.ts';
@@ -45,6 +46,8 @@ export interface InformerOptions {
    * raw at once. Absent: one LIST.
    */
   pageSize?: number;
+  /** Counts relists and watch restarts, by the descriptor's plural. */
+  metrics?: InformerMetrics;
 }
 
 export interface Informer<T extends KubeObject> {
@@ -179,6 +182,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
       listed = await listAll(undefined);
     }
     const { resourceVersion, objects: next } = listed;
+    if (synced) options.metrics?.relisted(descriptor.plural);
     const previous = cache;
     cache = next;
     for (const [key, obj] of next) {
@@ -243,6 +247,8 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
     } finally {
       clearTimeout(guard);
       watchHandle = undefined;
+      // Ended for any reason but stop(): another watch (or a LIST first) follows.
+      if (!lifetime.signal.aborted) options.metrics?.watchRestarted(descriptor.plural);
     }
   }
 

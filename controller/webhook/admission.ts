@@ -7,10 +7,11 @@ import type { JsonPatchOperation } from '../core/patch.ts';
 import { admissionVerdict } from '../core/outcome.ts';
 import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../core/plan.ts';
 import type { PolicyContext } from '../core/policy.ts';
+import type { ReasonCode } from '../core/reasons.ts';
 import type { SidecarMemo } from '../core/sidecar-memo.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
 import { isRecord, quote } from '../core/untrusted.ts';
-import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
+import { controllerOwner, podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
 
 export type WebhookTarget = 'pods' | 'workloads';
 
@@ -44,9 +45,24 @@ export class AdmissionRequestError extends Error {
 import type { AdmissionAction } from '../core/outcome.ts';
 export type { AdmissionAction };
 
+/**
+ * What a decision's Event is about. A Pod is reported on its controller (a ReplicaSet's Pods are
+ * nameless at admission, and identical: their Events count up on one object); a workload on
+ * itself, without a uid on CREATE (it gets one when stored, after the webhooks).
+ */
+export interface AdmissionSubject {
+  apiVersion?: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
 export interface AdmissionDecision {
   action: AdmissionAction;
   reason: string;
+  /** The rule that decided (a metric label; see core/reasons.ts). */
+  code: ReasonCode;
   kind: string;
   namespace: string;
   name: string;
@@ -55,6 +71,8 @@ export interface AdmissionDecision {
   meshConfig?: string;
   /** For a Pod: the object the decision was made on, e.g. `Deployment/web`, or `Pod (Deployment/web not cached)`. */
   decidedFrom?: string;
+  /** Absent when there is nothing to report on (no name yet and no controller, a resource not mutated). */
+  subject?: AdmissionSubject;
 }
 
 export interface AdmissionResponseBody {
@@ -117,7 +135,23 @@ function withNamespace<T extends KubeObject>(object: T, namespace: string): T {
   return { ...object, metadata: { ...object.metadata, namespace: object.metadata?.namespace ?? namespace } };
 }
 
-type Planned = { plan: InjectionPlan<KubeObject>; object: KubeObject; kind: string; name: string; decidedFrom?: string } | { skip: string; kind: string; name: string };
+type Planned = ({ plan: InjectionPlan<KubeObject>; object: KubeObject; decidedFrom?: string } | { skip: string; code: ReasonCode }) & { kind: string; name: string; subject?: AdmissionSubject };
+
+/** See AdmissionSubject. */
+function subjectOf(object: unknown, kind: string, namespace: string): AdmissionSubject | undefined {
+  if (!isRecord(object) || !isRecord(object.metadata)) return undefined;
+  const owner = kind === 'Pod' ? controllerOwner(object as KubeObject) : undefined;
+  if (owner && typeof owner.kind === 'string' && typeof owner.name === 'string' && owner.name !== '') {
+    return { apiVersion: owner.apiVersion, kind: owner.kind, namespace, name: owner.name, ...(typeof owner.uid === 'string' && owner.uid ? { uid: owner.uid } : {}) };
+  }
+  const { name, uid } = object.metadata;
+  if (typeof name !== 'string' || name === '') return undefined;
+  return {
+    ...(typeof object.apiVersion === 'string' ? { apiVersion: object.apiVersion } : {}),
+    kind, namespace, name,
+    ...(typeof uid === 'string' && uid ? { uid } : {}),
+  };
+}
 
 function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
   const unavailable = context.meshConfigsUnavailable?.();
@@ -132,36 +166,38 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
   const metadata = isRecord(request.object) && isRecord(request.object.metadata) ? request.object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? metadata.generateName : '';
   if (context.target === 'pods') {
-    if (request.group !== '' || request.resource !== 'pods') return { skip: `resource ${request.group}/${request.resource} is not mutated with --target pods`, kind: request.resource, name };
-    if (request.operation !== 'CREATE') return { skip: `operation ${request.operation} is not mutated (Pods are injected on CREATE)`, kind: 'Pod', name };
+    if (request.group !== '' || request.resource !== 'pods') return { skip: `resource ${request.group}/${request.resource} is not mutated with --target pods`, code: 'not_targeted', kind: request.resource, name };
+    if (request.operation !== 'CREATE') return { skip: `operation ${request.operation} is not mutated (Pods are injected on CREATE)`, code: 'not_targeted', kind: 'Pod', name };
     const pod = recognisePod(request.object);
-    if (!pod.ok) return { skip: `malformed Pod: ${pod.reason}`, kind: 'Pod', name };
+    if (!pod.ok) return { skip: `malformed Pod: ${pod.reason}`, code: 'malformed', kind: 'Pod', name };
     const object = withNamespace<Pod>(pod.value, request.namespace);
+    const subject = subjectOf(object, 'Pod', request.namespace);
     const owner = podOwnerIdentity(object, request.namespace);
-    if (!owner.ok) return { skip: owner.reason, kind: 'Pod', name };
+    if (!owner.ok) return { skip: owner.reason, code: 'no_controller', kind: 'Pod', name, ...(subject ? { subject } : {}) };
     const identity = owner.value;
     const workload = context.workload?.(identity.kind, identity.namespace, identity.name);
     const decidedFrom = workload ? `${identity.kind}/${identity.name}` : `Pod (its ${identity.kind} ${identity.name} is not in meshinit's cache)`;
-    return { plan: planPodInjection(object, identity, policy, workload), object, kind: 'Pod', name, decidedFrom };
+    return { plan: planPodInjection(object, identity, policy, workload), object, kind: 'Pod', name, decidedFrom, ...(subject ? { subject } : {}) };
   }
-  if (WORKLOAD_RESOURCES[request.resource] !== request.group) return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, kind: request.resource, name };
+  if (WORKLOAD_RESOURCES[request.resource] !== request.group) return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, code: 'not_targeted', kind: request.resource, name };
   // UPDATE too: re-applying the manifest from Git would otherwise strip the sidecar from the template.
-  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { skip: `operation ${request.operation} is not mutated`, kind: request.resource, name };
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { skip: `operation ${request.operation} is not mutated`, code: 'not_targeted', kind: request.resource, name };
   const workload = recogniseWorkload(request.object);
-  if (!workload.ok) return { skip: `malformed workload: ${workload.reason}`, kind: request.resource, name };
+  if (!workload.ok) return { skip: `malformed workload: ${workload.reason}`, code: 'malformed', kind: request.resource, name };
   const object = withNamespace<Workload>(workload.value, request.namespace);
-  return { plan: planWorkloadInjection(object, policy), object, kind: workload.value.kind, name };
+  const subject = subjectOf(object, workload.value.kind, request.namespace);
+  return { plan: planWorkloadInjection(object, policy), object, kind: workload.value.kind, name, ...(subject ? { subject } : {}) };
 }
 
 export function admit(body: unknown, context: AdmissionContext): AdmissionOutcome {
   const request = parseReview(body);
   const planned = planFor(request, context);
-  const base = { uid: request.uid, namespace: request.namespace, kind: planned.kind, name: planned.name, dryRun: request.dryRun };
+  const base = { uid: request.uid, namespace: request.namespace, kind: planned.kind, name: planned.name, dryRun: request.dryRun, ...(planned.subject ? { subject: planned.subject } : {}) };
   const answer = (response: Omit<AdmissionResponseBody, 'uid'>, decision: Omit<AdmissionDecision, keyof typeof base>): AdmissionOutcome => ({
     review: { apiVersion: request.apiVersion, kind: 'AdmissionReview', response: { uid: request.uid, ...response } },
     decision: { ...base, ...decision },
   });
-  if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip });
+  if ('skip' in planned) return answer({ allowed: true }, { action: 'skipped', reason: planned.skip, code: planned.code });
   const { plan, object } = planned;
   const { warning, denial, ...verdict } = admissionVerdict(plan);
   const decision = { ...verdict, ...(planned.decidedFrom ? { decidedFrom: planned.decidedFrom } : {}) };

@@ -3,13 +3,14 @@
 import type http from 'node:http';
 import type { Logger } from '../logger.ts';
 import { AdmissionRequestError, type AdmissionContext } from './admission.ts';
+import { reportAdmission, type AdmissionReporters } from './report.ts';
 import { ReviewCache } from './review-cache.ts';
 
 export const INJECT_PATH = '/inject';
 /** The API server caps request bodies at 3 MiB; an AdmissionReview carries the object twice at most. */
 export const DEFAULT_MAX_BODY_BYTES = 7 * 1024 * 1024;
 
-export interface WebhookAppDeps {
+export interface WebhookAppDeps extends AdmissionReporters {
   context: AdmissionContext;
   log: Logger;
   /** Why the webhook is not ready, or undefined when it is. */
@@ -87,8 +88,10 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
     const { decision } = answer.outcome;
     const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
-    deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
+    const ms = deps.now() - started;
+    deps.log[level](message, { ...decision, durationMs: Math.round(ms * 100) / 100 });
     response.writeHead(200, { 'content-type': 'application/json' }).end(answer.json);
+    reportAdmission(decision, ms / 1000, deps);
   };
   return (request, response) => {
     handle(request, response).catch((error: unknown) => {

@@ -9,7 +9,9 @@ import { createInformer } from '../kube/informer.ts';
 import { workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import { publishCaBundle } from '../kube/webhook-configuration.ts';
+import { createEventRecorder } from '../kube/events.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { WebhookOptions } from '../options.ts';
 import type { AdmissionContext } from './admission.ts';
 import { createWebhookHandler } from './app.ts';
@@ -49,9 +51,9 @@ const WORKLOAD_PAGE_SIZE = 500;
  * workload without an API read; with --target workloads their summary (identity, labels, whose
  * sidecar the template carries), for MeshConfig status counts.
  */
-function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: KubeObject) => KubeObject) {
+function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: KubeObject) => KubeObject, metrics: Metrics | undefined) {
   const informers = new Map(WORKLOAD_KINDS.map((kind) => [kind, createInformer<KubeObject>({
-    api, descriptor: workloadDescriptor(kind), transform, pageSize: WORKLOAD_PAGE_SIZE, onError: informerErrorLogger(log, workloadDescriptor(kind).plural),
+    api, descriptor: workloadDescriptor(kind), transform, pageSize: WORKLOAD_PAGE_SIZE, onError: informerErrorLogger(log, workloadDescriptor(kind).plural), ...(metrics ? { metrics } : {}),
   })]));
   return {
     start: () => informers.forEach((informer) => informer.start()),
@@ -67,8 +69,8 @@ function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: Kub
   };
 }
 
-export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger }): Promise<WebhookRuntime> {
-  const { api, log } = deps;
+export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger; metrics?: Metrics }): Promise<WebhookRuntime> {
+  const { api, log, metrics } = deps;
   const options = config.webhook;
   let tls: TlsSource;
   if (options.tls?.kind === 'files') {
@@ -85,9 +87,10 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   // Every replica writes status (webhook replicas are stateless and alike): a write happens only
   // when status differs, so replicas agreeing on the counts write once between them.
   const statusWriter = new MeshConfigStatusWriter(api, log);
-  const clusterConfig = createClusterConfig({ api, log, statusWriter });
-  const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser());
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}) });
+  const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
+  const events = createEventRecorder(api, log, metrics ? { metrics } : {});
   let synced = false;
   // The API server calls the webhook for every create whatever we know: without MeshConfigs the
   // answer is "allowed, uninjected" with the reason, and /readyz says what is missing.
@@ -112,6 +115,8 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     log,
     notReadyReason,
     now: () => performance.now(),
+    events,
+    ...(metrics ? { metrics } : {}),
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
   clusterConfig.start();
@@ -141,6 +146,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     server,
     async stop() {
       await server.close();
+      events.stop();
       await Promise.all([clusterConfig.stop(), workloads.stop()]);
     },
   };

@@ -44,8 +44,8 @@ describe('meshinit explain -f (offline)', () => {
     const job = byName['nightly-report-29012345']!;
     expect(job.selected, 'edited serves with its last valid spec (kinds: Job)').to.equal('edited');
     expect(job.decisions).to.deep.equal([
-      { mode: 'initializer', action: 'released', reason: JOB_RELEASE_REASON, meshConfig: 'edited' },
-      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig edited (policy Enabled)', meshConfig: 'edited' },
+      { mode: 'initializer', action: 'released', reason: JOB_RELEASE_REASON, code: 'job_template_immutable', meshConfig: 'edited' },
+      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig edited (policy Enabled)', code: 'policy_enabled', meshConfig: 'edited' },
     ]);
     const ledger = (byName.ledger!.meshConfigs as Json[]).find((mc) => mc.name === 'storage');
     expect(ledger).to.include({ verdict: 'lowerPriority', lostTo: 'shop-mesh' });

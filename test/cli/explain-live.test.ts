@@ -71,7 +71,7 @@ describe('meshinit explain KIND/NAME (live, against a fake API server)', functio
     const [explained] = report.explanations;
     expect(explained!.selected).to.equal('team-mesh');
     expect(explained!.namespace).to.deep.include({ labels: { mesh: 'on' }, labelsKnown: true });
-    expect(explained!.decisions).to.deep.equal([{ mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig team-mesh (policy Enabled)', meshConfig: 'team-mesh' }]);
+    expect(explained!.decisions).to.deep.equal([{ mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig team-mesh (policy Enabled)', code: 'policy_enabled', meshConfig: 'team-mesh' }]);
     expect(report.notes[0]).to.include('webhook mode: what "meshinit run --mode auto" runs on this server (no Initializers)');
     expect(requests.every((line) => line.startsWith('GET '))).to.equal(true);
     expect(requests.map((line) => line.split('?')[0])).to.deep.equal([

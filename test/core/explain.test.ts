@@ -47,8 +47,8 @@ describe('core/explain: why each MeshConfig did or did not apply', () => {
     expect(byName['zz-tie']).to.include({ verdict: 'lowerPriority', lostTo: 'winner', reason: 'matches, but MeshConfig winner has the same priority 20 and comes first by name' });
     expect(byName.lower).to.include({ verdict: 'lowerPriority', lostTo: 'winner', reason: 'matches, but MeshConfig winner has a higher priority (20 > 5)' });
     expect(explained.decisions).to.deep.equal([
-      { mode: 'initializer', action: 'injected', reason: 'selected by MeshConfig winner (policy Enabled)', meshConfig: 'winner' },
-      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig winner (policy Enabled)', meshConfig: 'winner' },
+      { mode: 'initializer', action: 'injected', reason: 'selected by MeshConfig winner (policy Enabled)', code: 'policy_enabled', meshConfig: 'winner' },
+      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig winner (policy Enabled)', code: 'policy_enabled', meshConfig: 'winner' },
     ]);
   });
 
@@ -129,8 +129,8 @@ describe('core/explain: why each MeshConfig did or did not apply', () => {
   it('a Job: the Initializer mode releases it with the words sync logs, the webhook injects it', () => {
     const explained = explainWorkload(request({ workload: shopWorkloadOfKind('Job'), meshConfigs: [valid(meshConfig('default'))] }));
     expect(explained.decisions).to.deep.equal([
-      { mode: 'initializer', action: 'released', reason: JOB_RELEASE_REASON, meshConfig: 'default' },
-      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig default (policy Enabled)', meshConfig: 'default' },
+      { mode: 'initializer', action: 'released', reason: JOB_RELEASE_REASON, code: 'job_template_immutable', meshConfig: 'default' },
+      { mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig default (policy Enabled)', code: 'policy_enabled', meshConfig: 'default' },
     ]);
     expect(SYNC_JOB_RELEASE_REASON, 'sync.ts still exports the same words').to.equal(JOB_RELEASE_REASON);
     expect(explained.injection?.containers).to.deep.equal([{ name: 'mesh-proxy', image: 'registry.example.com/mesh/envoy:1.8.0' }]);

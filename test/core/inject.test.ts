@@ -319,7 +319,7 @@ describe('core/inject', () => {
       const optedOut = shopDeployment();
       optedOut.metadata.annotations = { [INJECT_ANNOTATION]: 'false' };
       const skip = planWorkloadInjection(optedOut, shopContext());
-      expect(skip).to.deep.equal({ action: 'skip', reason: `Deployment has annotation ${INJECT_ANNOTATION}: "false"` });
+      expect(skip).to.deep.equal({ action: 'skip', reason: `Deployment has annotation ${INJECT_ANNOTATION}: "false"`, code: 'opted_out' });
 
       const disabled = planWorkloadInjection(shopDeployment(), shopContext([meshConfig('opt-in', { policy: 'Disabled' })]));
       expect(disabled.action).to.equal('skip');
@@ -369,7 +369,7 @@ describe('core/inject', () => {
 
     it('judges a Job\'s Pod by kind Job', () => {
       const plan = planJobPodInjection(reportJobPod(), reportJob(), shopContext([meshConfig('deployments-only', { kinds: ['Deployment'] })]));
-      expect(plan).to.deep.equal({ action: 'skip', reason: 'kind Job is not in the kinds of MeshConfig deployments-only' });
+      expect(plan).to.deep.equal({ action: 'skip', reason: 'kind Job is not in the kinds of MeshConfig deployments-only', code: 'kind_not_selected' });
     });
   });
 });

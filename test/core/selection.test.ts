@@ -75,7 +75,7 @@ describe('core/selection', () => {
 
   describe('selectMeshConfig', () => {
     it('says no MeshConfig exists when the list is empty', () => {
-      expect(selectMeshConfig([], target())).to.deep.equal({ selected: undefined, reason: 'no MeshConfig exists' });
+      expect(selectMeshConfig([], target())).to.deep.equal({ selected: undefined, reason: 'no MeshConfig exists', code: 'no_meshconfig' });
     });
 
     it('selects the only matching MeshConfig', () => {
@@ -103,7 +103,7 @@ describe('core/selection', () => {
       const b = meshConfig('alpha', { kinds: ['StatefulSet', 'DaemonSet'] });
       const unrelated = meshConfig('other-ns', { namespaceSelector: { matchLabels: { team: 'x' } } });
       const selection = selectMeshConfig([a, unrelated, b], target({ kind: 'Deployment' }));
-      expect(selection).to.deep.equal({ selected: undefined, reason: 'kind Deployment is not in the kinds of MeshConfig alpha, zeta' });
+      expect(selection).to.deep.equal({ selected: undefined, reason: 'kind Deployment is not in the kinds of MeshConfig alpha, zeta', code: 'kind_not_selected' });
     });
 
     it('prefers the highest priority, whatever the input order', () => {

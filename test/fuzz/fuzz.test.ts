@@ -702,7 +702,7 @@ describe(`fuzz: ${Object.values(COUNTS).reduce((a, b) => a + b)} seeded hostile 
             initializerName: OURS,
             controllerNamespace: 'meshinit-system',
             maxConflictRetries: 2,
-            events: { warning: (_object, reason) => events.push(reason) },
+            events: { record: (event) => events.push(event.reason), idle: () => Promise.resolve(), stop: () => undefined },
           }),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(Object.assign(new Error('HANG'), { hang: true })), CASE_BUDGET_MS);

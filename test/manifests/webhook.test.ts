@@ -74,13 +74,14 @@ describe('manifests/webhook', function () {
     expect(pdb.spec.minAvailable).to.equal(1);
   });
 
-  it('grants the webhook only reads of namespaces, workloads and MeshConfigs, and MeshConfig status writes', function () {
+  it('grants the webhook only reads of namespaces, workloads and MeshConfigs, MeshConfig status writes and Events', function () {
     const role = find(docs, 'ClusterRole') as Doc & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
     const grants = role.rules.flatMap((rule) => rule.apiGroups.flatMap((group) => rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${group}/${resource}:${verb}`)))).sort();
     expect(grants).to.deep.equal([
-      '/namespaces:list', '/namespaces:watch',
-      'apps/daemonsets:list', 'apps/daemonsets:watch', 'apps/deployments:list', 'apps/deployments:watch', 'apps/statefulsets:list', 'apps/statefulsets:watch',
-      'batch/jobs:list', 'batch/jobs:watch',
+      '/events:create', '/events:patch', '/namespaces:list', '/namespaces:watch',
+      'apps/daemonsets:get', 'apps/daemonsets:list', 'apps/daemonsets:watch', 'apps/deployments:get', 'apps/deployments:list', 'apps/deployments:watch',
+      'apps/statefulsets:get', 'apps/statefulsets:list', 'apps/statefulsets:watch',
+      'batch/jobs:get', 'batch/jobs:list', 'batch/jobs:watch',
       'meshinit.dev/meshconfigs/status:patch', 'meshinit.dev/meshconfigs:list', 'meshinit.dev/meshconfigs:watch',
     ]);
     const binding = find(docs, 'ClusterRoleBinding') as Doc & { roleRef: Json; subjects: Json[] };
