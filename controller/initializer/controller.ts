@@ -13,6 +13,7 @@ import { isKubeApiError, remedyFor } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createEventRecorder } from '../kube/events.ts';
+import { NotLeaderError, type Leadership } from '../kube/leader-election.ts';
 import type { MeshConfigStore } from '../kube/meshconfig-store.ts';
 import { POD, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
@@ -36,6 +37,11 @@ export interface InitializerControllerConfig {
   configSyncTimeoutMs?: number;
   /** The retry interval after a permanent refusal (403, 401, 400): someone must fix something first. */
   permanentRetryMs?: number;
+  /**
+   * Leader election: workloads are queued and synced only while this replica leads (and `api`
+   * should be fenced with fenceWrites). Without it every replica acts.
+   */
+  leadership?: Leadership;
 }
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
@@ -75,13 +81,23 @@ export function createInitializerController(config: InitializerControllerConfig,
   const scopes: Array<string | undefined> = [undefined];
   const clusterConfig = createClusterConfig({ api, log, ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
+  const leadership = config.leadership;
+  const leading = (): boolean => leadership?.isLeader() ?? true;
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
+  const enqueuers: Array<() => void> = [];
   const queue = new KeyedWorkQueue({
     concurrency: config.concurrency,
     ...(config.backoff ? { backoff: config.backoff } : {}),
     handler: async (key) => {
-      await syncObject(parseRefKey(key), syncDeps);
+      // A key queued before leadership was lost is dropped: the next leader queues it again.
+      if (!leading()) return;
+      try {
+        await syncObject(parseRefKey(key), syncDeps);
+      } catch (error) {
+        if (error instanceof NotLeaderError) return;
+        throw error;
+      }
     },
     // A workload refused for good (no RBAC, bad credentials) stays pending whatever we do: retry
     // it slowly, so that fixing the cause is noticed, without a line a minute per workload.
@@ -131,15 +147,28 @@ export function createInitializerController(config: InitializerControllerConfig,
       // Add, update and resync all count: an object that was not ours to take when it was added
       // becomes ours when the initializer before us removes itself, which arrives as an update.
       const enqueue = (object: KubeObject): void => {
+        if (!leading()) return;
         if (!isOwnTurn(object.metadata, config.initializerName)) return;
         queue.add(refKey({ kind, namespace: object.metadata?.namespace ?? '', name: object.metadata?.name ?? '' }));
       };
+      enqueuers.push(() => {
+        for (const object of informer.list()) enqueue(object);
+      });
       informer.on('add', enqueue);
       informer.on('update', (_previous, object) => enqueue(object));
       return informer;
     });
     workloadInformers.set(kind, informers);
   }
+
+  // A new leader's first work: every workload its warm caches hold that still waits for us (the
+  // old leader's queue died with its leadership). A standby queues nothing.
+  leadership?.onLeadershipChange((isLeading) => {
+    if (!isLeading) return;
+    const before = queue.size + queue.pending;
+    for (const enqueueAll of enqueuers) enqueueAll();
+    log.info('Queued every pending workload in the caches', { queued: queue.size + queue.pending - before, cachesSynced: synced });
+  });
 
   const find = (kind: SyncKind, namespace: string, name: string): KubeObject | undefined => {
     for (const informer of workloadInformers.get(kind) ?? []) {

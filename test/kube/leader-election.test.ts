@@ -1,0 +1,307 @@
+// The elector on a simulated clock and lock store (leader-election-sim.ts), and its two lock kinds
+// against nock: the ConfigMap annotation (1.9) and the Lease (1.13 v1beta1, v1 today).
+import { expect } from 'chai';
+import nock from 'nock';
+import { createMemoryLogger } from '../../controller/logger.ts';
+import { createKubeApi } from '../../controller/kube/api-client.ts';
+import { chooseLeaderLock, fenceWrites, LeaderElector, NotLeaderError, type LeaderElectionConfig } from '../../controller/kube/leader-election.ts';
+import { LEADER_ANNOTATION } from '../../controller/kube/configmap-lock.ts';
+import type { KubeApi } from '../../controller/kube/types.ts';
+import { SimClock, SimLockStore, settle } from './leader-election-sim.ts';
+import { SERVER, testKubeConfig } from './helpers.ts';
+
+const TIMINGS = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 1000 };
+
+function elector(identity: string, clock: SimClock, lock: ReturnType<SimLockStore['lock']>, config: Partial<LeaderElectionConfig> = {}) {
+  const log = createMemoryLogger();
+  const e = new LeaderElector({ identity, ...TIMINGS, ...config }, {
+    lock, log, now: () => clock.now, timers: clock, random: () => 0.5, wallClock: () => new Date(Date.UTC(2026, 10, 30, 20) + clock.now),
+  });
+  return { e, log };
+}
+
+/** Stops electors while the simulated clock runs (a leader's release is a request in flight). */
+async function stopAll(clock: SimClock, ...electors: LeaderElector[]): Promise<void> {
+  const stopping = Promise.all(electors.map((x) => x.stop()));
+  await clock.advance(5000);
+  await stopping;
+}
+
+/** A KubeApi whose writes are recorded and succeed; reads fail (not used here). */
+function recordingApi(sent: string[]): KubeApi {
+  const no = (): Promise<never> => Promise.reject(new Error('not used'));
+  return {
+    get: no, list: no, watch: () => { throw new Error('not used'); },
+    patch: async (path) => { sent.push(`PATCH ${path}`); return {} as never; },
+    patchIgnoringAnswer: async (path) => { sent.push(`PATCH ${path}`); },
+    post: async (path) => { sent.push(`POST ${path}`); return {} as never; },
+    put: async (path) => { sent.push(`PUT ${path}`); return {} as never; },
+  };
+}
+
+describe('LeaderElector', function () {
+  it('acquires a missing lock, renews it every retry period, and says so once', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    const { e, log } = elector('a', clock, store.lock({ latency: () => 20 }));
+    const changes: boolean[] = [];
+    e.onLeadershipChange((leading) => changes.push(leading));
+    e.start();
+    await clock.advance(50);
+    expect(e.isLeader()).to.equal(true);
+    expect(store.record).to.deep.include({ holderIdentity: 'a', leaseDurationSeconds: 4, leaderTransitions: 0 });
+    const acquired = store.record!.acquireTime;
+    await clock.advance(10_000);
+    expect(e.isLeader()).to.equal(true);
+    expect(store.writes.length).to.be.within(10, 12);
+    expect(store.record!.acquireTime).to.equal(acquired);
+    expect(changes).to.deep.equal([true]);
+    expect(log.lines.filter((l) => l.message === 'Became leader')).to.have.length(1);
+    expect(log.lines.find((l) => l.message === 'Became leader')!.fields).to.deep.include({ identity: 'a', lockKind: 'Lease', leaderTransitions: 0 });
+    await stopAll(clock, e);
+  });
+
+  it('a standby waits a full lease from its own sight of the record, then takes over with one more transition', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    store.resourceVersion = 7;
+    store.record = { holderIdentity: 'dead', leaseDurationSeconds: 4, acquireTime: '', renewTime: '', leaderTransitions: 2 };
+    const { e, log } = elector('b', clock, store.lock({ latency: () => 10 }));
+    e.start();
+    await clock.advance(3900);
+    expect(e.isLeader()).to.equal(false);
+    expect(log.lines.find((l) => l.message === 'Standing by')?.fields).to.deep.include({ identity: 'b', holder: 'dead' });
+    await clock.advance(2600);
+    expect(e.isLeader()).to.equal(true);
+    expect(store.record).to.deep.include({ holderIdentity: 'b', leaderTransitions: 3 });
+    expect(store.writes[0]!.at, 'not before a lease after the first read').to.be.at.least(4005);
+    await stopAll(clock, e);
+  });
+
+  it('a leader whose renewals fail stops writing at sentAt + renew deadline, before the lease can expire for anyone', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    let failing = false;
+    const { e, log } = elector('a', clock, store.lock({ failing: () => failing }));
+    const sent: string[] = [];
+    const api = fenceWrites(recordingApi(sent), e);
+    e.start();
+    await clock.advance(1);
+    expect(e.isLeader()).to.equal(true);
+    await clock.advanceTo(2000);
+    const lastRenewal = store.writes.at(-1)!.at;
+    failing = true;
+    await api.patch('/apis/apps/v1/namespaces/a/deployments/x', [], 'application/json-patch+json');
+    expect(sent).to.have.length(1);
+    await clock.advanceTo(lastRenewal + TIMINGS.renewDeadlineMs - 1);
+    expect(e.isLeader(), 'still inside the renew deadline').to.equal(true);
+    await clock.advanceTo(lastRenewal + TIMINGS.renewDeadlineMs);
+    expect(e.isLeader()).to.equal(false);
+    let refused: unknown;
+    await api.post('/api/v1/namespaces/a/events', {}).catch((error: unknown) => { refused = error; });
+    expect(refused).to.be.instanceOf(NotLeaderError);
+    await api.patchIgnoringAnswer('/x', [], 'application/json-patch+json').catch(() => undefined);
+    await api.put('/x', {}).catch(() => undefined);
+    expect(sent, 'nothing reached the transport after the deadline').to.have.length(1);
+    expect(log.lines.find((l) => l.message === 'Lost leadership, standing by')?.fields).to.deep.include({ identity: 'a', why: 'could not renew the lock within the renew deadline' });
+    // A standby that saw that renewal could only take over a whole lease after it: a second after we stopped.
+    expect(lastRenewal + TIMINGS.leaseDurationMs - (lastRenewal + TIMINGS.renewDeadlineMs)).to.equal(1000);
+    await stopAll(clock, e);
+  });
+
+  it('a process paused past its lease refuses writes the instant it resumes and reads the lock before writing it', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    const lockA = store.lock({ latency: () => 10 });
+    const { e: a } = elector('a', clock, lockA);
+    const { e: b } = elector('b', clock, store.lock({ latency: () => 10 }));
+    a.start();
+    await clock.advance(100);
+    b.start();
+    await clock.advance(1500);
+    expect(a.isLeader()).to.equal(true);
+    // SIGSTOP a: its timers cannot run. Simulate by stopping a's loop from acting (its requests
+    // stay in flight) while b's world goes on: a's next renewal is delayed by latency 0 but a's
+    // process does not run. Here: jump the clock for a only by not letting it renew.
+    const pausedAt = clock.now;
+    const writesBefore = store.writes.filter((w) => w.record.holderIdentity === 'a').length;
+    // Freeze a: make its lock calls never complete (a paused process sends nothing).
+    const frozen = new Promise<never>(() => {});
+    lockA.read = () => frozen;
+    lockA.write = () => frozen;
+    await clock.advance(8000);
+    expect(b.isLeader(), 'b took over').to.equal(true);
+    expect(a.isLeader(), 'a, asked first thing on resume').to.equal(false);
+    const sent: string[] = [];
+    await fenceWrites(recordingApi(sent), a).patch('/x', [], 'application/json-patch+json').catch(() => undefined);
+    expect(sent).to.deep.equal([]);
+    expect(store.writes.filter((w) => w.record.holderIdentity === 'a').length).to.equal(writesBefore);
+    expect(store.writes.find((w) => w.record.holderIdentity === 'b')!.at).to.be.above(pausedAt);
+    await stopAll(clock, a, b);
+  });
+
+  it('a lock read that took longer than the margin (the answer waited while paused) is not acted on', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    store.resourceVersion = 3;
+    store.record = { holderIdentity: 'a', leaseDurationSeconds: 4, acquireTime: '', renewTime: '', leaderTransitions: 0 };
+    const { e } = elector('a', clock, store.lock({ latency: () => 1500 }));
+    e.start();
+    await clock.advance(10_000);
+    expect(store.reads).to.be.at.least(3);
+    expect(store.writes, 'every read was too old to write on').to.deep.equal([]);
+    await stopAll(clock, e);
+  });
+
+  it('releases the lock on stop so that the standby takes over without waiting for the lease', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    const { e: a } = elector('a', clock, store.lock());
+    const { e: b, log } = elector('b', clock, store.lock());
+    a.start();
+    await clock.advance(10);
+    b.start();
+    await clock.advance(10);
+    const stopping = a.stop();
+    await clock.advance(5);
+    await stopping;
+    expect(store.record).to.deep.include({ holderIdentity: '', leaseDurationSeconds: 1 });
+    await clock.advance(2300);
+    expect(b.isLeader()).to.equal(true);
+    expect(log.lines.some((l) => l.message === 'Became leader')).to.equal(true);
+    await stopAll(clock, b);
+  });
+
+  it('refuses timings that would allow two writers', function () {
+    const clock = new SimClock();
+    const lock = new SimLockStore(clock).lock();
+    expect(() => elector('a', clock, lock, { renewDeadlineMs: 4000 })).to.throw(/shorter than the lease/);
+    expect(() => elector('a', clock, lock, { leaseDurationMs: 4500 })).to.throw(/whole seconds/);
+    expect(() => elector('a', clock, lock, { retryPeriodMs: 2600 })).to.throw(/1.2 x the retry period/);
+  });
+
+  it('property: two electors on one store, random latencies, failures and pauses, are never both leaders at any instant', async function () {
+    this.timeout(60_000);
+    let handovers = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      let state = seed * 7919;
+      const random = (): number => {
+        state = (state * 1103515245 + 12345) % 2147483648;
+        return state / 2147483648;
+      };
+      const clock = new SimClock();
+      const store = new SimLockStore(clock);
+      // Latencies up to 1.8 s each way, a 5% failure rate, and partitions: for seconds at a time
+      // one replica's requests all fail (its renewals miss while the other can still take over).
+      const cutOffUntil: Record<string, number> = { a: 0, b: 0 };
+      const electors = ['a', 'b'].map((id) => elector(id, clock, store.lock({
+        latency: () => (random() < 0.2 ? random() * 1800 : random() * 50),
+        failing: () => clock.now < cutOffUntil[id]! || random() < 0.05,
+      })).e);
+      let leaderTime = 0;
+      let both = 0;
+      const check = (): void => {
+        const leaders = electors.filter((x) => x.isLeader()).length;
+        if (leaders === 2) both++;
+      };
+      let lastLeader: LeaderElector | undefined;
+      for (const x of electors) {
+        x.onLeadershipChange((leading) => {
+          if (leading && lastLeader && lastLeader !== x) handovers++;
+          if (leading) lastLeader = x;
+        });
+        x.start();
+      }
+      for (let step = 0; step < 100; step++) {
+        const before = clock.now;
+        if (random() < 0.1) cutOffUntil[random() < 0.5 ? 'a' : 'b'] = clock.now + random() * 8000;
+        await clock.advance(random() * 1000, check);
+        if (electors.some((x) => x.isLeader())) leaderTime += clock.now - before;
+      }
+      await stopAll(clock, ...electors);
+      await settle();
+      expect(both, `seed ${seed}: instants with two leaders`).to.equal(0);
+      expect(leaderTime, `seed ${seed}: somebody led`).to.be.above(0);
+    }
+    // The schedules are hostile enough that leadership really moves between the two.
+    expect(handovers).to.be.above(10);
+  });
+});
+
+describe('leader lock kinds against an API server (nock)', function () {
+  const api = (): KubeApi => createKubeApi(testKubeConfig(), { requestTimeoutMs: 2000 });
+  afterEach(function () {
+    nock.cleanAll();
+  });
+
+  it('1.9 (no coordination.k8s.io): a ConfigMap with the control-plane.alpha.kubernetes.io/leader annotation; a CAS conflict (409) is not a win', async function () {
+    const cm = '/api/v1/namespaces/meshinit-system/configmaps';
+    const scope = nock(SERVER)
+      .get('/apis/coordination.k8s.io').reply(404, { kind: 'Status', code: 404 })
+      .get(`${cm}/meshinit`).reply(404, { kind: 'Status', code: 404 })
+      .post(cm, (body: { metadata: { annotations: Record<string, string> } }) => {
+        const record = JSON.parse(body.metadata.annotations[LEADER_ANNOTATION]!) as Record<string, unknown>;
+        return record.holderIdentity === 'a' && record.leaderTransitions === 0 && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(String(record.renewTime));
+      })
+      .reply(201, (_uri, body) => ({ ...(body as object), metadata: { ...(body as { metadata: object }).metadata, resourceVersion: '10' } }));
+    const lock = await chooseLeaderLock(api(), { namespace: 'meshinit-system', name: 'meshinit' }, 'auto');
+    expect(lock.kind).to.equal('ConfigMap');
+    const absent = await lock.read();
+    const created = await lock.write({ holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: '2026-11-30T20:00:00.123Z', renewTime: '2026-11-30T20:00:00.123Z', leaderTransitions: 0 }, absent);
+    expect(created.resourceVersion).to.equal('10');
+    expect(created.record?.holderIdentity).to.equal('a');
+    // Someone else wrote since: the PUT carries resourceVersion 10 and the server refuses it.
+    scope.put(`${cm}/meshinit`, (body: { metadata: { resourceVersion: string; annotations: Record<string, string> }; data?: unknown }) =>
+      body.metadata.resourceVersion === '10' && JSON.parse(body.metadata.annotations[LEADER_ANNOTATION]!).holderIdentity === 'a' && body.metadata.annotations.keep === 'me')
+      .reply(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
+    const withOther = { ...created, object: { ...created.object, metadata: { ...(created.object!.metadata as object), annotations: { ...(created.object!.metadata as { annotations: object }).annotations, keep: 'me' } } } };
+    let error: unknown;
+    await lock.write(created.record!, withOther).catch((e: unknown) => { error = e; });
+    expect((error as { statusCode?: number }).statusCode).to.equal(409);
+    expect(scope.isDone()).to.equal(true);
+  });
+
+  it('an unreadable annotation is waited out as a held lease, then replaced', async function () {
+    const cm = '/api/v1/namespaces/ns/configmaps/meshinit';
+    nock(SERVER).persist().get(cm).reply(200, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'meshinit', namespace: 'ns', resourceVersion: '5', annotations: { [LEADER_ANNOTATION]: '{not json' } } });
+    const lock = await chooseLeaderLock(api(), { namespace: 'ns', name: 'meshinit' }, 'configmaps');
+    const snapshot = await lock.read();
+    expect(snapshot).to.deep.include({ unreadable: true, record: undefined, resourceVersion: '5' });
+  });
+
+  for (const [served, expected] of [[['v1beta1'], 'v1beta1'], [['v1', 'v1beta1'], 'v1']] as const) {
+    it(`Lease ${expected} where the server serves ${served.join(', ')}: MicroTime, leaseTransitions, PUT with resourceVersion`, async function () {
+      const leases = `/apis/coordination.k8s.io/${expected}/namespaces/meshinit-system/leases`;
+      const scope = nock(SERVER)
+        .get('/apis/coordination.k8s.io').reply(200, { kind: 'APIGroup', name: 'coordination.k8s.io', versions: served.map((version) => ({ groupVersion: `coordination.k8s.io/${version}`, version })) })
+        .get(`${leases}/meshinit`).reply(200, {
+          apiVersion: `coordination.k8s.io/${expected}`, kind: 'Lease', metadata: { name: 'meshinit', namespace: 'meshinit-system', resourceVersion: '42' },
+          spec: { holderIdentity: 'old', leaseDurationSeconds: 15, acquireTime: '2026-11-30T19:00:00.000000Z', renewTime: '2026-11-30T19:00:10.000000Z', leaseTransitions: 4 },
+        })
+        .put(`${leases}/meshinit`, (body: { metadata: { resourceVersion: string }; spec: Record<string, unknown> }) =>
+          body.metadata.resourceVersion === '42' && body.spec.holderIdentity === 'a' && body.spec.leaseTransitions === 5 && body.spec.renewTime === '2026-11-30T20:00:00.123000Z')
+        .reply(200, (_uri, body) => ({ ...(body as object), metadata: { ...(body as { metadata: object }).metadata, resourceVersion: '43' } }))
+        .put(`${leases}/meshinit`).reply(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
+      const lock = await chooseLeaderLock(api(), { namespace: 'meshinit-system', name: 'meshinit' }, 'auto');
+      expect(lock.kind).to.equal('Lease');
+      expect(lock.description).to.include(`/${expected}`);
+      const read = await lock.read();
+      expect(read.record).to.deep.equal({ holderIdentity: 'old', leaseDurationSeconds: 15, acquireTime: '2026-11-30T19:00:00.000000Z', renewTime: '2026-11-30T19:00:10.000000Z', leaderTransitions: 4 });
+      const record = { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: '2026-11-30T20:00:00.123Z', renewTime: '2026-11-30T20:00:00.123Z', leaderTransitions: 5 };
+      const written = await lock.write(record, read);
+      expect(written.resourceVersion).to.equal('43');
+      // The same write again is based on resourceVersion 42, which is stale now.
+      let error: unknown;
+      await lock.write(record, read).catch((e: unknown) => { error = e; });
+      expect((error as { isConflict?: boolean }).isConflict).to.equal(true);
+      expect(scope.isDone()).to.equal(true);
+    });
+  }
+
+  it('--leader-elect-resource-lock leases on a server without Leases is refused with the reason', async function () {
+    nock(SERVER).get('/apis/coordination.k8s.io').reply(404, { kind: 'Status', code: 404 });
+    let error: unknown;
+    await chooseLeaderLock(api(), { namespace: 'ns', name: 'meshinit' }, 'leases').catch((e: unknown) => { error = e; });
+    expect(String(error)).to.include('does not serve coordination.k8s.io Leases');
+  });
+});
