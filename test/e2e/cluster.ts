@@ -137,6 +137,11 @@ export class MeshinitProcess {
     return this.child.pid;
   }
 
+  /** SIGSTOP/SIGCONT: a process frozen and thawed (a stalled node, a long GC pause). */
+  signal(name: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child.kill(name);
+  }
+
   /** SIGKILL: no chance to finish anything, as when a node dies. */
   kill(): void {
     this.child.kill('SIGKILL');
