@@ -83,7 +83,8 @@ export class LeaderElector implements Leadership {
   private observed: { resourceVersion: string | undefined; at: number } | undefined;
   private lastSnapshot: LockSnapshot | undefined;
   private lastHolder: string | undefined;
-  private readFailures = 0;
+  /** Lock reads and writes failed in a row (409 aside). */
+  private failures = 0;
   private round = 0;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -175,10 +176,9 @@ export class LeaderElector implements Leadership {
     try {
       snapshot = await this.deps.lock.read();
     } catch (error) {
-      this.readFailed(error);
+      this.lockFailed('Lock not readable', error);
       return;
     }
-    this.readFailures = 0;
     const readAt = this.now();
     if (!this.current(round)) return;
     // Expiry counts from the first sight of this version of the lock object, as client-go's observedTime.
@@ -198,6 +198,7 @@ export class LeaderElector implements Leadership {
       leaseDurationSeconds,
     });
     if (!decision.write) {
+      this.failures = 0;
       if (this.leading) this.lose('another replica holds the lock', decision.holder);
       this.standingBy(decision.holder);
       return;
@@ -215,12 +216,16 @@ export class LeaderElector implements Leadership {
     try {
       written = await this.deps.lock.write(decision.record, snapshot);
     } catch (error) {
-      // 409: another candidate wrote first; the next read shows who. Anything else: the next round retries.
-      this.deps.log[isKubeApiError(error) && error.isConflict ? 'debug' : 'warn']('Lock not written', {
-        identity: this.config.identity, lock: this.deps.lock.description, error: error instanceof Error ? error.message : String(error),
-      });
+      // 409: another candidate wrote first; the next read shows who. Anything else (a missing
+      // namespace, RBAC) the next round retries, said when it starts and then every tenth time.
+      if (isKubeApiError(error) && error.isConflict) {
+        this.deps.log.debug('Lock not written: another replica wrote it first', { identity: this.config.identity, lock: this.deps.lock.description });
+      } else {
+        this.lockFailed('Lock not written', error);
+      }
       return;
     }
+    this.failures = 0;
     if (!this.current(round)) return;
     this.observed = { resourceVersion: written.resourceVersion, at: sentAt };
     this.lastSnapshot = written;
@@ -271,12 +276,12 @@ export class LeaderElector implements Leadership {
     this.deps.log.info('Standing by', { identity: this.config.identity, holder, lock: this.deps.lock.description, lockKind: this.deps.lock.kind });
   }
 
-  private readFailed(error: unknown): void {
-    this.readFailures++;
-    // Said when it starts and then every tenth time: a leader's renewals fail every retry period.
-    if (this.readFailures === 1 || this.readFailures % 10 === 0) {
-      this.deps.log.warn('Lock not readable', {
-        identity: this.config.identity, lock: this.deps.lock.description, failures: this.readFailures,
+  private lockFailed(message: string, error: unknown): void {
+    this.failures++;
+    // Said when it starts and then every tenth time: the attempts repeat every retry period.
+    if (this.failures === 1 || this.failures % 10 === 0) {
+      this.deps.log.warn(message, {
+        identity: this.config.identity, lock: this.deps.lock.description, failures: this.failures,
         error: error instanceof Error ? error.message : String(error),
       });
     }

@@ -6,6 +6,7 @@ import { createMemoryLogger } from '../../controller/logger.ts';
 import { createKubeApi } from '../../controller/kube/api-client.ts';
 import { chooseLeaderLock, fenceWrites, LeaderElector, NotLeaderError, type LeaderElectionConfig } from '../../controller/kube/leader-election.ts';
 import { LEADER_ANNOTATION } from '../../controller/kube/configmap-lock.ts';
+import { KubeApiError } from '../../controller/kube/errors.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { SimClock, SimLockStore, settle } from './leader-election-sim.ts';
 import { SERVER, testKubeConfig } from './helpers.ts';
@@ -170,6 +171,25 @@ describe('LeaderElector', function () {
     expect(b.isLeader()).to.equal(true);
     expect(log.lines.some((l) => l.message === 'Became leader')).to.equal(true);
     await stopAll(clock, b);
+  });
+
+  it('a lock it may not write (403, a missing namespace) is retried every period and said once per ten failures, never leading', async function () {
+    const clock = new SimClock();
+    const store = new SimLockStore(clock);
+    const lock = store.lock();
+    lock.write = () => Promise.reject(new KubeApiError({ method: 'POST', path: '/api/v1/namespaces/x/configmaps', statusCode: 403, reason: 'Forbidden', message: 'cannot create configmaps' }));
+    const { e, log } = elector('a', clock, lock);
+    const sent: string[] = [];
+    e.start();
+    await clock.advance(20_500);
+    expect(e.isLeader()).to.equal(false);
+    await fenceWrites(recordingApi(sent), e).post('/x', {}).catch(() => undefined);
+    expect(sent).to.deep.equal([]);
+    const warned = log.lines.filter((l) => l.message === 'Lock not written');
+    expect(store.reads).to.be.within(10, 21);
+    expect(warned.map((l) => l.fields.failures)).to.deep.equal([1, 10, 20].filter((n) => n <= store.reads));
+    expect(String(warned[0]!.fields.error)).to.include('403');
+    await stopAll(clock, e);
   });
 
   it('refuses timings that would allow two writers', function () {
