@@ -8,6 +8,7 @@ import { chooseLeaderLock, fenceWrites, LeaderElector, NotLeaderError, type Lead
 import { LEADER_ANNOTATION } from '../../controller/kube/configmap-lock.ts';
 import { KubeApiError } from '../../controller/kube/errors.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
+import { parseRunOptions, UsageError } from '../../controller/options.ts';
 import { SimClock, SimLockStore, settle } from './leader-election-sim.ts';
 import { SERVER, testKubeConfig } from './helpers.ts';
 
@@ -323,5 +324,34 @@ describe('leader lock kinds against an API server (nock)', function () {
     let error: unknown;
     await chooseLeaderLock(api(), { namespace: 'ns', name: 'meshinit' }, 'leases').catch((e: unknown) => { error = e; });
     expect(String(error)).to.include('does not serve coordination.k8s.io Leases');
+  });
+});
+
+describe('--leader-elect flags', function () {
+  const parse = (argv: string[], env: Record<string, string> = {}) => parseRunOptions(argv, env).options.leaderElection;
+
+  it('defaults to kube-controller-manager\'s: on, 15s/10s/2s, auto lock meshinit in the controller namespace, identity from POD_NAME', function () {
+    const options = parse([], { POD_NAMESPACE: 'mesh', POD_NAME: 'meshinit-7d9f-abcde' });
+    expect(options).to.deep.include({ enabled: true, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2000, resourceLock: 'auto', namespace: 'mesh', name: 'meshinit' });
+    expect(options.identity).to.match(/^meshinit-7d9f-abcde_[0-9a-f-]{36}$/);
+    expect(parse([], { POD_NAME: 'p' }).identity, 'unique per process').to.not.equal(parse([], { POD_NAME: 'p' }).identity);
+  });
+
+  it('takes kube-controller-manager\'s spelling --leader-elect=false, and --no-leader-elect', function () {
+    expect(parse(['--leader-elect=false']).enabled).to.equal(false);
+    expect(parse(['--no-leader-elect']).enabled).to.equal(false);
+    expect(parse(['--leader-elect=true']).enabled).to.equal(true);
+    expect(() => parse(['--leader-elect=maybe'])).to.throw(UsageError, /true or false/);
+  });
+
+  it('refuses timings under which two replicas could write at once', function () {
+    const timings = (lease: string, renew: string, retry: string): string[] => ['--leader-elect-lease-duration', lease, '--leader-elect-renew-deadline', renew, '--leader-elect-retry-period', retry];
+    expect(parse(timings('4s', '3s', '1s'))).to.deep.include({ leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 1000 });
+    expect(() => parse(timings('10s', '10s', '2s'))).to.throw(UsageError, /shorter than --leader-elect-lease-duration/);
+    expect(() => parse(timings('4500ms', '3s', '1s'))).to.throw(UsageError, /whole seconds/);
+    expect(() => parse(timings('15s', '2s', '2s'))).to.throw(UsageError, /1.2 x/);
+    expect(() => parse(timings('15s', '10s', '0'))).to.throw(UsageError, /positive/);
+    expect(() => parse(['--leader-elect-resource-lock', 'endpoints'])).to.throw(UsageError, /auto, leases or configmaps/);
+    expect(parse(['--leader-elect-resource-name', 'x', '--leader-elect-resource-namespace', 'y'])).to.deep.include({ name: 'x', namespace: 'y' });
   });
 });
