@@ -26,6 +26,7 @@ import { createConfigMapLock } from './configmap-lock.ts';
 import { isKubeApiError } from './errors.ts';
 import type { LeaderLock, LockLocation, LockPreference, LockSnapshot } from './leader-lock.ts';
 import { createLeaseLock } from './lease-lock.ts';
+import { createMigratingLock } from './migrating-lock.ts';
 import type { KubeApi } from './types.ts';
 
 export interface LeaderElectionConfig {
@@ -356,11 +357,16 @@ export async function servedLeaseVersion(api: KubeApi): Promise<'v1' | 'v1beta1'
   return LEASE_VERSIONS.find((version) => served.has(version));
 }
 
-/** Picks the lock kind from API discovery (`auto`), or as told. */
-export async function chooseLeaderLock(api: KubeApi, location: LockLocation, preference: LockPreference): Promise<LeaderLock> {
+/**
+ * Picks the lock from API discovery (`auto`), or as told. `auto` on a server with Leases holds the
+ * ConfigMap too (migrating-lock.ts), so that replicas started before the server had Leases and
+ * after cannot both lead; `identity` is needed for that.
+ */
+export async function chooseLeaderLock(api: KubeApi, location: LockLocation, preference: LockPreference, identity = ''): Promise<LeaderLock> {
   if (preference === 'configmaps') return createConfigMapLock(api, location);
   const version = await servedLeaseVersion(api);
-  if (version) return createLeaseLock(api, location, version);
+  if (version && preference === 'leases') return createLeaseLock(api, location, version);
+  if (version) return createMigratingLock(createLeaseLock(api, location, version), createConfigMapLock(api, location), identity);
   if (preference === 'leases') throw new Error('--leader-elect-resource-lock leases: this API server does not serve coordination.k8s.io Leases (1.12+); use configmaps or auto');
   return createConfigMapLock(api, location);
 }
@@ -372,6 +378,6 @@ export interface LeaderElectionSetup extends LeaderElectionConfig, LockLocation 
 
 /** Discovers the lock kind and builds the elector (not started). */
 export async function createLeaderElector(setup: LeaderElectionSetup, deps: { api: KubeApi; log: Logger }): Promise<LeaderElector> {
-  const lock = await chooseLeaderLock(deps.api, { namespace: setup.namespace, name: setup.name }, setup.resourceLock);
+  const lock = await chooseLeaderLock(deps.api, { namespace: setup.namespace, name: setup.name }, setup.resourceLock, setup.identity);
   return new LeaderElector(setup, { lock, log: deps.log });
 }

@@ -166,6 +166,10 @@ for (const release of LEGACY_RELEASES) {
         : JSON.parse(((lock.metadata as Json).annotations as Record<string, string>)['control-plane.alpha.kubernetes.io/leader']!) as Json;
       expect(record.holderIdentity).to.equal(identityOf(first));
       expect(record.leaseDurationSeconds).to.equal(4);
+      // Where Leases are served the ConfigMap is held too (replicas from before a server upgrade read it).
+      const configMap = JSON.parse((await client.call('GET', '/api/v1/namespaces/meshinit-system/configmaps/meshinit')).body) as Json;
+      const annotation = ((configMap.metadata as Json).annotations as Record<string, string>)['control-plane.alpha.kubernetes.io/leader']!;
+      expect((JSON.parse(annotation) as Json).holderIdentity).to.equal(identityOf(first));
       console.log(`      lock: ${JSON.stringify(record)}`);
       console.log(`      ${JSON.stringify(standing)}`);
       // A standby with synced caches is ready: it can take over at any moment.
@@ -285,7 +289,8 @@ describe('Leader election with the Lease v1 lock on the modern kube-apiserver', 
     const location = { namespace: 'meshinit-system', name: 'meshinit' };
     const lockA = await chooseLeaderLock(api, location, 'auto');
     expect(lockA.kind).to.equal('Lease');
-    expect(lockA.description).to.equal('leases.coordination.k8s.io/v1 meshinit-system/meshinit');
+    // `auto` holds the ConfigMap too (replicas that chose before and after an upgrade agree).
+    expect(lockA.description).to.include('leases.coordination.k8s.io/v1 meshinit-system/meshinit and configmaps/v1 meshinit-system/meshinit');
     let dead = false;
     const hang = new Promise<never>(() => {});
     const killable: LeaderLock = { ...lockA, read: () => (dead ? hang : lockA.read()), write: (r, b) => (dead ? hang : lockA.write(r, b)) };

@@ -106,3 +106,12 @@ export class SimLockStore {
     };
   }
 }
+
+/** A small linear congruential generator: the same schedule for the same seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state / 2147483648;
+  };
+}

@@ -7,9 +7,10 @@ import { createKubeApi } from '../../controller/kube/api-client.ts';
 import { chooseLeaderLock, fenceWrites, LeaderElector, NotLeaderError, type LeaderElectionConfig } from '../../controller/kube/leader-election.ts';
 import { LEADER_ANNOTATION } from '../../controller/kube/configmap-lock.ts';
 import { KubeApiError } from '../../controller/kube/errors.ts';
+import { createMigratingLock } from '../../controller/kube/migrating-lock.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { parseRunOptions, UsageError } from '../../controller/options.ts';
-import { SimClock, SimLockStore, settle } from './leader-election-sim.ts';
+import { seededRandom, SimClock, SimLockStore, settle } from './leader-election-sim.ts';
 import { SERVER, testKubeConfig } from './helpers.ts';
 
 const TIMINGS = { leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 1000 };
@@ -193,6 +194,41 @@ describe('LeaderElector', function () {
     await stopAll(clock, e);
   });
 
+  it('during an API server upgrade that adds Leases, a replica on the ConfigMap alone and one on Lease + ConfigMap never both lead', async function () {
+    this.timeout(30_000);
+    let handovers = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const random = seededRandom(seed * 104729);
+      const clock = new SimClock();
+      const leaseStore = new SimLockStore(clock);
+      const configMapStore = new SimLockStore(clock);
+      const cutOffUntil: Record<string, number> = { old: 0, new: 0 };
+      const client = (store: SimLockStore, id: string) => store.lock({ latency: () => random() * 200, failing: () => clock.now < cutOffUntil[id]! || random() < 0.05 });
+      const old = elector('old', clock, client(configMapStore, 'old')).e;
+      const migrating = elector('new', clock, createMigratingLock(client(leaseStore, 'new'), client(configMapStore, 'new'), 'new')).e;
+      let last: LeaderElector | undefined;
+      let both = 0;
+      for (const x of [old, migrating]) {
+        x.onLeadershipChange((leading) => {
+          if (leading && last && last !== x) handovers++;
+          if (leading) last = x;
+        });
+      }
+      old.start();
+      await clock.advance(random() * 3000);
+      migrating.start();
+      for (let step = 0; step < 80; step++) {
+        if (random() < 0.1) cutOffUntil[random() < 0.5 ? 'old' : 'new'] = clock.now + random() * 8000;
+        await clock.advance(random() * 1000, () => {
+          if (old.isLeader() && migrating.isLeader()) both++;
+        });
+      }
+      await stopAll(clock, old, migrating);
+      expect(both, `seed ${seed}`).to.equal(0);
+    }
+    expect(handovers).to.be.above(5);
+  });
+
   it('refuses timings that would allow two writers', function () {
     const clock = new SimClock();
     const lock = new SimLockStore(clock).lock();
@@ -205,11 +241,7 @@ describe('LeaderElector', function () {
     this.timeout(60_000);
     let handovers = 0;
     for (let seed = 1; seed <= 40; seed++) {
-      let state = seed * 7919;
-      const random = (): number => {
-        state = (state * 1103515245 + 12345) % 2147483648;
-        return state / 2147483648;
-      };
+      const random = seededRandom(seed * 7919);
       const clock = new SimClock();
       const store = new SimLockStore(clock);
       // Latencies up to 1.8 s each way, a 5% failure rate, and partitions: for seconds at a time
@@ -303,7 +335,7 @@ describe('leader lock kinds against an API server (nock)', function () {
           body.metadata.resourceVersion === '42' && body.spec.holderIdentity === 'a' && body.spec.leaseTransitions === 5 && body.spec.renewTime === '2026-11-30T20:00:00.123000Z')
         .reply(200, (_uri, body) => ({ ...(body as object), metadata: { ...(body as { metadata: object }).metadata, resourceVersion: '43' } }))
         .put(`${leases}/meshinit`).reply(409, { kind: 'Status', code: 409, reason: 'Conflict', message: 'the object has been modified' });
-      const lock = await chooseLeaderLock(api(), { namespace: 'meshinit-system', name: 'meshinit' }, 'auto');
+      const lock = await chooseLeaderLock(api(), { namespace: 'meshinit-system', name: 'meshinit' }, 'leases');
       expect(lock.kind).to.equal('Lease');
       expect(lock.description).to.include(`/${expected}`);
       const read = await lock.read();
@@ -318,6 +350,23 @@ describe('leader lock kinds against an API server (nock)', function () {
       expect(scope.isDone()).to.equal(true);
     });
   }
+
+  it('auto where Leases are served: the Lease and the ConfigMap both, the ConfigMap written first', async function () {
+    const leases = '/apis/coordination.k8s.io/v1/namespaces/ns/leases';
+    const cms = '/api/v1/namespaces/ns/configmaps';
+    const order: string[] = [];
+    nock(SERVER)
+      .get('/apis/coordination.k8s.io').reply(200, { versions: [{ version: 'v1' }] })
+      .get(`${leases}/meshinit`).reply(404, { kind: 'Status', code: 404 })
+      .get(`${cms}/meshinit`).reply(404, { kind: 'Status', code: 404 })
+      .post(cms).reply(201, (_uri, body) => { order.push('configmap'); return { ...(body as object), metadata: { ...(body as { metadata: object }).metadata, resourceVersion: '1' } }; })
+      .post(leases).reply(201, (_uri, body) => { order.push('lease'); return { ...(body as object), metadata: { ...(body as { metadata: object }).metadata, resourceVersion: '2' } }; });
+    const lock = await chooseLeaderLock(api(), { namespace: 'ns', name: 'meshinit' }, 'auto', 'a');
+    expect(lock.description).to.equal('leases.coordination.k8s.io/v1 ns/meshinit and configmaps/v1 ns/meshinit (annotation control-plane.alpha.kubernetes.io/leader)');
+    const written = await lock.write({ holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: '2026-11-30T20:00:00.000Z', renewTime: '2026-11-30T20:00:00.000Z', leaderTransitions: 0 }, await lock.read());
+    expect(order).to.deep.equal(['configmap', 'lease']);
+    expect(written.resourceVersion).to.equal('2/1');
+  });
 
   it('--leader-elect-resource-lock leases on a server without Leases is refused with the reason', async function () {
     nock(SERVER).get('/apis/coordination.k8s.io').reply(404, { kind: 'Status', code: 404 });
