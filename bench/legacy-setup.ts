@@ -14,7 +14,7 @@ export const OURS = 'sidecar.initializer.meshinit.dev';
 
 /** meshinit's namespace, RBAC, CRD and the sample MeshConfig; not the InitializerConfiguration (nothing is held yet). */
 export async function installMeshinit(plane: ControlPlane): Promise<MeshConfig> {
-  for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
+  for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml', 'manifests/initializer/leader-election-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
   await mustCreate(plane, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
   await waitUntil(async () => ((await plane.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
   const parsed = parseMeshConfig(await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!));

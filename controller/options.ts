@@ -1,5 +1,7 @@
 // Flags for `meshinit run`, parsed and validated once, then frozen. The environment is read here
 // and nowhere else (POD_NAMESPACE from the downward API, KUBECONFIG through client-node).
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_INITIALIZER_NAME } from './core/constants.ts';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
@@ -29,6 +31,19 @@ export interface RunOptions {
   watchTimeoutSeconds: number;
   requestTimeoutMs: number;
   webhook: WebhookOptions;
+  leaderElection: LeaderElectionOptions;
+}
+
+/** Initializer mode only: webhook replicas are stateless and all serve. */
+export interface LeaderElectionOptions {
+  enabled: boolean;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  resourceLock: 'auto' | 'leases' | 'configmaps';
+  namespace: string;
+  name: string;
 }
 
 export class UsageError extends Error {
@@ -77,6 +92,30 @@ Flags:
                               connections cannot stall the controller (default 5m).
   --request-timeout DURATION  Timeout of each API request (default 30s; 0 means none, as
                               kubectl's flag).
+
+Leader election (initializer mode; kube-controller-manager's flag names and defaults):
+  --leader-elect[=true|false] Run as one of several replicas of which one, the holder of a lock,
+                              initializes workloads; the others keep their caches warm and take
+                              over when its lease expires (default true; --leader-elect=false
+                              makes every replica act).
+  --leader-elect-lease-duration DURATION
+                              How long standbys wait, after the last renewal they saw, before
+                              taking the lock (default 15s, whole seconds).
+  --leader-elect-renew-deadline DURATION
+                              How long the leader keeps writing after its last successful
+                              renewal; shorter than the lease, so it stops before anyone else
+                              can start (default 10s).
+  --leader-elect-retry-period DURATION
+                              Time between attempts to acquire or renew (default 2s).
+  --leader-elect-resource-lock auto|leases|configmaps
+                              The lock object: auto (default) uses a coordination.k8s.io Lease
+                              where served (1.12+), else a ConfigMap annotation (1.9-1.11).
+  --leader-elect-resource-name NAME
+                              Name of the lock object (default meshinit).
+  --leader-elect-resource-namespace NS
+                              Its namespace (default: the controller namespace).
+                              The holder identity is $POD_NAME (else the host name), an
+                              underscore and a random UUID; it is also in the User-Agent.
 
 Webhook mode:
   --webhook-addr HOST:PORT    HTTPS listener for AdmissionReviews at /inject (default :8443).
@@ -136,6 +175,47 @@ function webhookTls(
   return { kind: 'self-signed', hosts };
 }
 
+/** kube-controller-manager spells it --leader-elect=false; parseArgs knows --no-leader-elect. */
+function leaderElectFlagSpelling(argv: readonly string[]): string[] {
+  return argv.map((arg) => {
+    const match = /^--leader-elect=(.*)$/.exec(arg);
+    if (!match) return arg;
+    if (match[1] === 'true') return '--leader-elect';
+    if (match[1] === 'false') return '--no-leader-elect';
+    throw new UsageError(`--leader-elect: "${match[1]}" must be true or false`);
+  });
+}
+
+function parseLeaderElection(
+  values: {
+    'leader-elect': boolean; 'leader-elect-lease-duration': string; 'leader-elect-renew-deadline': string; 'leader-elect-retry-period': string;
+    'leader-elect-resource-lock': string; 'leader-elect-resource-name': string; 'leader-elect-resource-namespace'?: string;
+  },
+  controllerNamespace: string,
+  env: Readonly<Record<string, string | undefined>>,
+): LeaderElectionOptions {
+  const leaseDurationMs = parseDuration(values['leader-elect-lease-duration'], '--leader-elect-lease-duration');
+  const renewDeadlineMs = parseDuration(values['leader-elect-renew-deadline'], '--leader-elect-renew-deadline');
+  const retryPeriodMs = parseDuration(values['leader-elect-retry-period'], '--leader-elect-retry-period');
+  if (retryPeriodMs <= 0) throw new UsageError('--leader-elect-retry-period must be positive');
+  if (leaseDurationMs % 1000 !== 0) throw new UsageError('--leader-elect-lease-duration must be whole seconds (the lock record holds seconds)');
+  // A leader stops writing renewDeadline after its last renewal; others start leaseDuration after
+  // they saw it. Equal or inverted, two replicas could write at once.
+  if (renewDeadlineMs >= leaseDurationMs) throw new UsageError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
+  if (retryPeriodMs * 1.2 >= renewDeadlineMs) throw new UsageError('--leader-elect-renew-deadline must be longer than 1.2 x --leader-elect-retry-period');
+  const resourceLock = values['leader-elect-resource-lock'];
+  if (resourceLock !== 'auto' && resourceLock !== 'leases' && resourceLock !== 'configmaps') {
+    throw new UsageError(`--leader-elect-resource-lock: "${resourceLock}" must be auto, leases or configmaps`);
+  }
+  return {
+    enabled: values['leader-elect'],
+    identity: `${env.POD_NAME || os.hostname()}_${randomUUID()}`,
+    leaseDurationMs, renewDeadlineMs, retryPeriodMs, resourceLock,
+    namespace: values['leader-elect-resource-namespace'] ?? controllerNamespace,
+    name: values['leader-elect-resource-name'],
+  };
+}
+
 export interface ParsedRun {
   help: boolean;
   options: RunOptions;
@@ -145,7 +225,6 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
       strict: true,
       allowPositionals: false,
       options: {
@@ -169,8 +248,17 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
         'self-signed-hosts': { type: 'string' },
         'webhook-config-name': { type: 'string', default: 'meshinit' },
         target: { type: 'string', default: 'pods' },
+        'leader-elect': { type: 'boolean', default: true },
+        'leader-elect-lease-duration': { type: 'string', default: '15s' },
+        'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+        'leader-elect-retry-period': { type: 'string', default: '2s' },
+        'leader-elect-resource-lock': { type: 'string', default: 'auto' },
+        'leader-elect-resource-name': { type: 'string', default: 'meshinit' },
+        'leader-elect-resource-namespace': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
+      args: leaderElectFlagSpelling(argv),
+      allowNegative: true,
     }));
   } catch (error) {
     throw new UsageError(`${(error as Error).message}; see meshinit run --help`);
@@ -190,6 +278,7 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
   const controllerNamespace = values['controller-namespace'] ?? env.POD_NAMESPACE ?? 'meshinit-system';
   const webhookAddress = parseAddress(values['webhook-addr'], '--webhook-addr');
   if (!webhookAddress) throw new UsageError('--webhook-addr must not be empty');
+  const leaderElection = parseLeaderElection(values, controllerNamespace, env);
   const options: RunOptions = {
     mode: values.mode,
     kubeconfig: values.kubeconfig,
@@ -210,6 +299,7 @@ export function parseRunOptions(argv: readonly string[], env: Readonly<Record<st
       configurationName: values['webhook-config-name'],
       target: values.target,
     },
+    leaderElection,
   };
   if (options.mode === 'webhook' && options.webhook.tls === undefined) {
     throw new UsageError('webhook mode needs a serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed');

@@ -5,6 +5,7 @@ import { createKubeApi } from './kube/api-client.ts';
 import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from './kube/credentials.ts';
 import { plainHttpCredentialWarning } from './kube/plain-http.ts';
+import { createLeaderElector, fenceWrites } from './kube/leader-election.ts';
 import { loadKubeConfigClass, type KubeConfigClass } from './kube/slim-kubeconfig.ts';
 import type { KubeApi } from './kube/types.ts';
 import { startHealthServer } from './health.ts';
@@ -57,8 +58,26 @@ async function resolveMode(options: RunOptions, api: KubeApi, log: Logger): Prom
 
 async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger, metrics: Metrics): Promise<Running> {
   if (mode === 'initializer') {
-    const controller = createInitializerController(options, { api, log, metrics });
-    return { notReadyReason: controller.notReadyReason, started: controller.start(), stop: controller.stop };
+    // A standby is ready once its caches are synced: it serves nothing, and being ready is what
+    // lets a rolling update go on while the other replica leads.
+    const elector = options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
+    // meshinit_leader: 0 until this replica holds the lock; 1 without an election (it acts alone).
+    metrics.setLeader(elector === undefined);
+    elector?.onLeadershipChange((leading) => metrics.setLeader(leading));
+    const controller = createInitializerController(
+      { ...options, ...(elector ? { leadership: elector } : {}) },
+      { api: elector ? fenceWrites(api, elector) : api, log, metrics },
+    );
+    elector?.start();
+    return {
+      notReadyReason: controller.notReadyReason,
+      started: controller.start(),
+      // Work finishes first, then the lock is released, so the standby takes over at once.
+      stop: async () => {
+        await controller.stop();
+        await elector?.stop();
+      },
+    };
   }
   // Loaded only in webhook mode: its TLS and certificate code (node-forge) is a few MB the
   // Initializer mode never needs.
@@ -95,7 +114,8 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     return 1;
   }
   const tokenFile = kubeconfigTokenFile(kubeconfigFiles(options.kubeconfig, io.env), kc.getCurrentUser()?.name);
-  const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version}`, ...(tokenFile ? { tokenFile } : {}) });
+  // The identity in the User-Agent tells replicas apart in the API server's audit log.
+  const api = createKubeApi(kc, { requestTimeoutMs: options.requestTimeoutMs, userAgent: `meshinit/${io.version} (${options.leaderElection.identity})`, ...(tokenFile ? { tokenFile } : {}) });
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
   const exposure = plainHttpCredentialWarning(kc);
   if (exposure) log.warn('Credentials sent in the clear', { problem: exposure, server: kc.getCurrentCluster()?.server });

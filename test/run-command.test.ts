@@ -139,6 +139,9 @@ describe('meshinit run', function () {
     expect(lines.find((l) => l.message === 'Mode selected')).to.include({ mode: 'webhook' });
     const stored = cluster.get('apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', '', 'meshinit') as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
     expect(Buffer.from(stored.webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString()).to.match(/^-----BEGIN CERTIFICATE-----/);
+    // Webhook replicas are stateless and all serve: no election, no lock.
+    expect(lines.some((l) => String(l.message).startsWith('Leader election'))).to.equal(false);
+    expect(cluster.requests.filter((r) => r.path.includes('coordination.k8s.io') || r.path.includes('/configmaps'))).to.deep.equal([]);
     stop('SIGTERM');
     expect(await exit).to.equal(0);
   });
@@ -148,6 +151,9 @@ describe('meshinit run', function () {
     const { io, stop, lines } = harness();
     const exit = runCommand(['--kubeconfig', kubeconfigFile(), '--health-addr', '', '--initializer-name', 'sidecar.initializer.example.com'], io);
     await waitFor(() => lines.some((l) => l.message === 'Initializer controller running'), 'controller running');
+    // The Initializer mode elects by default; this server has no coordination.k8s.io: a ConfigMap lock.
+    await waitFor(() => lines.some((l) => l.message === 'Became leader'), 'leading');
+    expect(lines.find((l) => l.message === 'Became leader')).to.include({ lockKind: 'ConfigMap' });
     cluster.patchDelayMs = 300;
     const deployment = structuredClone(loadTranscript('v1.13.0/05b-get-with-flag.txt').body) as KubeObject;
     cluster.put('apis/apps/v1/deployments', deployment);

@@ -15,6 +15,7 @@ import { isKubeApiError, remedyFor } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { createEventRecorder } from '../kube/events.ts';
+import { NotLeaderError, type Leadership } from '../kube/leader-election.ts';
 import type { MeshConfigStore } from '../kube/meshconfig-store.ts';
 import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { POD, workloadDescriptor } from '../kube/resources.ts';
@@ -42,8 +43,13 @@ export interface InitializerControllerConfig {
   permanentRetryMs?: number;
   /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
   statusPeriodMs?: number;
-  /** Whether this replica may write (MeshConfig status); leader election passes its own. Default: always. */
+  /** Whether this replica may write MeshConfig status. Default: `leadership`'s verdict, or always. */
   isLeader?: () => boolean;
+  /**
+   * Leader election: workloads are queued and synced only while this replica leads (and `api`
+   * should be fenced with fenceWrites). Without it every replica acts.
+   */
+  leadership?: Leadership;
 }
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
@@ -84,17 +90,28 @@ export function createInitializerController(config: InitializerControllerConfig,
   // workload outside it is released unchanged, not left pending until its creator's 504).
   const scopes: Array<string | undefined> = [undefined];
   const { metrics } = deps;
-  const statusWriter = new MeshConfigStatusWriter(api, log, config.isLeader ? { isLeader: config.isLeader } : {});
+  const leadership = config.leadership;
+  const leading = (): boolean => leadership?.isLeader() ?? true;
+  // Only the leader writes status: a standby's write would be refused by the fence anyway.
+  const statusWriter = new MeshConfigStatusWriter(api, log, { isLeader: config.isLeader ?? leading });
   const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
   const summarise = createWorkloadSummariser();
+  const enqueuers: Array<() => void> = [];
   const queue = new KeyedWorkQueue({
     concurrency: config.concurrency,
     ...(config.backoff ? { backoff: config.backoff } : {}),
     handler: async (key) => {
-      await syncObject(parseRefKey(key), syncDeps);
+      // A key queued before leadership was lost is dropped: the next leader queues it again.
+      if (!leading()) return;
+      try {
+        await syncObject(parseRefKey(key), syncDeps);
+      } catch (error) {
+        if (error instanceof NotLeaderError) return;
+        throw error;
+      }
     },
     // A workload refused for good (no RBAC, bad credentials) stays pending whatever we do: retry
     // it slowly, so that fixing the cause is noticed, without a line a minute per workload.
@@ -146,15 +163,28 @@ export function createInitializerController(config: InitializerControllerConfig,
       // Add, update and resync all count: an object that was not ours to take when it was added
       // becomes ours when the initializer before us removes itself, which arrives as an update.
       const enqueue = (object: KubeObject): void => {
+        if (!leading()) return;
         if (!isOwnTurn(object.metadata, config.initializerName)) return;
         queue.add(refKey({ kind, namespace: object.metadata?.namespace ?? '', name: object.metadata?.name ?? '' }));
       };
+      enqueuers.push(() => {
+        for (const object of informer.list()) enqueue(object);
+      });
       informer.on('add', enqueue);
       informer.on('update', (_previous, object) => enqueue(object));
       return informer;
     });
     workloadInformers.set(kind, informers);
   }
+
+  // A new leader's first work: every workload its warm caches hold that still waits for us (the
+  // old leader's queue died with its leadership). A standby queues nothing.
+  leadership?.onLeadershipChange((isLeading) => {
+    if (!isLeading) return;
+    const before = queue.size + queue.pending;
+    for (const enqueueAll of enqueuers) enqueueAll();
+    log.info('Queued every pending workload in the caches', { queued: queue.size + queue.pending - before, cachesSynced: synced });
+  });
 
   const find = (kind: SyncKind, namespace: string, name: string): KubeObject | undefined => {
     for (const informer of workloadInformers.get(kind) ?? []) {

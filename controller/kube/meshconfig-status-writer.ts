@@ -147,6 +147,9 @@ export class MeshConfigStatusWriter {
         outdated: status.outdatedWorkloads,
       });
     } catch (error) {
+      // Leadership lost between the check and the write (the fence refused it): the new leader
+      // writes status from its own recount; retrying here would only warn every backoff.
+      if (!this.isLeader()) return;
       const delayMs = backoffDelay(this.backoff, attempt);
       this.log.warn('MeshConfig status not written, retrying', { meshConfig: name, attempt, retryInMs: delayMs, error: error instanceof Error ? error.message : String(error) });
       if (this.stopped || this.known.get(name) !== known) return;

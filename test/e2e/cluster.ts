@@ -18,7 +18,7 @@ const PLURALS: Record<string, string> = {
   Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
   Service: 'services', Deployment: 'deployments', PodDisruptionBudget: 'poddisruptionbudgets', MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   CustomResourceDefinition: 'customresourcedefinitions', MeshConfig: 'meshconfigs', Pod: 'pods', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets',
-  Job: 'jobs', ConfigMap: 'configmaps', SubjectAccessReview: 'subjectaccessreviews', InitializerConfiguration: 'initializerconfigurations',
+  Job: 'jobs', ConfigMap: 'configmaps', Role: 'roles', RoleBinding: 'rolebindings', SubjectAccessReview: 'subjectaccessreviews', InitializerConfiguration: 'initializerconfigurations',
 };
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'CustomResourceDefinition', 'MeshConfig', 'SubjectAccessReview', 'InitializerConfiguration']);
 
@@ -135,6 +135,11 @@ export class MeshinitProcess {
   /** The process id, for measurements (/proc/PID/stat). */
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** SIGSTOP/SIGCONT: a process frozen and thawed (a stalled node, a long GC pause). */
+  signal(name: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child.kill(name);
   }
 
   /** SIGKILL: no chance to finish anything, as when a node dies. */

@@ -27,7 +27,7 @@ describe('Initializer mode against a real kube-apiserver v1.13.0 that answers 42
   it('lowers its concurrency on 429 (and says so), and still injects every workload of a burst', async function () {
     plane = await startControlPlane({ release: 'v1.13.0', apiserverArgs: ['--max-mutating-requests-inflight=4'] });
     const server = plane;
-    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(server, doc);
+    for (const file of ['manifests/initializer/namespace.yaml', 'manifests/initializer/rbac.yaml', 'manifests/initializer/leader-election-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(server, doc);
     await mustCreate(server, readYaml('crds/meshconfig.v1beta1.yaml')[0]!);
     await waitUntil(async () => ((await server.request('GET', '/apis/meshinit.dev/v1alpha1/meshconfigs')).status === 200 ? true : undefined), 'the CRD served');
     await mustCreate(server, readYaml('manifests/meshconfig-sample.yaml')[0]!);

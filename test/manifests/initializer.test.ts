@@ -106,6 +106,8 @@ const BASE_OBJECTS = [
   'ServiceAccount/meshinit-system/meshinit',
   'ClusterRole/meshinit',
   'ClusterRoleBinding/meshinit',
+  'Role/meshinit-system/meshinit-leader-election',
+  'RoleBinding/meshinit-system/meshinit-leader-election',
   'Deployment/meshinit-system/meshinit',
   'PodDisruptionBudget/meshinit-system/meshinit',
   'InitializerConfiguration/meshinit-apps',
@@ -204,12 +206,38 @@ describe('manifests: RBAC', () => {
   });
 
   for (const [name, dir] of builds) {
-    it(`${name}: no wildcards, no secrets or configmaps, no Roles beside the ClusterRole`, () => {
+    it(`${name}: no wildcards, no secrets or configmaps, no Roles beside the ClusterRole and the leader-election Role`, () => {
       const docs = render(dir);
       const all = grants(find(docs, 'ClusterRole', 'meshinit'));
       expect(all.filter((g) => g.includes('*'))).to.deep.equal([]);
       expect(all.filter((g) => /\/(secrets|configmaps)[:/]/.test(g))).to.deep.equal([]);
-      expect(docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding')).to.deep.equal([]);
+      expect(docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding').map(key)).to.have.members([
+        'Role/meshinit-system/meshinit-leader-election', 'RoleBinding/meshinit-system/meshinit-leader-election',
+      ]);
+    });
+
+    it(`${name}: the leader-election Role reaches only the lock object by name, except create (which RBAC cannot restrict by name)`, () => {
+      const role = find(render(dir), 'Role', 'meshinit-leader-election');
+      expect(role.metadata.namespace).to.equal(NAMESPACE);
+      expect(role.rules).to.deep.equal([
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['meshinit'], verbs: ['get', 'update'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['meshinit'], verbs: ['get', 'update'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+      ]);
+      const binding = find(render(dir), 'RoleBinding', 'meshinit-leader-election');
+      expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'meshinit', namespace: NAMESPACE }]);
+    });
+
+    it(`${name}: two replicas spread by hostname, with POD_NAME for the leader-election identity`, () => {
+      const deployment = find(render(dir), 'Deployment', 'meshinit');
+      const spec = deployment.spec as Json;
+      expect(spec.replicas).to.equal(2);
+      const template = (spec.template as Json).spec as Json;
+      const terms = (((template.affinity as Json).podAntiAffinity as Json).preferredDuringSchedulingIgnoredDuringExecution as Json[]);
+      expect((terms[0]!.podAffinityTerm as Json).topologyKey).to.equal('kubernetes.io/hostname');
+      const env = ((template.containers as Json[])[0]!.env as Json[]).map((e) => e.name);
+      expect(env).to.include('POD_NAME');
     });
   }
 

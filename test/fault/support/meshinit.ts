@@ -82,6 +82,9 @@ export async function startCli(server: LegacyApiServer, concurrency: number): Pr
     BIN, 'run', '--mode', 'initializer', '--kubeconfig', kubeconfig, '--health-addr', '', '--log-level', 'warn',
     '--initializer-name', OURS, '--controller-namespace', CONTROLLER_NAMESPACE, '--concurrency', String(concurrency),
     '--resync-period', '0', '--watch-timeout', `${WATCH_TIMEOUT_SECONDS}s`, '--request-timeout', '5s',
+    // The simulated server serves no lock object (ConfigMap, Lease); the election has its own
+    // tests (test/kube/leader-election, test/e2e/leader-election), this suite the initialization.
+    '--leader-elect=false',
   ], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
