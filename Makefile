@@ -1,7 +1,7 @@
 # Repository tasks. `make demo` and `make test` are the README's two commands; both install what
 # they need (npm packages from package-lock.json, kube-apiserver and etcd from Go modules).
 
-.PHONY: demo demo-webhook test unit e2e bench bench-memory deps control-plane clean-control-plane legacy-control-plane helm chart-crds
+.PHONY: demo demo-webhook test unit e2e bench bench-memory deps control-plane clean-control-plane legacy-control-plane helm chart-files chart-crds
 
 # npm ci when package-lock.json is newer than the last install (npm ci rewrites this file). The
 # package's "prepare" script builds dist/ as part of it.
@@ -86,10 +86,15 @@ legacy-control-plane:
 helm:
 	@bash test/helm/build.sh
 
-# The chart carries copies of crds/ (a chart can only read its own files); test/helm checks that
-# they are identical. Run after changing a CRD.
-chart-crds:
+# The chart carries copies of crds/ and of the monitoring files it renders (a chart can only read
+# its own files); test/helm/chart-files.test.ts checks that they are identical. Run after changing
+# a CRD, the alert rules or the dashboard.
+chart-files:
 	cp crds/meshconfig.v1.yaml crds/meshconfig.v1beta1.yaml charts/meshinit/files/
+	cp manifests/monitoring/prometheusrule.yaml manifests/monitoring/grafana-dashboard.json charts/meshinit/files/
+
+# The former name of chart-files.
+chart-crds: chart-files
 
 clean-control-plane:
 	rm -rf "$${MESHINIT_CONTROL_PLANE_DIR:-.cache/control-plane}"

@@ -65,19 +65,24 @@ function expectCrdFrom(crd: Json | undefined, file: string): void {
   expectSameSets(source, indexObjects([copy], 'chart CRD'), `crds/${file}`);
 }
 
+/** The values that render manifests/monitoring (the *-monitoring overlays). */
+const MONITORING = ['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.dashboard.enabled=true'];
+
 const SETS = [
   { set: 'initializer', args: [] as string[], crd: 'meshconfig.v1beta1.yaml' },
   // The Pods rule is refused on a first install (every Pod would wait for a meshinit not running
   // yet): rendered as the upgrade it must be.
   { set: 'initializer-job-pods', args: ['--set', 'initializer.jobPods=true', '--is-upgrade'], crd: 'meshconfig.v1beta1.yaml' },
   { set: 'webhook', args: ['--set', 'mode=webhook'], crd: 'meshconfig.v1.yaml' },
+  { set: 'overlays/initializer-monitoring', args: MONITORING, crd: 'meshconfig.v1beta1.yaml' },
+  { set: 'overlays/webhook-monitoring', args: ['--set', 'mode=webhook', ...MONITORING], crd: 'meshconfig.v1.yaml' },
 ];
 
 describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
   this.timeout(60_000);
 
   it('passes helm lint --strict in both modes', async function () {
-    for (const args of [['--kube-version', '1.13.0'], ['--set', 'mode=webhook'], ['--set', 'mode=webhook', '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'namespace.create=true']]) {
+    for (const args of [['--kube-version', '1.13.0'], ['--set', 'mode=webhook'], ['--set', 'mode=webhook', ...MONITORING, '--set', 'namespace.create=true'], ['--kube-version', '1.13.0', ...MONITORING, '--set', 'leaderElection.enabled=false']]) {
       const result = await helm(['lint', '--strict', CHART_DIR, ...args]);
       expect(result.code, `helm lint ${args.join(' ')}:\n${result.stdout}${result.stderr}`).to.equal(0);
       expect(result.stdout).to.include('1 chart(s) linted, 0 chart(s) failed');
@@ -146,32 +151,55 @@ describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
     expect(JSON.stringify(deployment)).to.include('"secret":{"secretName":"my-tls"}');
   });
 
-  it('metrics.serviceMonitor.enabled adds exactly a Service on the health port and a ServiceMonitor for /metrics, in both modes', async function () {
-    for (const { mode, component } of [{ mode: 'initializer', component: 'controller' }, { mode: 'webhook', component: 'webhook' }]) {
+  it('each metrics value adds exactly its objects of manifests/monitoring, in both modes; the labels values label them', async function () {
+    const added = {
+      'metrics.serviceMonitor.enabled': ['v1 Service meshinit-system/meshinit-metrics', 'monitoring.coreos.com/v1 ServiceMonitor meshinit-system/meshinit'],
+      'metrics.prometheusRule.enabled': ['monitoring.coreos.com/v1 PrometheusRule meshinit-system/meshinit'],
+      'metrics.dashboard.enabled': ['v1 ConfigMap meshinit-system/meshinit-grafana-dashboard'],
+    };
+    for (const mode of ['initializer', 'webhook']) {
       const base = split(await render(['--set', `mode=${mode}`])).objects;
-      const objects = split(await render(['--set', `mode=${mode}`, '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.interval=15s', '--set', 'metrics.serviceMonitor.labels.release=prometheus'])).objects;
-      expect(compareObjectSets(base, objects, { left: 'default', right: 'metrics' })).to.have.members([
-        'v1 Service meshinit-system/meshinit-metrics: only in metrics',
-        'monitoring.coreos.com/v1 ServiceMonitor meshinit-system/meshinit: only in metrics',
-      ]);
-      const service = objects.get('v1 Service meshinit-system/meshinit-metrics')!;
-      expect(service.spec).to.deep.equal({
-        selector: { 'app.kubernetes.io/name': 'meshinit', 'app.kubernetes.io/component': component },
-        ports: [{ name: 'health', port: 9090, targetPort: 'health', protocol: 'TCP' }],
-      });
+      for (const [value, keys] of Object.entries(added)) {
+        const objects = split(await render(['--set', `mode=${mode}`, '--set', `${value}=true`])).objects;
+        expect(compareObjectSets(base, objects, { left: 'default', right: value }), `${mode} ${value}`).to.have.members(keys.map((k) => `${k}: only in ${value}`));
+      }
+      const objects = split(await render(['--set', `mode=${mode}`, ...MONITORING, '--set', 'metrics.serviceMonitor.interval=15s',
+        '--set', 'metrics.serviceMonitor.labels.release=prometheus', '--set', 'metrics.prometheusRule.labels.role=alert-rules'])).objects;
       const monitor = objects.get('monitoring.coreos.com/v1 ServiceMonitor meshinit-system/meshinit')!;
       expect((monitor.metadata as Json).labels).to.deep.equal({ 'app.kubernetes.io/name': 'meshinit', 'app.kubernetes.io/part-of': 'meshinit', release: 'prometheus' });
-      expect(monitor.spec).to.deep.equal({
-        selector: { matchLabels: { 'app.kubernetes.io/name': 'meshinit', 'app.kubernetes.io/component': 'metrics' } },
-        namespaceSelector: { matchNames: ['meshinit-system'] },
-        endpoints: [{ port: 'health', path: '/metrics', interval: '15s' }],
-      });
-      // The Service's selector picks the Deployment's Pods; its port is the container's.
+      expect(((monitor.spec as Json).endpoints as Json[])[0]).to.deep.equal({ port: 'metrics', path: '/metrics', interval: '15s' });
+      const rule = objects.get('monitoring.coreos.com/v1 PrometheusRule meshinit-system/meshinit')!;
+      expect((rule.metadata as Json).labels).to.deep.equal({ 'app.kubernetes.io/name': 'meshinit', 'app.kubernetes.io/part-of': 'meshinit', role: 'alert-rules' });
+      // The Service's selector picks the Deployment's Pods; its target port is the container's.
+      const service = objects.get('v1 Service meshinit-system/meshinit-metrics')!;
       const deployment = [...objects.values()].find((o) => o.kind === 'Deployment')!;
       const template = (deployment.spec as Json).template as { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ ports: Json[] }> } };
       expect(template.metadata.labels).to.include((service.spec as Json).selector as Record<string, string>);
-      expect(template.spec.containers[0]!.ports).to.deep.include({ name: 'health', containerPort: 9090, protocol: 'TCP' });
+      expect(template.spec.containers[0]!.ports).to.deep.include({ name: (((service.spec as Json).ports as Json[])[0]!).targetPort, containerPort: 9090, protocol: 'TCP' });
     }
+  });
+
+  it('the alert rules keep their own {{ $labels }} templates (Helm does not expand them) and the dashboard is the JSON file', async function () {
+    const objects = split(await render(MONITORING, 'mesh')).objects;
+    const rule = objects.get('monitoring.coreos.com/v1 PrometheusRule mesh/meshinit')!;
+    expect(JSON.stringify(rule.spec)).to.include('meshinit replica {{ $labels.pod }} is not ready');
+    const dashboard = objects.get('v1 ConfigMap mesh/meshinit-grafana-dashboard')!;
+    expect((dashboard.data as Record<string, string>)['grafana-dashboard.json']).to.equal(fs.readFileSync(path.join(repoRoot, 'manifests/monitoring/grafana-dashboard.json'), 'utf8'));
+  });
+
+  it('leaderElection.enabled=false: --leader-elect=false and no leader-election Role, nothing else changes; no Role in webhook mode', async function () {
+    const objects = split(await render(['--set', 'namespace.create=true', '--set', 'leaderElection.enabled=false'])).objects;
+    const lines = compareObjectSets(indexObjects(await kustomize('initializer'), 'kustomize'), objects, { left: 'kustomize', right: 'chart' });
+    expect(lines).to.have.members([
+      'rbac.authorization.k8s.io/v1 Role meshinit-system/meshinit-leader-election: only in kustomize',
+      'rbac.authorization.k8s.io/v1 RoleBinding meshinit-system/meshinit-leader-election: only in kustomize',
+      'apps/v1 Deployment meshinit-system/meshinit: spec.template.spec.containers[0].args: ["run","--mode","initializer","--health-addr",":9090"] vs ["run","--mode","initializer","--health-addr",":9090","--leader-elect=false"] (kustomize vs chart)',
+    ]);
+    const jobPods = split(await render(['--set', 'leaderElection.enabled=false', '--set', 'initializer.jobPods=true', '--is-upgrade'])).objects;
+    const args = (((jobPods.get('apps/v1 Deployment meshinit-system/meshinit')!.spec as Json).template as Json).spec as { containers: Array<{ args: string[] }> }).containers[0]!.args;
+    expect(args.slice(-2), 'as the initializer-job-pods overlay, --job-pods last').to.deep.equal(['--leader-elect=false', '--job-pods']);
+    const webhook = await render(['--set', 'mode=webhook']);
+    expect(webhook.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding')).to.deep.equal([]);
   });
 
   it('crd.install=false leaves the CRD out', async function () {

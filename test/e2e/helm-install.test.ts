@@ -56,12 +56,12 @@ async function expectOnServer(plane: ControlPlane, rendered: Json[]): Promise<Js
   return lives;
 }
 
-/** Whether the server lets the chart's ServiceAccount do `verb` on `group/resource[/subresource]` (a SubjectAccessReview). */
-async function can(plane: ControlPlane, verb: string, resource: string): Promise<boolean> {
+/** Whether the server lets the chart's ServiceAccount do `verb` on `group/resource[/subresource]` (of that object, if given): a SubjectAccessReview. */
+async function can(plane: ControlPlane, verb: string, resource: string, object: { namespace?: string; name?: string } = {}): Promise<boolean> {
   const [group, plural, subresource] = resource.split('/') as [string, string, string | undefined];
   const review = await mustCreate(plane, {
     apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-    spec: { user: CONTROLLER.user, groups: CONTROLLER.groups, resourceAttributes: { verb, group, resource: plural, ...(subresource ? { subresource } : {}) } },
+    spec: { user: CONTROLLER.user, groups: CONTROLLER.groups, resourceAttributes: { verb, group, resource: plural, ...(subresource ? { subresource } : {}), ...object } },
   });
   return (review.status as { allowed?: boolean }).allowed === true;
 }
@@ -69,7 +69,7 @@ async function can(plane: ControlPlane, verb: string, resource: string): Promise
 async function meshConfigReady(plane: ControlPlane): Promise<Json> {
   return waitUntil(async () => {
     const mc = JSON.parse((await plane.request('GET', `${MESHCONFIGS}/default`)).body) as { status?: { conditions?: Json[] } };
-    return mc.status?.conditions?.find((c) => c.type === 'Valid' && c.status === 'True');
+    return mc.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
   }, 'meshinit\'s verdict in the MeshConfig status', 30_000);
 }
 
@@ -127,11 +127,12 @@ describe('helm install charts/meshinit on a real kube-apiserver v1.36.3 (webhook
     expect(crd.apiVersion).to.equal('apiextensions.k8s.io/v1');
   });
 
-  it('the installed RBAC, as the server enforces it: the webhook\'s reads and MeshConfig status, nothing more', async function () {
-    for (const [verb, resource] of [['list', '/namespaces'], ['watch', 'apps/deployments'], ['list', 'batch/jobs'], ['list', 'meshinit.dev/meshconfigs'], ['patch', 'meshinit.dev/meshconfigs/status']]) {
+  it('the installed RBAC, as the server enforces it: the webhook\'s reads, MeshConfig status and Events, nothing more', async function () {
+    for (const [verb, resource] of [['list', '/namespaces'], ['watch', 'apps/deployments'], ['get', 'apps/statefulsets'], ['list', 'batch/jobs'], ['get', 'batch/jobs'],
+      ['list', 'meshinit.dev/meshconfigs'], ['patch', 'meshinit.dev/meshconfigs/status'], ['create', '/events'], ['patch', '/events']]) {
       expect(await can(plane, verb!, resource!), `${verb} ${resource}`).to.equal(true);
     }
-    for (const [verb, resource] of [['get', '/secrets'], ['patch', 'apps/deployments'], ['patch', 'meshinit.dev/meshconfigs'], ['list', '/pods']]) {
+    for (const [verb, resource] of [['get', '/secrets'], ['patch', 'apps/deployments'], ['patch', 'meshinit.dev/meshconfigs'], ['list', '/pods'], ['delete', '/events'], ['get', 'coordination.k8s.io/leases']]) {
       expect(await can(plane, verb!, resource!), `${verb} ${resource}`).to.equal(false);
     }
   });
@@ -142,7 +143,7 @@ describe('helm install charts/meshinit on a real kube-apiserver v1.36.3 (webhook
     webhook = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--mode', 'webhook', '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
       '--tls-cert-file', path.join(dir, 'tls.crt'), '--tls-key-file', path.join(dir, 'tls.key')]);
     await webhook.waitForLog((l) => l.message === 'Webhook serving', 'webhook serving');
-    expect(await meshConfigReady(plane)).to.include({ reason: 'Accepted' });
+    expect(await meshConfigReady(plane)).to.include({ reason: 'Valid' });
     expect(await webhook.stop(), 'SIGTERM exits 0').to.equal(0);
   });
 
@@ -206,15 +207,32 @@ for (const release of LEGACY_RELEASES) {
     it('what was installed is helm template\'s output; every object is on the server as rendered; the Deployment is not held', async function () {
       rendered = await expectInstalled(plane, []);
       expect(rendered.map((o) => String(o.kind)).sort()).to.deep.equal(
-        ['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'InitializerConfiguration', 'InitializerConfiguration', 'InitializerConfiguration', 'PodDisruptionBudget', 'ServiceAccount']);
+        ['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'InitializerConfiguration', 'InitializerConfiguration', 'InitializerConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'ServiceAccount']);
       expect(rendered.find((o) => o.kind === 'CustomResourceDefinition')!.apiVersion).to.equal('apiextensions.k8s.io/v1beta1');
       const deployment = JSON.parse((await plane.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments/meshinit?includeUninitialized=true`)).body) as { metadata: Json };
       expect(deployment.metadata.initializers, 'initialized at once').to.equal(undefined);
     });
 
-    it('the installed CRD, RBAC and InitializerConfigurations work: the compiled meshinit, as the chart\'s ServiceAccount, injects a plain blocking create', async function () {
+    it('the installed leader-election Role: the lock objects named meshinit in the release namespace, nothing else', async function () {
+      for (const resource of ['coordination.k8s.io/leases', '/configmaps']) {
+        for (const verb of ['get', 'update']) expect(await can(plane, verb, resource, { namespace: NS, name: 'meshinit' }), `${verb} ${resource} meshinit`).to.equal(true);
+        expect(await can(plane, 'create', resource, { namespace: NS }), `create ${resource}`).to.equal(true);
+        expect(await can(plane, 'update', resource, { namespace: NS, name: 'other' }), `update ${resource} other`).to.equal(false);
+        expect(await can(plane, 'create', resource, { namespace: 'default' }), `create ${resource} in default`).to.equal(false);
+        expect(await can(plane, 'list', resource, { namespace: NS }), `list ${resource}`).to.equal(false);
+      }
+    });
+
+    it('the installed CRD, RBAC and InitializerConfigurations work: the compiled meshinit, as the chart\'s ServiceAccount, becomes leader on the lock the Role grants and injects a plain blocking create', async function () {
       await mustKubectl(admin(), ['apply', ...(release === 'v1.9.11' ? ['--validate=false'] : []), '-f', 'manifests/meshconfig-sample.yaml']);
+      // Leader election is on (the default, as the chart's Deployment runs it): without the Role
+      // meshinit would stand by forever and release nothing.
       meshinit = new MeshinitProcess(['run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--watch-timeout', '60s']);
+      const leader = await meshinit.waitForLog((l) => l.message === 'Became leader', 'leadership', 30_000);
+      // 1.9 serves no Lease (the ConfigMap lock); 1.13 serves coordination.k8s.io/v1beta1 (both, client-go's MultiLock).
+      expect(leader.lockKind, 'the lock').to.equal(release === 'v1.9.11' ? 'ConfigMap' : 'Lease');
+      const locks = [`/api/v1/namespaces/${NS}/configmaps/meshinit`, ...(release === 'v1.9.11' ? [] : [`/apis/coordination.k8s.io/v1beta1/namespaces/${NS}/leases/meshinit`])];
+      for (const lock of locks) expect((await plane.request('GET', lock)).status, `${lock}, created under the Role`).to.equal(200);
       await meshinit.waitForLog((l) => l.message === 'Initializer controller running', 'the controller running', 30_000);
       await meshConfigReady(plane);
       await mustKubectl(admin(), ['create', 'namespace', 'e2e-helm']);
