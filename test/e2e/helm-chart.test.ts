@@ -212,6 +212,8 @@ describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
     const refusals: Array<[string[], string]> = [
       [['--set', 'mode=sidecar'], "at '/mode': value must be one of 'initializer', 'webhook'"],
       [['--set', 'replica=3'], "additional properties 'replica' not allowed"],
+      [['--set', 'leaderElection.enable=false'], "additional properties 'enable' not allowed"],
+      [['--set', 'metrics.dashboard.enabled=yes'], "at '/metrics/dashboard/enabled': got string, want boolean"],
       [['--set', 'mode=webhook', '--set', 'initializer.jobPods=true', '--is-upgrade'], 'initializer.jobPods needs mode=initializer'],
       [['--set', 'initializer.jobPods=true'], 'initializer.jobPods is refused on a first install'],
       [['--set', 'initializer.jobPods=true', '--set', 'replicas=1', '--is-upgrade'], 'initializer.jobPods needs replicas >= 2'],
