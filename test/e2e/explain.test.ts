@@ -133,7 +133,7 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
       expect(byName['batch-only']).to.include({ verdict: 'kind', reason: 'kinds Job do not include Deployment' });
       expect(byName['default']).to.include({ verdict: 'lowerPriority', lostTo: 'shop-mesh', reason: 'matches, but MeshConfig shop-mesh has a higher priority (10 > 0)' });
       const mode = release ? 'initializer' : 'webhook';
-      expect(explained.decisions).to.deep.equal([{ mode, action: 'injected', reason: 'selected by MeshConfig shop-mesh (policy Enabled)', meshConfig: 'shop-mesh' }]);
+      expect(explained.decisions).to.deep.equal([{ mode, action: 'injected', reason: 'selected by MeshConfig shop-mesh (policy Enabled)', code: 'policy_enabled', meshConfig: 'shop-mesh' }]);
       expect(explained.injection?.containers).to.deep.equal([{ name: 'shop-proxy', image: 'shop/proxy:1.0' }]);
       expect(explained.injected.state).to.equal('none');
 
@@ -221,7 +221,7 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
         await mustKubectl(admin(), ['patch', 'meshconfig', 'shop-mesh', '--type', 'merge', '-p', JSON.stringify({ spec: { sidecar: { podLabels: { 'mesh-version': 2 } } } })]);
         await waitUntil(async () => {
           const mc = JSON.parse((await mustKubectl(admin(), ['get', 'meshconfig', 'shop-mesh', '-o', 'json'])).stdout) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-          return mc.status?.conditions?.some((c) => c.type === 'Valid' && c.status === 'False') ? true : undefined;
+          return mc.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') ? true : undefined;
         }, 'the controller to record the invalid edit in status');
         const invalid = await explainJson('deploy/api');
         const shopMesh = (invalid.meshConfigs as Array<Record<string, unknown>>).find((mc) => mc.name === 'shop-mesh');

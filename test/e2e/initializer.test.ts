@@ -362,11 +362,20 @@ for (const release of LEGACY_RELEASES) {
 
     it('SubjectAccessReviews: the shipped role may patch and initialize the four kinds, and nothing on Secrets or Pods', async function () {
       const can = async (verb: string, group: string, resource: string, namespace = APPS): Promise<boolean> => {
-        const review = await request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        const body = {
           apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
           spec: { user: CONTROLLER.user, groups: CONTROLLER.groups, resourceAttributes: { verb, group, resource, namespace } },
-        });
-        return (review.json.status as Json).allowed === true;
+        };
+        let review = await request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', body);
+        // v1.13.0 on a loaded machine has answered 200 with an empty body (seen for a create and for
+        // this review, in 2 of ~10 full runs); a review changes nothing, so it is asked again.
+        if (review.status === 200 && review.json.text === '') {
+          console.log(`      note: a SubjectAccessReview (${verb} ${resource}) was answered 200 with an empty body; asked again`);
+          review = await request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', body);
+        }
+        const status = review.json.status as Json | undefined;
+        if (!status) throw new Error(`SubjectAccessReview ${verb} ${resource}: answered ${review.status} without a status: ${JSON.stringify(review.json).slice(0, 300)}`);
+        return status.allowed === true;
       };
       for (const [group, resource] of [['apps', 'deployments'], ['apps', 'statefulsets'], ['apps', 'daemonsets'], ['batch', 'jobs']] as const) {
         for (const verb of ['list', 'watch', 'patch', 'initialize']) expect(await can(verb, group, resource), `${verb} ${resource}`).to.equal(true);
