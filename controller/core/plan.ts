@@ -4,19 +4,26 @@ import { injectPod, injectWorkload, type InjectionResult } from './inject.ts';
 import { decideInjection, type InjectionCandidate, type PolicyContext } from './policy.ts';
 import type { WorkloadIdentity } from './render.ts';
 import type { InjectionStatus } from './status-record.ts';
-import type { MeshConfig, Pod, Workload, WorkloadMetadata } from './types.ts';
+import type { OtherMesh } from './other-mesh.ts';
+import type { MeshConfig, Pod, PodTemplateCarrier, Workload, WorkloadMetadata } from './types.ts';
 import { ownedPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
   /** `degraded`: skipped because an input of the decision was missing, not because policy said so. */
-  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true }
+  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
 function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
   const decision = decideInjection(candidate, context);
   if (!decision.inject) {
-    return { action: 'skip', reason: decision.reason, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}), ...(decision.degraded ? { degraded: true } : {}) };
+    return {
+      action: 'skip',
+      reason: decision.reason,
+      ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}),
+      ...(decision.degraded ? { degraded: true } : {}),
+      ...(decision.otherMesh ? { otherMesh: decision.otherMesh } : {}),
+    };
   }
   try {
     return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason };
@@ -26,7 +33,8 @@ function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: 
   }
 }
 
-export function planWorkloadInjection(workload: Workload, context: PolicyContext): InjectionPlan<Workload> {
+/** Any object of the POD_TEMPLATE_KINDS (the four workload kinds included), injected in its pod template. */
+export function planWorkloadInjection<T extends PodTemplateCarrier>(workload: T, context: PolicyContext): InjectionPlan<T> {
   return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig, context.sidecars));
 }
 

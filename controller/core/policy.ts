@@ -1,19 +1,28 @@
 // Whether a workload gets a sidecar, as small ordered checks that each return a human reason. The
 // same reason becomes a log line, a CLI warning and (in webhook mode) an admission warning.
 import { INJECT_ANNOTATION, NAMESPACE_INJECTION_DISABLED, NAMESPACE_INJECTION_LABEL, SYSTEM_NAMESPACES } from './constants.ts';
+import { otherMeshReason, templateOwnerReason } from './outcome.ts';
+import { detectOtherMesh, type OtherMesh } from './other-mesh.ts';
 import { selectMeshConfig } from './selection.ts';
 import type { SidecarMemo } from './sidecar-memo.ts';
-import type { MeshConfig, NamespaceInfo, PodSpec, WorkloadKind } from './types.ts';
+import type { MeshConfig, NamespaceInfo, PodSpec, PodTemplateKind } from './types.ts';
 
 /** What policy looks at: the workload (for a Job's Pod, the owning Job) and its pod spec. */
 export interface InjectionCandidate {
-  kind: WorkloadKind;
+  kind: PodTemplateKind;
   name: string;
   namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   podAnnotations: Record<string, string>;
+  /** The pod template's labels (a Pod's own): another mesh's opt-in label is looked for there. */
+  podLabels?: Record<string, string>;
   podSpec: PodSpec | undefined;
+  /**
+   * The controller whose template this object's template is copied from (a Deployment's
+   * ReplicaSet, a CronJob's Job, a ReplicaSet's Pod): meshinit injects that template, not the copy.
+   */
+  templateOwner?: { kind: PodTemplateKind; name: string };
 }
 
 export interface PolicyContext {
@@ -34,7 +43,8 @@ export interface PolicyContext {
 
 export type InjectionDecision =
   | { inject: true; meshConfig: MeshConfig; reason: string }
-  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true };
+  /** `otherMesh`: skipped because another mesh's sidecar is (or will be) in the pod; every mode warns. */
+  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh };
 
 function annotation(candidate: InjectionCandidate, key: string): string | undefined {
   if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
@@ -54,6 +64,7 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
     return { inject: false, reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}` };
   }
+  if (candidate.templateOwner) return { inject: false, reason: templateOwnerReason(candidate.kind, candidate.templateOwner) };
   const optIn = annotation(candidate, INJECT_ANNOTATION);
   if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
   if (candidate.podSpec?.hostNetwork === true) {
@@ -70,6 +81,11 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (meshConfig.spec.policy === 'Disabled' && optIn !== 'true') {
     return { inject: false, meshConfig, reason: `MeshConfig ${meshConfig.name} has policy Disabled and the ${candidate.kind} is not annotated ${INJECT_ANNOTATION}: "true"` };
   }
+  // Last: it matters only for a pod meshinit would inject. Skipped, not failed, whatever the
+  // failurePolicy: the workload runs fine under the mesh it has, and Fail would refuse (webhook) or
+  // delete (Initializer) it for that.
+  const otherMesh = detectOtherMesh({ podSpec: candidate.podSpec, annotations: [candidate.annotations, candidate.podAnnotations], labels: candidate.podLabels ?? {} }, meshConfig);
+  if (otherMesh) return { inject: false, meshConfig, otherMesh, reason: otherMeshReason(otherMesh) };
   const why = meshConfig.spec.policy === 'Disabled' ? `annotated ${INJECT_ANNOTATION}: "true"` : 'policy Enabled';
   return { inject: true, meshConfig, reason: `selected by MeshConfig ${meshConfig.name} (${why})` };
 }

@@ -1,6 +1,6 @@
 // Label selectors and MeshConfig selection, with the semantics of metav1.LabelSelector: an empty
 // selector matches everything, requirements are ANDed.
-import type { LabelSelector, MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
+import type { LabelSelector, MeshConfig, NamespaceInfo, PodTemplateKind } from './types.ts';
 
 export function matchesLabelSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
@@ -29,7 +29,7 @@ export function matchesLabelSelector(selector: LabelSelector, labels: Record<str
 }
 
 export interface SelectionTarget {
-  kind: WorkloadKind;
+  kind: PodTemplateKind;
   labels: Record<string, string>;
   namespace: NamespaceInfo;
 }
