@@ -56,6 +56,11 @@ export interface OtherMesh {
   /** `Istio`, `Linkerd`, ..., or `spec.conflictingContainers of MeshConfig NAME`. */
   mesh: string;
   evidence: string[];
+  /**
+   * The pod also carries meshinit's own injection, from before the other mesh came (a webhook
+   * reinvoked after another mesh's, or a manifest injected by both): left as it is, and said so.
+   */
+  besideOwn?: true;
 }
 
 /** What detection looks at: the pod spec and the metadata of the workload and of its pod template. */
@@ -82,6 +87,10 @@ function containerNames(podSpec: PodSpec | undefined): Array<{ name: string; ini
  * never another mesh's, even when a MeshConfig names its proxy `istio-proxy`. Read leniently: a corrupt record is injection's to
  * report, not a reason to see a second mesh.
  */
+function hasOwnRecord(view: PodTemplateView): boolean {
+  return view.annotations.some((annotations) => Object.hasOwn(annotations, STATUS_ANNOTATION));
+}
+
 function ownNames(view: PodTemplateView, meshConfig: MeshConfig): Set<string> {
   const { sidecar } = meshConfig.spec;
   const own = new Set([...sidecar.initContainers.map((c) => c.name), ...sidecar.containers.map((c) => c.name), ...Object.keys(sidecar.podAnnotations), ...Object.keys(sidecar.podLabels)]);
@@ -110,6 +119,7 @@ function annotationValue(view: PodTemplateView, key: string): string | undefined
 export function detectOtherMesh(view: PodTemplateView, meshConfig: MeshConfig): OtherMesh | undefined {
   const own = ownNames(view, meshConfig);
   const containers = containerNames(view.podSpec).filter((c) => !own.has(c.name));
+  const besideOwn = hasOwnRecord(view) ? { besideOwn: true as const } : {};
   const describe = (c: { name: string; init: boolean }): string => `${c.init ? 'init container' : 'container'} ${c.name}`;
   for (const known of KNOWN_MESHES) {
     const evidence = containers.filter((c) => known.containers.includes(c.name)).map(describe);
@@ -120,9 +130,9 @@ export function detectOtherMesh(view: PodTemplateView, meshConfig: MeshConfig): 
       const labelled = Object.hasOwn(view.labels, optIn.key) ? view.labels[optIn.key] : undefined;
       if (labelled !== undefined && optIn.values.includes(labelled)) evidence.push(`label ${optIn.key}=${labelled}`);
     }
-    if (evidence.length > 0) return { mesh: known.mesh, evidence };
+    if (evidence.length > 0) return { mesh: known.mesh, evidence, ...besideOwn };
   }
   const listed = containers.filter((c) => meshConfig.spec.conflictingContainers.includes(c.name)).map(describe);
-  if (listed.length > 0) return { mesh: `spec.conflictingContainers of MeshConfig ${meshConfig.name}`, evidence: listed };
+  if (listed.length > 0) return { mesh: `spec.conflictingContainers of MeshConfig ${meshConfig.name}`, evidence: listed, ...besideOwn };
   return undefined;
 }

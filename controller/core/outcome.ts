@@ -21,10 +21,12 @@ export function alreadyInjectedReason(meshConfigName: string): string {
  */
 export function otherMeshReason(otherMesh: OtherMesh): string {
   const found = `${otherMesh.evidence.join(', ')}`;
+  // Nothing is taken out again: say that meshinit's earlier injection is still there beside it.
+  const own = otherMesh.besideOwn ? '; meshinit\'s sidecar from an earlier injection is still in it: remove one of the two' : '';
   if (otherMesh.mesh.startsWith('spec.conflictingContainers')) {
-    return `the pod template has ${found}, listed in ${otherMesh.mesh}: meshinit does not add its sidecar beside it`;
+    return `the pod template has ${found}, listed in ${otherMesh.mesh}: meshinit does not add its sidecar beside it${own}`;
   }
-  return `the pod template belongs to another mesh, ${otherMesh.mesh} (${found}): two meshes in one pod would both redirect its traffic to their own proxy, so meshinit leaves it to ${otherMesh.mesh}`;
+  return `the pod template belongs to another mesh, ${otherMesh.mesh} (${found}): two meshes in one pod would both redirect its traffic to their own proxy, so meshinit leaves it to ${otherMesh.mesh}${own}`;
 }
 
 /**
@@ -111,6 +113,8 @@ export interface AdmissionVerdict {
   warning?: string;
   /** For `denied`: the message of the 403 the client gets. */
   denial?: string;
+  /** Skipped for another mesh (`Istio`, ...): logged as a warning, not as routine. */
+  otherMesh?: string;
 }
 
 /** What the webhook answers for a plan: the patch itself is the adapter's (a diff of the plan's object). */
@@ -120,7 +124,7 @@ export function admissionVerdict(plan: InjectionPlan<unknown>): AdmissionVerdict
   }
   if (plan.action === 'skip') {
     // Another mesh: the client hears it too, as an admission warning (kubectl prints it).
-    const warning = plan.otherMesh ? { warning: `meshinit did not inject its sidecar: ${plan.reason}` } : {};
+    const warning = plan.otherMesh ? { warning: `meshinit did not inject its sidecar: ${plan.reason}`, otherMesh: plan.otherMesh.mesh } : {};
     return { action: 'skipped', reason: plan.reason, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), ...warning };
   }
   if (plan.action === 'error') {

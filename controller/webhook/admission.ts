@@ -55,6 +55,8 @@ export interface AdmissionDecision {
   meshConfig?: string;
   /** For a Pod: the object the decision was made on, e.g. `Deployment/web`, or `Pod (Deployment/web not cached)`. */
   decidedFrom?: string;
+  /** Skipped because the pod template has another mesh's sidecar: which mesh (logged at warn). */
+  otherMesh?: string;
 }
 
 export interface AdmissionResponseBody {

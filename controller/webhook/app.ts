@@ -85,7 +85,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
       }
     }
     const { decision } = answer.outcome;
-    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
+    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' || decision.otherMesh !== undefined ? 'warn' : 'info';
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
     deps.log[level](message, { ...decision, durationMs: Math.round((deps.now() - started) * 100) / 100 });
     response.writeHead(200, { 'content-type': 'application/json' }).end(answer.json);

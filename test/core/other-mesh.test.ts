@@ -2,7 +2,7 @@
 // MeshConfig's own list, meshinit's own injection never counting, and the one rule every mode
 // applies (skipped with a warning, whatever failurePolicy).
 import { expect } from 'chai';
-import { injectWorkload } from '../../controller/core/inject.ts';
+import { injectPod, injectWorkload } from '../../controller/core/inject.ts';
 import { admissionVerdict, initializerVerdict } from '../../controller/core/outcome.ts';
 import { detectOtherMesh, KNOWN_MESHES, type PodTemplateView } from '../../controller/core/other-mesh.ts';
 import { planPodInjection, planWorkloadInjection } from '../../controller/core/plan.ts';
@@ -96,7 +96,7 @@ describe('core/other-mesh: another mesh in the pod template', () => {
         expect(plan.otherMesh?.mesh).to.equal('Istio');
         // Initializer: released untouched, logged at warn; webhook: admitted untouched, with a warning for kubectl.
         expect(initializerVerdict(plan, { kind: 'Deployment' })).to.deep.include({ action: 'skipped', level: 'warn', meshConfig: 'mesh', reason: plan.reason });
-        expect(admissionVerdict(plan)).to.deep.equal({ action: 'skipped', reason: plan.reason, meshConfig: 'mesh', warning: `meshinit did not inject its sidecar: ${plan.reason}` });
+        expect(admissionVerdict(plan)).to.deep.equal({ action: 'skipped', reason: plan.reason, meshConfig: 'mesh', warning: `meshinit did not inject its sidecar: ${plan.reason}`, otherMesh: 'Istio' });
       }
     });
 
@@ -111,6 +111,16 @@ describe('core/other-mesh: another mesh in the pod template', () => {
       const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ratings-1', namespace: 'shop', annotations: { 'sidecar.istio.io/status': '{}' } }, spec: { containers: [{ name: 'app' }, { name: 'istio-proxy' } as Container] } };
       const plan = planPodInjection(pod, { kind: 'Deployment', name: 'ratings', namespace: 'shop' }, context('Fail'));
       expect(plan.action === 'skip' && plan.otherMesh?.mesh).to.equal('Istio');
+    });
+
+    it('a Pod meshinit injected before Istio\'s webhook added its proxy (a reinvocation): skipped, saying meshinit\'s sidecar is still there', function () {
+      const mc = meshConfig('mesh');
+      const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'shop' }, spec: { containers: [{ name: 'app' }] } };
+      const ours = injectPod(pod, mc, { kind: 'Deployment', name: 'web', namespace: 'shop' }).object;
+      const both: Pod = { ...ours, spec: { ...ours.spec, containers: [...ours.spec.containers, { name: 'istio-proxy' }] } };
+      const plan = planPodInjection(both, { kind: 'Deployment', name: 'web', namespace: 'shop' }, { namespace: namespace('shop'), meshConfigs: [mc] });
+      expect(plan.action === 'skip' && plan.otherMesh).to.deep.equal({ mesh: 'Istio', evidence: ['container istio-proxy'], besideOwn: true });
+      expect(plan.action === 'skip' && plan.reason).to.match(/so meshinit leaves it to Istio; meshinit's sidecar from an earlier injection is still in it: remove one of the two$/);
     });
 
     it('policy reasons come first: an opted-out or unselected workload is skipped for that, at info', () => {
