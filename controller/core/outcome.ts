@@ -84,6 +84,11 @@ export function initializerVerdict(plan: InjectionPlan<unknown>, input: Initiali
   const meshConfig = plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {};
   if (input.kind === 'Job' && plan.action !== 'skip') return { action: 'released', reason: JOB_RELEASE_REASON, ...meshConfig, level: 'warn' };
   if (plan.action === 'skip' && plan.degraded) return { action: 'released', reason: plan.reason, level: 'warn' };
+  // A CronJob's Job: the Initializer never sees the CronJob, so the Job goes out without a
+  // sidecar every time it runs, as any Job does here: the same warning, naming where to inject.
+  if (plan.action === 'skip' && plan.copiedFrom && input.kind === 'Job') {
+    return { action: 'released', reason: `${plan.reason}; or run meshinit with --job-pods to inject the Job's Pods`, level: 'warn' };
+  }
   if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, ...meshConfig, level: plan.otherMesh ? 'warn' : 'info' };
   const problem = input.rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
   if (problem !== undefined) {

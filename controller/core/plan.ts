@@ -5,13 +5,14 @@ import { decideInjection, type InjectionCandidate, type PolicyContext } from './
 import type { WorkloadIdentity } from './render.ts';
 import type { InjectionStatus } from './status-record.ts';
 import type { OtherMesh } from './other-mesh.ts';
-import type { MeshConfig, Pod, PodTemplateCarrier, Workload, WorkloadMetadata } from './types.ts';
+import type { MeshConfig, Pod, PodTemplateCarrier, PodTemplateKind, Workload, WorkloadMetadata } from './types.ts';
 import { ownedPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string }
   /** `degraded`: skipped because an input of the decision was missing, not because policy said so. */
-  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh }
+  /** `copiedFrom`: the object's template is its controller's copy (a CronJob's Job), injected there. */
+  | { action: 'skip'; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh; copiedFrom?: { kind: PodTemplateKind; name: string } }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
 function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
@@ -23,6 +24,7 @@ function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: 
       ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}),
       ...(decision.degraded ? { degraded: true } : {}),
       ...(decision.otherMesh ? { otherMesh: decision.otherMesh } : {}),
+      ...(decision.copiedFrom ? { copiedFrom: decision.copiedFrom } : {}),
     };
   }
   try {

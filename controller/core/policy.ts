@@ -44,7 +44,7 @@ export interface PolicyContext {
 export type InjectionDecision =
   | { inject: true; meshConfig: MeshConfig; reason: string }
   /** `otherMesh`: skipped because another mesh's sidecar is (or will be) in the pod; every mode warns. */
-  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh };
+  | { inject: false; reason: string; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh; copiedFrom?: { kind: PodTemplateKind; name: string } };
 
 function annotation(candidate: InjectionCandidate, key: string): string | undefined {
   if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
@@ -64,7 +64,7 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (ns.labels[NAMESPACE_INJECTION_LABEL] === NAMESPACE_INJECTION_DISABLED) {
     return { inject: false, reason: `namespace ${ns.name} has label ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_DISABLED}` };
   }
-  if (candidate.templateOwner) return { inject: false, reason: templateOwnerReason(candidate.kind, candidate.templateOwner) };
+  if (candidate.templateOwner) return { inject: false, copiedFrom: candidate.templateOwner, reason: templateOwnerReason(candidate.kind, candidate.templateOwner) };
   const optIn = annotation(candidate, INJECT_ANNOTATION);
   if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"` };
   if (candidate.podSpec?.hostNetwork === true) {

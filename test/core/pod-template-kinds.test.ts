@@ -3,6 +3,7 @@
 // replaces exactly the recorded items, for each of the kinds beyond the four the Initializer holds.
 import { expect } from 'chai';
 import { injectWorkload } from '../../controller/core/inject.ts';
+import { admissionVerdict, initializerVerdict } from '../../controller/core/outcome.ts';
 import { planWorkloadInjection } from '../../controller/core/plan.ts';
 import { POD_TEMPLATE_KINDS, WORKLOAD_KINDS, type PodTemplateCarrier, type PodTemplateKind, type PodTemplateSpec } from '../../controller/core/types.ts';
 import { podTemplateOf, podTemplatePath, recognisePodTemplateCarrier, recogniseWorkload, withPodTemplate } from '../../controller/core/workload.ts';
@@ -167,6 +168,15 @@ describe('core: every kind that carries a pod template', () => {
       const plan = planWorkloadInjection(object, context);
       expect(plan.action === 'skip' && plan.reason, object.kind).to.equal(reason);
     }
+    // In the Initializer mode a CronJob's Job is still released with a warning (every run of it
+    // goes out without a sidecar there), naming both fixes.
+    const cronJobsJob = planWorkloadInjection(owned('Job', 'CronJob', 'nightly'), context);
+    expect(initializerVerdict(cronJobsJob, { kind: 'Job' })).to.deep.equal({
+      action: 'released',
+      level: 'warn',
+      reason: 'its pod template is copied from its controller, CronJob nightly: meshinit injects the CronJob\'s template ("meshinit inject", or the webhook with --target workloads), not the Job made from it; or run meshinit with --job-pods to inject the Job\'s Pods',
+    });
+    expect(admissionVerdict(cronJobsJob)).to.deep.equal({ action: 'skipped', reason: cronJobsJob.action === 'skip' ? cronJobsJob.reason : '' });
     // An owner that is not a pod-template kind (an operator's custom resource) is no reason.
     expect(planWorkloadInjection(owned('Deployment', 'Rollout', 'r'), context).action).to.equal('inject');
     expect(planWorkloadInjection(owned('Pod', 'Workflow', 'argo-1'), context).action).to.equal('inject');
