@@ -2,6 +2,7 @@
 // there (and nowhere else), that injecting twice changes nothing, and that a changed MeshConfig
 // replaces exactly the recorded items, for each of the kinds beyond the four the Initializer holds.
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { injectWorkload } from '../../controller/core/inject.ts';
 import { admissionVerdict, initializerVerdict } from '../../controller/core/outcome.ts';
 import { planWorkloadInjection } from '../../controller/core/plan.ts';
@@ -180,5 +181,51 @@ describe('core: every kind that carries a pod template', () => {
     // An owner that is not a pod-template kind (an operator's custom resource) is no reason.
     expect(planWorkloadInjection(owned('Deployment', 'Rollout', 'r'), context).action).to.equal('inject');
     expect(planWorkloadInjection(owned('Pod', 'Workflow', 'argo-1'), context).action).to.equal('inject');
+  });
+});
+
+describe('core: hostile objects of every pod-template kind', () => {
+  // Any value at any of the places the kinds keep their template: recognition gives a reason or
+  // a plan; planning never throws; an injected object injected again is unchanged.
+  const hostile = fc.constantFrom(...POD_TEMPLATE_KINDS).chain((kind) =>
+    fc.record({
+      kind: fc.constant(kind),
+      at: fc.constantFrom('spec', 'jobTemplate', 'template', 'metadata', 'containers', 'initContainers', 'annotations', 'none'),
+      value: fc.anything({ maxDepth: 3 }),
+    }),
+  );
+
+  it('recognisePodTemplateCarrier → planWorkloadInjection never throws, and injection is idempotent', () => {
+    const context = { namespace: namespace('shop'), meshConfigs: [proxyConfig('registry.example/proxy:1')] };
+    fc.assert(
+      fc.property(hostile, ({ kind, at, value }) => {
+        const object = objectOf(kind) as unknown as Record<string, unknown>;
+        const template = (kind === 'Pod' ? object : podTemplateOf(object as unknown as PodTemplateCarrier)) as Record<string, unknown>;
+        const spec = object.spec as Record<string, unknown>;
+        switch (at) {
+          case 'spec': object.spec = value; break;
+          case 'jobTemplate': spec.jobTemplate = value; break;
+          case 'template': spec.template = value; break;
+          case 'metadata': template.metadata = value; break;
+          case 'containers': (template.spec as Record<string, unknown>).containers = value; break;
+          case 'initContainers': (template.spec as Record<string, unknown>).initContainers = value; break;
+          case 'annotations': template.metadata = { ...(template.metadata as object), annotations: value }; break;
+          default: break;
+        }
+        const recognised = recognisePodTemplateCarrier(deepFreeze(object));
+        if (!recognised.ok) {
+          expect(recognised.reason).to.be.a('string').and.not.equal('');
+          return;
+        }
+        const plan = planWorkloadInjection(recognised.value, context);
+        if (plan.action !== 'inject') {
+          expect(plan.action === 'skip' ? plan.reason : plan.error.message).to.be.a('string').and.not.equal('');
+          return;
+        }
+        const again = planWorkloadInjection(deepFreeze(plan.object), context);
+        expect(again.action === 'inject' && again.changed, JSON.stringify(again)).to.equal(false);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
