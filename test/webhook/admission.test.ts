@@ -183,6 +183,22 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
     expect(admit(review(podOf({ kind: 'Job', name: 'j' }), { operation: 'UPDATE' }), context(goldenMeshConfig())).decision.reason).to.include('UPDATE');
   });
 
+  it('--target pods: a Pod that Istio\'s webhook injected first is skipped with a warning; reinvoked after Istio added its proxy to meshinit\'s Pod, it says both are there', function () {
+    const rs = { kind: 'ReplicaSet', name: 'web-7d9f8c6b5' };
+    const istioFirst = podOf(rs, { labels: { 'pod-template-hash': '7d9f8c6b5' }, annotations: { 'sidecar.istio.io/status': '{}' }, containers: [{ name: 'web', image: 'web:1' }, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] });
+    const first = admit(review(istioFirst), context(goldenMeshConfig({ failurePolicy: 'Fail' })));
+    expect(first.review.response).to.not.have.property('patch');
+    expect(first.decision).to.include({ action: 'skipped', otherMesh: 'Istio', decidedFrom: 'Pod (its Deployment web is not in meshinit\'s cache)' });
+    expect(first.review.response.warnings?.[0]).to.match(/^meshinit did not inject its sidecar: the pod template belongs to another mesh, Istio/);
+    // meshinit first (its configuration renamed to sort before Istio's), then Istio, then meshinit reinvoked.
+    const plain = podOf(rs, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
+    const ours = patched(plain, admit(review(plain), context(goldenMeshConfig())).review.response) as { spec: { containers: Array<{ name: string; image: string }> } };
+    const both = { ...ours, spec: { ...ours.spec, containers: [...ours.spec.containers, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] } } as KubeObject;
+    const reinvoked = admit(review(both), context(goldenMeshConfig()));
+    expect(reinvoked.review.response).to.not.have.property('patch');
+    expect(reinvoked.decision.reason).to.match(/meshinit's sidecar from an earlier injection is still in it: remove one of the two$/);
+  });
+
   it('rejects what is not an AdmissionReview with a clear error', function () {
     for (const body of [null, [], 'x', { kind: 'AdmissionReview', apiVersion: 'v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: '' } }]) {
       expect(() => admit(body, context(goldenMeshConfig())), JSON.stringify(body)).to.throw(AdmissionRequestError);
