@@ -71,8 +71,9 @@ describe('webhook mode on a real kube-apiserver', function () {
         {
           ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev', clientConfig: { url: `https://127.0.0.1:${workloadsPort}/inject`, caBundle },
           rules: [
-            { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets'], scope: 'Namespaced' },
+            { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], scope: 'Namespaced' },
             { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs'], scope: 'Namespaced' },
+            { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['replicationcontrollers'], scope: 'Namespaced' },
           ],
         },
       ],
@@ -140,6 +141,23 @@ describe('webhook mode on a real kube-apiserver', function () {
     expect(containerNames(template.spec)).to.deep.equal(['report', 'mesh-proxy']);
     expect((template.metadata.annotations as Record<string, string>)['sidecar.meshinit.dev/status']).to.include('"meshConfig":"default"');
     await workloadsWebhook!.waitForLog((l) => l.message === 'Injected sidecar' && l.kind === 'CronJob' && l.name === 'nightly-report', 'the CronJob decision');
+  });
+
+  it('injects a ReplicaSet and a ReplicationController with --target workloads; a Deployment\'s ReplicaSet is left to the Deployment', async function () {
+    const kinds = readYaml('test/cli/golden/pod-template-kinds.yaml');
+    for (const kind of ['ReplicaSet', 'ReplicationController']) {
+      const manifest = kinds.find((d) => d.kind === kind)!;
+      const { status, object } = await create(plane, { ...manifest, metadata: { ...(manifest.metadata as Json), namespace: 'e2e-apps' } });
+      expect(status, `${kind}: ${JSON.stringify(object).slice(0, 300)}`).to.equal(201);
+      expect(containerNames((object.spec as { template: { spec: unknown } }).template.spec), kind).to.include('mesh-proxy');
+    }
+    const replicaSet = kinds.find((d) => d.kind === 'ReplicaSet')!;
+    const owned = { ...replicaSet, metadata: { name: 'web-6b7c8d9f5', namespace: 'e2e-apps', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: '6b1f0c2e-0000-4000-8000-000000000003', controller: true }] } };
+    const { status, object } = await create(plane, owned);
+    expect(status).to.equal(201);
+    expect(containerNames((object.spec as { template: { spec: unknown } }).template.spec)).to.deep.equal(['php-redis']);
+    const line = await workloadsWebhook!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'web-6b7c8d9f5', 'the skip of the Deployment\'s ReplicaSet');
+    expect(String(line.reason)).to.match(/^its pod template is copied from its controller, Deployment web/);
   });
 
   it('skips an Istio-injected Deployment with --target workloads: no second proxy, the reason logged at warn, a warning for kubectl', async function () {
