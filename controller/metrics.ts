@@ -10,14 +10,14 @@
 // is one of the handful meshinit watches, and meshconfig is one series per MeshConfig object.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { boundedReasonCode, type ReasonCode } from './core/reasons.ts';
-import { WORKLOAD_KINDS } from './core/types.ts';
+import { POD_TEMPLATE_KINDS } from './core/types.ts';
 
 export const METRIC_PREFIX = 'meshinit_';
 export type DecisionMode = 'initializer' | 'webhook';
 export type DecisionAction = 'injected' | 'skipped' | 'released' | 'failed';
 export const DECISION_ACTIONS: readonly DecisionAction[] = ['injected', 'skipped', 'released', 'failed'];
 /** The kinds a decision is counted under; any other resource a webhook is sent counts as `other`. */
-export const METRIC_KINDS: readonly string[] = [...WORKLOAD_KINDS, 'Pod', 'other'];
+export const METRIC_KINDS: readonly string[] = [...POD_TEMPLATE_KINDS, 'other'];
 export type EventOutcome = 'created' | 'patched' | 'dropped' | 'failed';
 /** A write that lost a race: 409, or our JSON Patch `test` failing (422 on 1.13, 500 on 1.9). */
 export type ConflictCode = '409' | '422' | '500';

@@ -131,7 +131,9 @@ Webhook mode:
                               (default meshinit).
   --target pods|workloads     pods (default): inject Pods created by any workload controller, so
                               the workloads in Git stay as written. workloads: inject the pod
-                              templates of Deployments, StatefulSets, DaemonSets and Jobs.
+                              template of every kind that has one (Deployments, StatefulSets,
+                              DaemonSets, Jobs, CronJobs, ReplicaSets, ReplicationControllers,
+                              DeploymentConfigs, bare Pods on CREATE).
   -h, --help                  Show this help.
 
 Durations: 500ms, 30s, 5m, 1h.

@@ -99,6 +99,8 @@ describe('reason codes: every rule has its own, bounded code', function () {
       ['Disabled', 'policy_disabled', decideInjection(candidate(), policy({ meshConfigs: [meshConfig('x', { policy: 'Disabled' })] }))],
       ['Enabled', 'policy_enabled', decideInjection(candidate(), policy())],
       ['opt-in', 'opted_in', decideInjection(candidate({ annotations: { 'sidecar.meshinit.dev/inject': 'true' } }), policy({ meshConfigs: [meshConfig('x', { policy: 'Disabled' })] }))],
+      ['a copy of its controller\'s template', 'template_copied', decideInjection(candidate({ templateOwner: { kind: 'CronJob', name: 'nightly' } }), policy())],
+      ['another mesh', 'other_mesh', decideInjection(candidate({ podSpec: { containers: [{ name: 'app' }, { name: 'istio-proxy' }], initContainers: [{ name: 'istio-init' }] } }), policy())],
     ];
     for (const [what, code, decision] of cases) {
       expect(decision.code, `${what}: ${decision.reason}`).to.equal(code);

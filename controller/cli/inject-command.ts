@@ -4,8 +4,8 @@
 import { parseArgs } from 'node:util';
 import { parseMeshConfig } from '../core/meshconfig.ts';
 import { planWorkloadInjection } from '../core/plan.ts';
-import type { MeshConfig, Workload } from '../core/types.ts';
-import { isWorkloadKind, recogniseWorkload } from '../core/workload.ts';
+import type { MeshConfig, PodTemplateCarrier } from '../core/types.ts';
+import { injectedNotes, recogniseInjectable, skippedNote } from './inject-notes.ts';
 import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
 import { unifiedDiff } from './line-diff.ts';
 import { defaultMeshConfigPath, DEFAULT_MESHCONFIG_RELATIVE_PATH } from './default-meshconfig.ts';
@@ -37,8 +37,13 @@ Flags:
       --controller-namespace NS meshinit's own namespace; its workloads are never injected (default: none).
   -h, --help                    Show this help.
 
-Deployments, StatefulSets, DaemonSets and Jobs are injected when the MeshConfig selects them and
-policy allows it; everything else (Services, ConfigMaps, bare Pods, comments) is printed unchanged.
+Every kind that carries a pod template is injected when the MeshConfig selects it and policy
+allows it: Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicaSets,
+ReplicationControllers, OpenShift DeploymentConfigs and bare Pods; everything else (Services,
+ConfigMaps, comments) is printed unchanged. For a CronJob, ReplicaSet, ReplicationController,
+DeploymentConfig or bare Pod a note on stderr says which modes on a cluster would not inject it.
+A pod template that has another mesh's sidecar (Istio, Linkerd, Consul, Kuma, or a container the
+MeshConfig lists in spec.conflictingContainers) is skipped with a warning, whatever failurePolicy.
 A skipped workload is printed unchanged and the reason goes to stderr. Only manifests go to stdout.
 Unchanged documents keep their exact text; injected ones keep their comments and field order.
 
@@ -150,15 +155,9 @@ interface Outcome {
   failed: boolean;
 }
 
-function describe(workload: Workload, namespace: string): string {
-  return `${workload.kind} ${namespace}/${workload.metadata.name ?? workload.metadata.generateName ?? ''}`;
-}
-
 function injectManifest(manifest: Manifest, meshConfig: MeshConfig, options: InjectOptions): Outcome {
-  const value = manifest.value;
-  const kind = typeof value === 'object' && value !== null ? (value as { kind?: unknown }).kind : undefined;
-  if (!isWorkloadKind(kind)) return { manifest, notes: [], failed: false };
-  const recognised = recogniseWorkload(value);
+  const recognised = recogniseInjectable(manifest.value);
+  if (recognised === undefined) return { manifest, notes: [], failed: false };
   if (!recognised.ok) {
     return { manifest, notes: [`meshinit: warning: ${manifest.origin}: ${recognised.reason}; printed unchanged`], failed: false };
   }
@@ -176,7 +175,7 @@ function injectManifest(manifest: Manifest, meshConfig: MeshConfig, options: Inj
   );
   switch (planned.action) {
     case 'skip':
-      return { manifest, notes: [`meshinit: skipped ${describe(workload, namespace)}: ${planned.reason}`], failed: false };
+      return { manifest, notes: [skippedNote(workload, namespace, planned)], failed: false };
     case 'error': {
       const policy = planned.meshConfig.spec.failurePolicy;
       if (policy === 'Fail') {
@@ -186,10 +185,11 @@ function injectManifest(manifest: Manifest, meshConfig: MeshConfig, options: Inj
       return { manifest, notes: [note], failed: false };
     }
     case 'inject': {
-      if (!planned.changed) return { manifest, notes: [], failed: false };
-      const injected: Workload = { ...planned.object, metadata: { ...planned.object.metadata } };
+      const notes = injectedNotes(manifest.origin, workload, namespace);
+      if (!planned.changed) return { manifest, notes, failed: false };
+      const injected: PodTemplateCarrier = { ...planned.object, metadata: { ...planned.object.metadata } };
       if (workload.metadata.namespace === undefined) delete injected.metadata.namespace;
-      return { manifest: withValue(manifest, injected), notes: [], failed: false };
+      return { manifest: withValue(manifest, injected), notes, failed: false };
     }
   }
 }

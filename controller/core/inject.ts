@@ -7,7 +7,8 @@ import { InjectionError } from './errors.ts';
 import type { WorkloadIdentity } from './render.ts';
 import { renderSidecarFor, type SidecarMemo } from './sidecar-memo.ts';
 import { formatInjectionStatus, readInjectionStatus, type InjectionStatus } from './status-record.ts';
-import type { MeshConfig, ObjectMeta, Pod, PodSpec, Workload } from './types.ts';
+import type { MeshConfig, ObjectMeta, Pod, PodSpec, PodTemplateCarrier } from './types.ts';
+import { podTemplateField, podTemplateOf, withPodTemplate } from './workload.ts';
 
 export interface InjectionResult<T> {
   /** A new object; the input is never modified (it may be a frozen informer-cache object). */
@@ -162,13 +163,17 @@ function describe(kind: string, metadata: ObjectMeta | undefined): string {
   return `${kind} ${metadata?.namespace ?? ''}/${metadata?.name ?? metadata?.generateName ?? '(unnamed)'}`;
 }
 
-/** Injects into spec.template of a Deployment, StatefulSet, DaemonSet or Job. */
 const WORKLOAD_NAME_PLACEHOLDER = /\{\{\s*workload\.name\s*\}\}/;
 
-export function injectWorkload(workload: Workload, meshConfig: MeshConfig, sidecars?: SidecarMemo): InjectionResult<Workload> {
+/**
+ * Injects into the pod template of any of the POD_TEMPLATE_KINDS (spec.template; a CronJob's
+ * spec.jobTemplate.spec.template; a bare Pod's own spec). The status record goes on the pod
+ * template and on the object itself, so either tells what was injected.
+ */
+export function injectWorkload<T extends PodTemplateCarrier>(workload: T, meshConfig: MeshConfig, sidecars?: SidecarMemo): InjectionResult<T> {
   const where = describe(workload.kind, workload.metadata);
-  const template = workload.spec?.template;
-  if (typeof template !== 'object' || template === null) throw new InjectionError(`${where}: spec.template is missing`);
+  const template = podTemplateOf(workload);
+  if (template === undefined) throw new InjectionError(`${where}: ${podTemplateField(workload.kind)} is missing`);
   // At admission a workload created with only generateName has no name yet (the server picks the
   // suffix after the webhooks): rendering the prefix would name every such workload alike.
   if (!workload.metadata.name && WORKLOAD_NAME_PLACEHOLDER.test(JSON.stringify(meshConfig.spec.sidecar))) {
@@ -179,13 +184,11 @@ export function injectWorkload(workload: Workload, meshConfig: MeshConfig, sidec
   }
   const identity: WorkloadIdentity = { kind: workload.kind, name: workload.metadata.name ?? workload.metadata.generateName ?? '', namespace: workload.metadata.namespace ?? '' };
   const injected = injectPodParts({ metadata: template.metadata, spec: template.spec }, meshConfig, identity, where, sidecars);
-  const annotations: Record<string, string> = { ...(workload.metadata.annotations ?? {}) };
+  const withTemplate = withPodTemplate(workload, { ...template, metadata: injected.metadata, spec: injected.spec });
+  // A bare Pod is its own template: its metadata already carries the record.
+  const annotations: Record<string, string> = { ...(withTemplate.metadata.annotations ?? {}) };
   setOwn(annotations, STATUS_ANNOTATION, formatInjectionStatus(injected.status));
-  const object: Workload = {
-    ...workload,
-    metadata: { ...workload.metadata, annotations },
-    spec: { ...workload.spec, template: { ...template, metadata: injected.metadata, spec: injected.spec } },
-  };
+  const object: T = { ...withTemplate, metadata: { ...withTemplate.metadata, annotations } };
   return { object, changed: !isEqual(object, workload), status: injected.status };
 }
 

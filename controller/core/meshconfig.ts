@@ -12,10 +12,10 @@ import type {
   LocalObjectReference,
   MeshConfig,
   SidecarSpec,
+  PodTemplateKind,
   Volume,
-  WorkloadKind,
 } from './types.ts';
-import { WORKLOAD_KINDS } from './types.ts';
+import { POD_TEMPLATE_KINDS } from './types.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -204,6 +204,35 @@ function parseSidecar(value: unknown, problems: Problems): SidecarSpec {
   return sidecar;
 }
 
+/**
+ * spec.conflictingContainers: container names meaning another mesh (beyond the ones meshinit knows,
+ * see core/other-mesh.ts). Names as Kubernetes allows them; never one of this MeshConfig's own
+ * sidecar containers, which would make meshinit refuse every pod it injected.
+ */
+function parseConflictingContainers(value: unknown, sidecar: SidecarSpec, problems: Problems): string[] {
+  const path = 'spec.conflictingContainers';
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    problems.add(path, 'must be a list of container names');
+    return [];
+  }
+  const own = new Set([...sidecar.initContainers, ...sidecar.containers].map((c) => c.name));
+  const names: string[] = [];
+  value.forEach((name: unknown, index: number) => {
+    const at = `${path}[${index}]`;
+    if (typeof name !== 'string' || !DNS1123_LABEL.test(name) || name.length > 63) {
+      problems.add(at, `must be a container name, a DNS-1123 label (lowercase letters, digits, '-'), got ${quote(name)}`);
+    } else if (own.has(name)) {
+      problems.add(at, `${quote(name)} is a container of this MeshConfig's own sidecar`);
+    } else if (names.includes(name)) {
+      problems.add(at, `${quote(name)} is listed twice`);
+    } else {
+      names.push(name);
+    }
+  });
+  return names;
+}
+
 export type MeshConfigParseResult = { ok: true; meshConfig: MeshConfig } | { ok: false; error: MeshConfigError };
 
 /** Validates a MeshConfig object (from the API or a file) and applies the defaults. Never throws. */
@@ -226,16 +255,16 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
   if (!spec) problems.add('spec', 'is required and must be an object');
   const s = spec ?? {};
 
-  let kinds: WorkloadKind[] = [...WORKLOAD_KINDS];
+  let kinds: PodTemplateKind[] = [...POD_TEMPLATE_KINDS];
   if (s.kinds !== undefined && s.kinds !== null) {
     if (!Array.isArray(s.kinds) || s.kinds.length === 0) {
-      problems.add('spec.kinds', `must be a non-empty list of ${WORKLOAD_KINDS.join(', ')}`);
+      problems.add('spec.kinds', `must be a non-empty list of ${POD_TEMPLATE_KINDS.join(', ')}`);
     } else {
       kinds = [];
       for (const kind of s.kinds) {
-        if (typeof kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(kind)) {
-          if (!kinds.includes(kind as WorkloadKind)) kinds.push(kind as WorkloadKind);
-        } else problems.add('spec.kinds', `${quote(kind)} is not one of ${WORKLOAD_KINDS.join(', ')}`);
+        if (typeof kind === 'string' && (POD_TEMPLATE_KINDS as readonly string[]).includes(kind)) {
+          if (!kinds.includes(kind as PodTemplateKind)) kinds.push(kind as PodTemplateKind);
+        } else problems.add('spec.kinds', `${quote(kind)} is not one of ${POD_TEMPLATE_KINDS.join(', ')}`);
       }
     }
   }
@@ -256,8 +285,10 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
       failurePolicy: parseEnum(s.failurePolicy, ['Ignore', 'Fail'] as const, 'Ignore', 'spec.failurePolicy', problems),
       priority,
       sidecar: parseSidecar(s.sidecar, spec ? problems : new Problems()),
+      conflictingContainers: [],
     },
   };
+  parsed.spec.conflictingContainers = parseConflictingContainers(s.conflictingContainers, parsed.spec.sidecar, problems);
   if (problems.list.length > 0) return { ok: false, error: new MeshConfigError(name, problems.list) };
   return { ok: true, meshConfig: parsed };
 }

@@ -2,9 +2,10 @@
 // and the webhook's admission build their writes and answers from these verdicts, and
 // `meshinit explain` prints them: one source for the reasons, so an explanation says exactly what
 // the controller would log.
+import type { OtherMesh } from './other-mesh.ts';
 import type { InjectionPlan } from './plan.ts';
 import type { ReasonCode } from './reasons.ts';
-import type { WorkloadKind } from './types.ts';
+import type { PodTemplateKind, WorkloadKind } from './types.ts';
 
 /** Why a Job is released untouched: the rule is the server's, recorded on 1.9 and 1.13. */
 export const JOB_RELEASE_REASON =
@@ -14,6 +15,52 @@ export const JOB_RELEASE_REASON =
 export function alreadyInjectedReason(meshConfigName: string): string {
   return `already injected by MeshConfig ${meshConfigName}`;
 }
+
+/**
+ * Why a pod template that already has another mesh is left alone. The same words in every mode
+ * (offline warning, Initializer log line and Event, webhook log line and admission warning).
+ */
+export function otherMeshReason(otherMesh: OtherMesh): string {
+  const found = `${otherMesh.evidence.join(', ')}`;
+  // Nothing is taken out again: say that meshinit's earlier injection is still there beside it.
+  const own = otherMesh.besideOwn ? '; meshinit\'s sidecar from an earlier injection is still in it: remove one of the two' : '';
+  if (otherMesh.mesh.startsWith('spec.conflictingContainers')) {
+    return `the pod template has ${found}, listed in ${otherMesh.mesh}: meshinit does not add its sidecar beside it${own}`;
+  }
+  return `the pod template belongs to another mesh, ${otherMesh.mesh} (${found}): two meshes in one pod would both redirect its traffic to their own proxy, so meshinit leaves it to ${otherMesh.mesh}${own}`;
+}
+
+/**
+ * Why a copy of another object's template (a Deployment's ReplicaSet, a CronJob's Job, a
+ * ReplicaSet's Pod) is left alone: its controller would write its own template back over the copy.
+ */
+export function templateOwnerReason(kind: PodTemplateKind, owner: { kind: string; name: string }): string {
+  return `its pod template is copied from its controller, ${owner.kind} ${owner.name}: meshinit injects the ${owner.kind}'s template ` +
+    `("meshinit inject", or the webhook with --target workloads), not the ${kind} made from it`;
+}
+
+/**
+ * What meshinit running on a cluster does with an object of this kind that was not injected
+ * offline, for the kinds some mode does not inject: `meshinit inject` prints it beside each such
+ * document it injects, so nobody counts on a mode that would pass the kind through.
+ */
+export const CLUSTER_COVERAGE: Readonly<Partial<Record<PodTemplateKind, string>>> = {
+  CronJob:
+    'on a cluster, only the webhook with --target workloads injects CronJobs; the Initializer mode does not hold them ' +
+    '(with --job-pods it injects their Jobs\' Pods), and --target pods injects their Jobs\' Pods',
+  ReplicaSet:
+    'on a cluster, only the webhook with --target workloads injects ReplicaSets; the Initializer mode does not hold them, ' +
+    'and --target pods injects their Pods',
+  ReplicationController:
+    'on a cluster, only the webhook with --target workloads injects ReplicationControllers; the Initializer mode does not hold them, ' +
+    'and --target pods does not inject their Pods',
+  DeploymentConfig:
+    'on a cluster, only the webhook with --target workloads injects DeploymentConfigs; the Initializer mode does not hold them, ' +
+    'and --target pods does not inject their Pods',
+  Pod:
+    'on a cluster, only the webhook with --target workloads injects bare Pods; the Initializer mode does not hold them, ' +
+    'and --target pods injects only Pods that have a controller',
+};
 
 export type InitializerAction = 'injected' | 'skipped' | 'released' | 'failed';
 
@@ -40,7 +87,12 @@ export function initializerVerdict(plan: InjectionPlan<unknown>, input: Initiali
   const meshConfig = plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {};
   if (input.kind === 'Job' && plan.action !== 'skip') return { action: 'released', reason: JOB_RELEASE_REASON, code: 'job_template_immutable', ...meshConfig, level: 'warn' };
   if (plan.action === 'skip' && plan.degraded) return { action: 'released', reason: plan.reason, code: plan.code, level: 'warn' };
-  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...meshConfig, level: 'info' };
+  // A CronJob's Job: the Initializer never sees the CronJob, so the Job goes out without a
+  // sidecar every time it runs, as any Job does here: the same warning, naming where to inject.
+  if (plan.action === 'skip' && plan.copiedFrom && input.kind === 'Job') {
+    return { action: 'released', reason: `${plan.reason}; or run meshinit with --job-pods to inject the Job's Pods`, code: plan.code, level: 'warn' };
+  }
+  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...meshConfig, level: plan.otherMesh ? 'warn' : 'info' };
   const problem = input.rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
   if (problem !== undefined) {
     const code: ReasonCode = input.rejection !== undefined ? 'rejected_by_server' : 'injection_error';
@@ -73,6 +125,8 @@ export interface AdmissionVerdict {
   warning?: string;
   /** For `denied`: the message of the 403 the client gets. */
   denial?: string;
+  /** Skipped for another mesh (`Istio`, ...): logged as a warning, not as routine. */
+  otherMesh?: string;
 }
 
 /** What the webhook answers for a plan: the patch itself is the adapter's (a diff of the plan's object). */
@@ -80,7 +134,11 @@ export function admissionVerdict(plan: InjectionPlan<unknown>): AdmissionVerdict
   if (plan.action === 'skip' && plan.degraded) {
     return { action: 'allowed-uninjected', reason: plan.reason, code: plan.code, warning: `meshinit admitted this without a sidecar: ${plan.reason}` };
   }
-  if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}) };
+  if (plan.action === 'skip') {
+    // Another mesh: the client hears it too, as an admission warning (kubectl prints it).
+    const warning = plan.otherMesh ? { warning: `meshinit did not inject its sidecar: ${plan.reason}`, otherMesh: plan.otherMesh.mesh } : {};
+    return { action: 'skipped', reason: plan.reason, code: plan.code, ...(plan.meshConfig ? { meshConfig: plan.meshConfig.name } : {}), ...warning };
+  }
   if (plan.action === 'error') {
     const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
     const meshConfig = plan.meshConfig.name;

@@ -5,19 +5,29 @@ import { decideInjection, type InjectionCandidate, type PolicyContext } from './
 import type { WorkloadIdentity } from './render.ts';
 import type { ReasonCode } from './reasons.ts';
 import type { InjectionStatus } from './status-record.ts';
-import type { MeshConfig, Pod, Workload, WorkloadMetadata } from './types.ts';
+import type { OtherMesh } from './other-mesh.ts';
+import type { MeshConfig, Pod, PodTemplateCarrier, PodTemplateKind, Workload, WorkloadMetadata } from './types.ts';
 import { ownedPodCandidate, podCandidate, workloadCandidate } from './workload.ts';
 
 export type InjectionPlan<T> =
   | { action: 'inject'; object: T; changed: boolean; status: InjectionStatus; meshConfig: MeshConfig; reason: string; code: ReasonCode }
   /** `degraded`: skipped because an input of the decision was missing, not because policy said so. */
-  | { action: 'skip'; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true }
+  /** `copiedFrom`: the object's template is its controller's copy (a CronJob's Job), injected there. */
+  | { action: 'skip'; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh; copiedFrom?: { kind: PodTemplateKind; name: string } }
   | { action: 'error'; error: InjectionError; meshConfig: MeshConfig };
 
 function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: (meshConfig: MeshConfig) => InjectionResult<T>): InjectionPlan<T> {
   const decision = decideInjection(candidate, context);
   if (!decision.inject) {
-    return { action: 'skip', reason: decision.reason, code: decision.code, ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}), ...(decision.degraded ? { degraded: true } : {}) };
+    return {
+      action: 'skip',
+      reason: decision.reason,
+      code: decision.code,
+      ...(decision.meshConfig ? { meshConfig: decision.meshConfig } : {}),
+      ...(decision.degraded ? { degraded: true } : {}),
+      ...(decision.otherMesh ? { otherMesh: decision.otherMesh } : {}),
+      ...(decision.copiedFrom ? { copiedFrom: decision.copiedFrom } : {}),
+    };
   }
   try {
     return { action: 'inject', ...inject(decision.meshConfig), meshConfig: decision.meshConfig, reason: decision.reason, code: decision.code };
@@ -27,7 +37,8 @@ function plan<T>(candidate: InjectionCandidate, context: PolicyContext, inject: 
   }
 }
 
-export function planWorkloadInjection(workload: Workload, context: PolicyContext): InjectionPlan<Workload> {
+/** Any object of the POD_TEMPLATE_KINDS (the four workload kinds included), injected in its pod template. */
+export function planWorkloadInjection<T extends PodTemplateCarrier>(workload: T, context: PolicyContext): InjectionPlan<T> {
   return plan(workloadCandidate(workload), context, (meshConfig) => injectWorkload(workload, meshConfig, context.sidecars));
 }
 

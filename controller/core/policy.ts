@@ -1,20 +1,29 @@
 // Whether a workload gets a sidecar, as small ordered checks that each return a human reason. The
 // same reason becomes a log line, a CLI warning and (in webhook mode) an admission warning.
 import { INJECT_ANNOTATION, NAMESPACE_INJECTION_DISABLED, NAMESPACE_INJECTION_LABEL, SYSTEM_NAMESPACES } from './constants.ts';
+import { otherMeshReason, templateOwnerReason } from './outcome.ts';
+import { detectOtherMesh, type OtherMesh } from './other-mesh.ts';
 import type { ReasonCode } from './reasons.ts';
 import { selectMeshConfig } from './selection.ts';
 import type { SidecarMemo } from './sidecar-memo.ts';
-import type { MeshConfig, NamespaceInfo, PodSpec, WorkloadKind } from './types.ts';
+import type { MeshConfig, NamespaceInfo, PodSpec, PodTemplateKind } from './types.ts';
 
 /** What policy looks at: the workload (for a Job's Pod, the owning Job) and its pod spec. */
 export interface InjectionCandidate {
-  kind: WorkloadKind;
+  kind: PodTemplateKind;
   name: string;
   namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   podAnnotations: Record<string, string>;
+  /** The pod template's labels (a Pod's own): another mesh's opt-in label is looked for there. */
+  podLabels?: Record<string, string>;
   podSpec: PodSpec | undefined;
+  /**
+   * The controller whose template this object's template is copied from (a Deployment's
+   * ReplicaSet, a CronJob's Job, a ReplicaSet's Pod): meshinit injects that template, not the copy.
+   */
+  templateOwner?: { kind: PodTemplateKind; name: string };
 }
 
 export interface PolicyContext {
@@ -36,7 +45,8 @@ export interface PolicyContext {
 /** `code`: the rule that decided, from a fixed list (a metric label; see reasons.ts). */
 export type InjectionDecision =
   | { inject: true; meshConfig: MeshConfig; reason: string; code: ReasonCode }
-  | { inject: false; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true };
+  /** `otherMesh`: skipped because another mesh's sidecar is (or will be) in the pod; every mode warns. */
+  | { inject: false; reason: string; code: ReasonCode; meshConfig?: MeshConfig; degraded?: true; otherMesh?: OtherMesh; copiedFrom?: { kind: PodTemplateKind; name: string } };
 
 function annotation(candidate: InjectionCandidate, key: string): string | undefined {
   if (Object.hasOwn(candidate.annotations, key)) return candidate.annotations[key];
@@ -66,6 +76,9 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   const ns = context.namespace;
   const excluded = namespaceExclusion(ns, context);
   if (excluded !== undefined) return { inject: false, ...excluded };
+  if (candidate.templateOwner) {
+    return { inject: false, copiedFrom: candidate.templateOwner, reason: templateOwnerReason(candidate.kind, candidate.templateOwner), code: 'template_copied' };
+  }
   const optIn = annotation(candidate, INJECT_ANNOTATION);
   if (optIn === 'false') return { inject: false, reason: `${candidate.kind} has annotation ${INJECT_ANNOTATION}: "false"`, code: 'opted_out' };
   if (candidate.podSpec?.hostNetwork === true) {
@@ -82,6 +95,11 @@ export function decideInjection(candidate: InjectionCandidate, context: PolicyCo
   if (meshConfig.spec.policy === 'Disabled' && optIn !== 'true') {
     return { inject: false, meshConfig, reason: `MeshConfig ${meshConfig.name} has policy Disabled and the ${candidate.kind} is not annotated ${INJECT_ANNOTATION}: "true"`, code: 'policy_disabled' };
   }
+  // Last: it matters only for a pod meshinit would inject. Skipped, not failed, whatever the
+  // failurePolicy: the workload runs fine under the mesh it has, and Fail would refuse (webhook) or
+  // delete (Initializer) it for that.
+  const otherMesh = detectOtherMesh({ podSpec: candidate.podSpec, annotations: [candidate.annotations, candidate.podAnnotations], labels: candidate.podLabels ?? {} }, meshConfig);
+  if (otherMesh) return { inject: false, meshConfig, otherMesh, reason: otherMeshReason(otherMesh), code: 'other_mesh' };
   const why = meshConfig.spec.policy === 'Disabled' ? `annotated ${INJECT_ANNOTATION}: "true"` : 'policy Enabled';
   return { inject: true, meshConfig, reason: `selected by MeshConfig ${meshConfig.name} (${why})`, code: meshConfig.spec.policy === 'Disabled' ? 'opted_in' : 'policy_enabled' };
 }

@@ -17,6 +17,8 @@ export const REASON_CODES = [
   'not_selected',
   'kind_not_selected',
   'policy_disabled',
+  'template_copied',
+  'other_mesh',
   // Injected.
   'policy_enabled',
   'opted_in',

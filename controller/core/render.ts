@@ -3,10 +3,10 @@
 // code in the controller, and a workload name cannot inject template syntax of its own.
 import type { Placeholder } from './constants.ts';
 import { hashString } from './status-record.ts';
-import type { SidecarSpec, WorkloadKind } from './types.ts';
+import type { PodTemplateKind, SidecarSpec } from './types.ts';
 
 export interface WorkloadIdentity {
-  kind: WorkloadKind;
+  kind: PodTemplateKind;
   name: string;
   namespace: string;
 }

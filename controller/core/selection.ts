@@ -1,7 +1,7 @@
 // Label selectors and MeshConfig selection, with the semantics of metav1.LabelSelector: an empty
 // selector matches everything, requirements are ANDed.
 import type { ReasonCode } from './reasons.ts';
-import type { LabelSelector, MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
+import type { LabelSelector, MeshConfig, NamespaceInfo, PodTemplateKind } from './types.ts';
 
 export function matchesLabelSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
@@ -30,7 +30,7 @@ export function matchesLabelSelector(selector: LabelSelector, labels: Record<str
 }
 
 export interface SelectionTarget {
-  kind: WorkloadKind;
+  kind: PodTemplateKind;
   labels: Record<string, string>;
   namespace: NamespaceInfo;
 }

@@ -4,8 +4,22 @@
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * The kinds the Initializer mode holds (its InitializerConfiguration lists exactly these) and whose
+ * objects the webhook caches to judge a Pod as its workload. Widening it would make the Initializer
+ * watch kinds the API server never holds for it.
+ */
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/**
+ * Every kind that carries a pod template, as `istioctl kube-inject` injects them: what offline
+ * `meshinit inject` and the webhook's `--target workloads` inject, and what a MeshConfig's `kinds`
+ * may name. A CronJob's template is under spec.jobTemplate.spec.template, a bare Pod is its own
+ * template, every other kind's is spec.template.
+ */
+export const POD_TEMPLATE_KINDS = [...WORKLOAD_KINDS, 'CronJob', 'ReplicaSet', 'ReplicationController', 'DeploymentConfig', 'Pod'] as const;
+export type PodTemplateKind = (typeof POD_TEMPLATE_KINDS)[number];
 
 export interface PendingInitializer {
   name: string;
@@ -89,6 +103,16 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/**
+ * An object of one of the POD_TEMPLATE_KINDS, recognised (see core/workload.ts): its pod template
+ * is where podTemplateOf() finds it, with a containers list.
+ */
+export interface PodTemplateCarrier extends KubeObject {
+  kind: PodTemplateKind;
+  metadata: ObjectMeta;
+  spec: Record<string, unknown>;
+}
+
 /** A Deployment, StatefulSet, DaemonSet or Job: everything the core touches is under spec.template. */
 export interface Workload extends KubeObject {
   kind: WorkloadKind;
@@ -136,10 +160,12 @@ export interface MeshConfigSpec {
   policy: InjectionPolicy;
   namespaceSelector: LabelSelector;
   selector: LabelSelector;
-  kinds: WorkloadKind[];
+  kinds: PodTemplateKind[];
   failurePolicy: FailurePolicy;
   priority: number;
   sidecar: SidecarSpec;
+  /** Container names (init or not) that mean another mesh's sidecar: a pod with one is skipped. */
+  conflictingContainers: string[];
 }
 
 export interface MeshConfig {

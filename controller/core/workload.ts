@@ -3,8 +3,8 @@
 import type { InjectionCandidate } from './policy.ts';
 import { isRecord, nestsDeeperThan, quote } from './untrusted.ts';
 import type { WorkloadIdentity } from './render.ts';
-import type { KubeObject, ObjectMeta, OwnerReference, Pod, Workload, WorkloadKind, WorkloadMetadata } from './types.ts';
-import { WORKLOAD_KINDS } from './types.ts';
+import type { KubeObject, ObjectMeta, OwnerReference, Pod, PodTemplateCarrier, PodTemplateKind, PodTemplateSpec, Workload, WorkloadKind, WorkloadMetadata } from './types.ts';
+import { POD_TEMPLATE_KINDS, WORKLOAD_KINDS } from './types.ts';
 
 
 function stringMap(value: unknown): Record<string, string> {
@@ -18,6 +18,50 @@ function stringMap(value: unknown): Record<string, string> {
 
 export function isWorkloadKind(kind: unknown): kind is WorkloadKind {
   return typeof kind === 'string' && (WORKLOAD_KINDS as readonly string[]).includes(kind);
+}
+
+export function isPodTemplateKind(kind: unknown): kind is PodTemplateKind {
+  return typeof kind === 'string' && (POD_TEMPLATE_KINDS as readonly string[]).includes(kind);
+}
+
+/**
+ * Where a kind keeps its pod template, as a path of fields from the object: a CronJob's is inside
+ * its Job template (as `istioctl kube-inject` finds it), a bare Pod is its own (empty path: its
+ * metadata and spec are the template's).
+ */
+export function podTemplatePath(kind: PodTemplateKind): readonly string[] {
+  switch (kind) {
+    case 'CronJob':
+      return ['spec', 'jobTemplate', 'spec', 'template'];
+    case 'Pod':
+      return [];
+    default:
+      return ['spec', 'template'];
+  }
+}
+
+/** The path as a reader writes it: `spec.jobTemplate.spec.template`; a Pod's template is itself. */
+export function podTemplateField(kind: PodTemplateKind): string {
+  const path = podTemplatePath(kind);
+  return path.length === 0 ? '(the Pod itself)' : path.join('.');
+}
+
+/** The pod template of a recognised object (a Pod: its own metadata and spec), or undefined. */
+export function podTemplateOf(object: PodTemplateCarrier): PodTemplateSpec | undefined {
+  let at: unknown = object;
+  for (const field of podTemplatePath(object.kind)) at = isRecord(at) ? at[field] : undefined;
+  return isRecord(at) ? (at as PodTemplateSpec) : undefined;
+}
+
+/** A copy of `object` holding `template` at its kind's path; every object on the way is copied, nothing mutated. */
+export function withPodTemplate<T extends PodTemplateCarrier>(object: T, template: PodTemplateSpec): T {
+  const put = (at: unknown, path: readonly string[]): Record<string, unknown> => {
+    const [field, ...rest] = path;
+    if (field === undefined) return { ...(isRecord(at) ? at : {}), ...template };
+    const record = isRecord(at) ? at : {};
+    return { ...record, [field]: put(record[field], rest) };
+  };
+  return put(object, podTemplatePath(object.kind)) as T;
 }
 
 export type Recognised<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -45,28 +89,37 @@ function metadataProblem(metadata: unknown, what: string): string | undefined {
  */
 export const MAX_OBJECT_DEPTH = 200;
 
-/** A Deployment/StatefulSet/DaemonSet/Job whose template has a containers list, or why not. */
-export function recogniseWorkload(object: unknown): Recognised<Workload> {
+/**
+ * An object of any of the POD_TEMPLATE_KINDS whose pod template has a containers list, or why not.
+ * For a bare Pod, the template's metadata is the Pod's own (checked as such above).
+ */
+export function recognisePodTemplateCarrier(object: unknown): Recognised<PodTemplateCarrier> {
   if (!isRecord(object)) return { ok: false, reason: 'not an object' };
   if (nestsDeeperThan(object, MAX_OBJECT_DEPTH)) return { ok: false, reason: `the object is nested more than ${MAX_OBJECT_DEPTH} levels deep` };
-  if (!isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${quote(object.kind)} is not a workload meshinit injects` };
+  if (!isPodTemplateKind(object.kind)) return { ok: false, reason: `kind ${quote(object.kind)} carries no pod template meshinit injects` };
   const metadataIssue = metadataProblem(object.metadata, object.kind);
   if (metadataIssue) return { ok: false, reason: metadataIssue };
   const metadata = object.metadata as ObjectMeta;
   const what = `${object.kind} ${metadata.name ?? metadata.generateName ?? ''}`;
-  const spec = object.spec;
-  const template = isRecord(spec) ? spec.template : undefined;
-  const podSpec = isRecord(template) ? template.spec : undefined;
-  if (!isRecord(template) || !isRecord(podSpec) || !Array.isArray(podSpec.containers)) {
-    return { ok: false, reason: `${what} has no spec.template.spec.containers list` };
-  }
-  if (template.metadata !== undefined) {
+  const path = podTemplatePath(object.kind);
+  const field = path.length === 0 ? 'spec' : `${path.join('.')}.spec`;
+  if (!isRecord(object.spec)) return { ok: false, reason: `${what} has no ${field}.containers list` };
+  const template = podTemplateOf(object as PodTemplateCarrier);
+  if (template === undefined || !isRecord(template.spec) || !Array.isArray(template.spec.containers)) return { ok: false, reason: `${what} has no ${field}.containers list` };
+  if (path.length > 0 && template.metadata !== undefined) {
     const templateIssue = isRecord(template.metadata) && isStringMap(template.metadata.labels) && isStringMap(template.metadata.annotations)
       ? undefined
-      : `${what}: spec.template.metadata must be an object whose labels and annotations are maps of strings`;
+      : `${what}: ${path.join('.')}.metadata must be an object whose labels and annotations are maps of strings`;
     if (templateIssue) return { ok: false, reason: templateIssue };
   }
-  return { ok: true, value: object as Workload };
+  return { ok: true, value: object as PodTemplateCarrier };
+}
+
+/** A Deployment/StatefulSet/DaemonSet/Job whose template has a containers list, or why not. */
+export function recogniseWorkload(object: unknown): Recognised<Workload> {
+  if (isRecord(object) && !isWorkloadKind(object.kind)) return { ok: false, reason: `kind ${quote(object.kind)} is not a workload meshinit injects` };
+  const recognised = recognisePodTemplateCarrier(object);
+  return recognised.ok ? { ok: true, value: recognised.value as Workload } : recognised;
 }
 
 export function recognisePod(object: unknown): Recognised<Pod> {
@@ -79,10 +132,11 @@ export function recognisePod(object: unknown): Recognised<Pod> {
   return { ok: true, value: { ...object, kind: 'Pod' } as Pod };
 }
 
-export function workloadCandidate(workload: Workload): InjectionCandidate {
+export function workloadCandidate(workload: PodTemplateCarrier): InjectionCandidate {
   // Defensive: callers should recognise first, but a missing template must reach injection (and
   // become an InjectionError there), not throw a TypeError here.
-  const template = (workload.spec as Workload['spec'] | undefined)?.template;
+  const template = podTemplateOf(workload);
+  const owner = controllerOwner(workload);
   return {
     kind: workload.kind,
     name: workload.metadata.name ?? workload.metadata.generateName ?? '',
@@ -90,7 +144,9 @@ export function workloadCandidate(workload: Workload): InjectionCandidate {
     labels: stringMap(workload.metadata.labels),
     annotations: stringMap(workload.metadata.annotations),
     podAnnotations: stringMap(template?.metadata?.annotations),
+    podLabels: stringMap(template?.metadata?.labels),
     podSpec: template?.spec,
+    ...(owner && isPodTemplateKind(owner.kind) ? { templateOwner: { kind: owner.kind, name: owner.name } } : {}),
   };
 }
 
@@ -107,6 +163,7 @@ export function ownedPodCandidate(pod: Pod, workload: WorkloadMetadata): Injecti
     labels: stringMap(workload.metadata.labels),
     annotations: stringMap(workload.metadata.annotations),
     podAnnotations: stringMap(pod.metadata.annotations),
+    podLabels: stringMap(pod.metadata.labels),
     podSpec: pod.spec,
   };
 }
@@ -131,6 +188,7 @@ export function podCandidate(pod: Pod, owner: WorkloadIdentity): InjectionCandid
     labels: stringMap(pod.metadata.labels),
     annotations,
     podAnnotations: annotations,
+    podLabels: stringMap(pod.metadata.labels),
     podSpec: pod.spec,
   };
 }
@@ -142,7 +200,7 @@ const POD_TEMPLATE_HASH = 'pod-template-hash';
  * named `<deployment>-<pod-template-hash>`, so the Deployment's name is recovered from it without
  * an API read. Bare Pods and Pods of other controllers get a reason instead.
  */
-export function podOwnerIdentity(pod: Pod, namespace: string): Recognised<WorkloadIdentity> {
+export function podOwnerIdentity(pod: Pod, namespace: string): Recognised<WorkloadIdentity & { kind: WorkloadKind }> {
   const owner = controllerOwner(pod);
   if (!owner) return { ok: false, reason: 'the Pod has no controller (bare Pods are not injected; inject their manifest with "meshinit inject")' };
   if (owner.kind === 'ReplicaSet') {

@@ -9,9 +9,9 @@ import { planPodInjection, planWorkloadInjection, type InjectionPlan } from '../
 import type { PolicyContext } from '../core/policy.ts';
 import type { ReasonCode } from '../core/reasons.ts';
 import type { SidecarMemo } from '../core/sidecar-memo.ts';
-import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo, Pod, PodTemplateCarrier, WorkloadKind, WorkloadMetadata } from '../core/types.ts';
 import { isRecord, quote } from '../core/untrusted.ts';
-import { controllerOwner, podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
+import { controllerOwner, podOwnerIdentity, recognisePod, recognisePodTemplateCarrier } from '../core/workload.ts';
 
 export type WebhookTarget = 'pods' | 'workloads';
 
@@ -73,6 +73,8 @@ export interface AdmissionDecision {
   decidedFrom?: string;
   /** Absent when there is nothing to report on (no name yet and no controller, a resource not mutated). */
   subject?: AdmissionSubject;
+  /** Skipped because the pod template has another mesh's sidecar: which mesh (logged at warn). */
+  otherMesh?: string;
 }
 
 export interface AdmissionResponseBody {
@@ -96,7 +98,11 @@ export interface AdmissionOutcome {
 }
 
 const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'];
-const WORKLOAD_RESOURCES: Record<string, string> = { deployments: 'apps', statefulsets: 'apps', daemonsets: 'apps', jobs: 'batch' };
+/** Every resource whose objects carry a pod template (POD_TEMPLATE_KINDS), by its API group. */
+const WORKLOAD_RESOURCES: Record<string, string> = {
+  deployments: 'apps', statefulsets: 'apps', daemonsets: 'apps', jobs: 'batch',
+  cronjobs: 'batch', replicasets: 'apps', replicationcontrollers: '', deploymentconfigs: 'apps.openshift.io', pods: '',
+};
 
 
 interface ParsedRequest {
@@ -179,12 +185,18 @@ function planFor(request: ParsedRequest, context: AdmissionContext): Planned {
     const decidedFrom = workload ? `${identity.kind}/${identity.name}` : `Pod (its ${identity.kind} ${identity.name} is not in meshinit's cache)`;
     return { plan: planPodInjection(object, identity, policy, workload), object, kind: 'Pod', name, decidedFrom, ...(subject ? { subject } : {}) };
   }
-  if (WORKLOAD_RESOURCES[request.resource] !== request.group) return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, code: 'not_targeted', kind: request.resource, name };
+  if (!Object.hasOwn(WORKLOAD_RESOURCES, request.resource) || WORKLOAD_RESOURCES[request.resource] !== request.group) {
+    return { skip: `resource ${request.group}/${request.resource} is not mutated with --target workloads`, code: 'not_targeted', kind: request.resource, name };
+  }
   // UPDATE too: re-applying the manifest from Git would otherwise strip the sidecar from the template.
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { skip: `operation ${request.operation} is not mutated`, code: 'not_targeted', kind: request.resource, name };
-  const workload = recogniseWorkload(request.object);
+  // A Pod's containers cannot change once it exists: an UPDATE patched with a sidecar would be refused, the user's edit with it.
+  if (request.resource === 'pods' && request.operation !== 'CREATE') return { skip: `operation ${request.operation} is not mutated (Pods are injected on CREATE)`, code: 'not_targeted', kind: 'Pod', name };
+  // Every kind with a pod template; a Pod, ReplicaSet or Job whose controller is one of them is
+  // skipped by policy (its owner's template is the one injected).
+  const workload = recognisePodTemplateCarrier(request.object);
   if (!workload.ok) return { skip: `malformed workload: ${workload.reason}`, code: 'malformed', kind: request.resource, name };
-  const object = withNamespace<Workload>(workload.value, request.namespace);
+  const object = withNamespace<PodTemplateCarrier>(workload.value, request.namespace);
   const subject = subjectOf(object, workload.value.kind, request.namespace);
   return { plan: planWorkloadInjection(object, policy), object, kind: workload.value.kind, name, ...(subject ? { subject } : {}) };
 }

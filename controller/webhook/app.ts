@@ -86,7 +86,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): (request: http.Incom
       }
     }
     const { decision } = answer.outcome;
-    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' ? 'warn' : 'info';
+    const level = decision.action === 'denied' ? 'error' : decision.action === 'allowed-uninjected' || decision.otherMesh !== undefined ? 'warn' : 'info';
     const message = { injected: 'Injected sidecar', skipped: 'Skipped injection', 'allowed-uninjected': 'Admitted without sidecar', denied: 'Denied admission' }[decision.action];
     const ms = deps.now() - started;
     deps.log[level](message, { ...decision, durationMs: Math.round(ms * 100) / 100 });

@@ -157,8 +157,8 @@ describe('meshinit inject command', () => {
       expect(Object.keys(list)).to.deep.equal(['apiVersion', 'kind', 'items']);
       expect(list.apiVersion).to.equal('v1');
       expect(list.kind).to.equal('List');
-      expect(list.items.map((item) => item.kind)).to.deep.equal(['Service', 'ConfigMap', 'Pod', 'Deployment']);
-      expect(containerNames(list.items[3]!)).to.deep.equal(['app', 'mesh-proxy']);
+      expect(list.items.map((item) => item.kind)).to.deep.equal(['Service', 'ConfigMap', 'Deployment']);
+      expect(containerNames(list.items[2]!)).to.deep.equal(['app', 'mesh-proxy']);
       // Read as kubectl reads YAML (1.1): `ENABLED: yes` is a boolean there too.
       expect((list.items[1] as unknown as { data: Record<string, unknown> }).data).to.deep.include({ ENABLED: true, MODE: '0644' });
     });

@@ -30,6 +30,28 @@ const CASES: GoldenCase[] = [
   { name: 'kube-system', output: 'yaml', stderr: [/^meshinit: skipped Deployment kube-system\/coredns: namespace kube-system is a system namespace/] },
   { name: 'upgrade', output: 'yaml', stderr: [] },
   { name: 'list', output: 'yaml', stderr: [] },
+  {
+    name: 'pod-template-kinds',
+    output: 'yaml',
+    // One note per document of a kind some mode on a cluster would not inject, saying which.
+    stderr: [
+      /^meshinit: note: test\/cli\/golden\/pod-template-kinds\.yaml(\.injected)?: document 1: CronJob shop\/nightly-report injected; on a cluster, only the webhook with --target workloads injects CronJobs; the Initializer mode does not hold them/,
+      /^meshinit: note: .*: document 2: CronJob shop\/cleanup injected; /,
+      /^meshinit: note: .*: document 3: ReplicaSet shop\/frontend injected; on a cluster, only the webhook with --target workloads injects ReplicaSets;/,
+      /^meshinit: note: .*: document 4: ReplicationController shop\/nginx injected; .*--target pods does not inject their Pods$/,
+      /^meshinit: note: .*: document 5: DeploymentConfig shop\/ruby-hello injected; .*the Initializer mode does not hold them/,
+      /^meshinit: note: .*: document 6: Pod shop\/debug injected; on a cluster, only the webhook with --target workloads injects bare Pods;/,
+    ],
+  },
+  {
+    name: 'other-mesh',
+    output: 'yaml',
+    stderr: [
+      /^meshinit: warning: skipped Deployment bookinfo\/ratings: the pod template belongs to another mesh, Istio \(init container istio-init, container istio-proxy, annotation sidecar\.istio\.io\/status\): two meshes in one pod would both redirect its traffic to their own proxy, so meshinit leaves it to Istio$/,
+      /^meshinit: warning: skipped Deployment emojivoto\/emoji: the pod template belongs to another mesh, Linkerd \(annotation linkerd\.io\/inject: "enabled"\)/,
+      /^meshinit: warning: skipped Deployment shop\/payments: the pod template has container vault-agent, listed in spec\.conflictingContainers of MeshConfig golden: meshinit does not add its sidecar beside it$/,
+    ],
+  },
 ];
 
 const inputOf = (c: GoldenCase) => `${GOLDEN_DIR}/${c.name}.yaml`;
@@ -70,13 +92,13 @@ describe('meshinit inject golden files', () => {
     });
   }
 
-  it('passes Services, ConfigMaps, bare Pods and comment-only documents through byte for byte', async () => {
+  it('passes Services, ConfigMaps and comment-only documents through byte for byte', async () => {
     const input = await readRepoFile(`${GOLDEN_DIR}/passthrough.yaml`);
     expect(await readRepoFile(`${GOLDEN_DIR}/passthrough.yaml.injected`)).to.equal(input);
   });
 
   it('leaves skipped workloads byte for byte', async () => {
-    for (const name of ['opted-out', 'hostnetwork', 'kube-system']) {
+    for (const name of ['opted-out', 'hostnetwork', 'kube-system', 'other-mesh']) {
       expect(await readRepoFile(`${GOLDEN_DIR}/${name}.yaml.injected`), name).to.equal(await readRepoFile(`${GOLDEN_DIR}/${name}.yaml`));
     }
   });

@@ -80,7 +80,7 @@ describe('core/explain: why each MeshConfig did or did not apply', () => {
     const store = new MeshConfigStore(SILENT);
     const broken = store.apply(rawMeshConfig('broken', { priority: 99, policy: 'Sometimes' }));
     const goodSpec = rawMeshConfig('edited', { priority: 60 }).spec;
-    const edited = store.apply({ ...rawMeshConfig('edited', { priority: 60, kinds: ['Pod'] }, 3), status: { lastValidGeneration: 2, lastValidSpec: goodSpec } });
+    const edited = store.apply({ ...rawMeshConfig('edited', { priority: 60, kinds: ['PodTemplate'] }, 3), status: { lastValidGeneration: 2, lastValidSpec: goodSpec } });
     const toEntry = (verdict: typeof broken): MeshConfigEntry => verdict.valid
       ? valid(verdict.meshConfig)
       : { name: verdict.name, valid: false, problems: verdict.problems, ...(verdict.serving ? { serving: verdict.serving } : {}) };

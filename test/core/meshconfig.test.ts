@@ -34,10 +34,11 @@ describe('core/meshconfig: parseMeshConfig', () => {
           policy: 'Enabled',
           namespaceSelector: {},
           selector: {},
-          kinds: ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'],
+          kinds: ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet', 'ReplicationController', 'DeploymentConfig', 'Pod'],
           failurePolicy: 'Ignore',
           priority: 0,
           sidecar: { initContainers: [], containers: [proxy], volumes: [], imagePullSecrets: [], podAnnotations: {}, podLabels: {} },
+          conflictingContainers: [],
         },
       });
     });
@@ -52,7 +53,7 @@ describe('core/meshconfig: parseMeshConfig', () => {
       expect(result.meshConfig.spec.policy).to.equal('Enabled');
       expect(result.meshConfig.spec.failurePolicy).to.equal('Ignore');
       expect(result.meshConfig.spec.priority).to.equal(0);
-      expect(result.meshConfig.spec.kinds).to.deep.equal(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
+      expect(result.meshConfig.spec.kinds).to.deep.equal(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet', 'ReplicationController', 'DeploymentConfig', 'Pod']);
       expect(result.meshConfig.spec.selector).to.deep.equal({});
       expect(result.meshConfig.spec.sidecar.volumes).to.deep.equal([]);
       expect(result.meshConfig.spec.sidecar.podLabels).to.deep.equal({});
@@ -194,14 +195,31 @@ describe('core/meshconfig: parseMeshConfig', () => {
       ]);
     });
 
-    it('rejects kinds that are not workloads, empty, or not a list', () => {
-      expect(problemsOf(rawMeshConfig('bad', { kinds: ['Deployment', 'Pod', 'ReplicaSet'] }))).to.deep.equal([
-        'spec.kinds: "Pod" is not one of Deployment, StatefulSet, DaemonSet, Job',
-        'spec.kinds: "ReplicaSet" is not one of Deployment, StatefulSet, DaemonSet, Job',
+    it('rejects kinds that carry no pod template, empty, or not a list', () => {
+      expect(problemsOf(rawMeshConfig('bad', { kinds: ['Deployment', 'Service', 'PodTemplate'] }))).to.deep.equal([
+        'spec.kinds: "Service" is not one of Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ReplicationController, DeploymentConfig, Pod',
+        'spec.kinds: "PodTemplate" is not one of Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ReplicationController, DeploymentConfig, Pod',
       ]);
       expect(problemsOf(rawMeshConfig('bad', { kinds: [] }))[0]).to.match(/^spec\.kinds: must be a non-empty list/);
       expect(problemsOf(rawMeshConfig('bad', { kinds: 'Deployment' }))[0]).to.match(/^spec\.kinds: must be a non-empty list/);
-      expect(problemsOf(rawMeshConfig('bad', { kinds: ['deployment'] }))[0]).to.equal('spec.kinds: "deployment" is not one of Deployment, StatefulSet, DaemonSet, Job');
+      expect(problemsOf(rawMeshConfig('bad', { kinds: ['deployment'] }))[0]).to.equal('spec.kinds: "deployment" is not one of Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ReplicationController, DeploymentConfig, Pod');
+    });
+
+    it('accepts every pod-template kind in kinds', () => {
+      const parsed = parseMeshConfig(rawMeshConfig('all', { kinds: ['CronJob', 'Pod', 'ReplicaSet', 'ReplicationController', 'DeploymentConfig'] }));
+      expect(parsed.ok && parsed.meshConfig.spec.kinds).to.deep.equal(['CronJob', 'Pod', 'ReplicaSet', 'ReplicationController', 'DeploymentConfig']);
+    });
+
+    it('takes spec.conflictingContainers as a list of container names, refusing bad names, duplicates and its own sidecar', () => {
+      const parsed = parseMeshConfig(rawMeshConfig('c', { conflictingContainers: ['vault-agent', 'app-proxy'] }));
+      expect(parsed.ok && parsed.meshConfig.spec.conflictingContainers).to.deep.equal(['vault-agent', 'app-proxy']);
+      expect(problemsOf(rawMeshConfig('bad', { conflictingContainers: 'vault-agent' }))).to.deep.equal(['spec.conflictingContainers: must be a list of container names']);
+      expect(problemsOf(rawMeshConfig('bad', { conflictingContainers: ['Vault_Agent', 7, 'mesh-proxy', 'x', 'x'] }))).to.deep.equal([
+        'spec.conflictingContainers[0]: must be a container name, a DNS-1123 label (lowercase letters, digits, \'-\'), got "Vault_Agent"',
+        'spec.conflictingContainers[1]: must be a container name, a DNS-1123 label (lowercase letters, digits, \'-\'), got 7',
+        'spec.conflictingContainers[2]: "mesh-proxy" is a container of this MeshConfig\'s own sidecar',
+        'spec.conflictingContainers[4]: "x" is listed twice',
+      ]);
     });
 
     it('rejects a priority that is not a safe integer', () => {

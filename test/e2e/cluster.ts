@@ -18,7 +18,7 @@ const PLURALS: Record<string, string> = {
   Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
   Service: 'services', Deployment: 'deployments', PodDisruptionBudget: 'poddisruptionbudgets', MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   CustomResourceDefinition: 'customresourcedefinitions', MeshConfig: 'meshconfigs', Pod: 'pods', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets',
-  Job: 'jobs', ConfigMap: 'configmaps', Role: 'roles', RoleBinding: 'rolebindings', SubjectAccessReview: 'subjectaccessreviews', InitializerConfiguration: 'initializerconfigurations',
+  Job: 'jobs', CronJob: 'cronjobs', ReplicaSet: 'replicasets', ReplicationController: 'replicationcontrollers', ConfigMap: 'configmaps', Role: 'roles', RoleBinding: 'rolebindings', SubjectAccessReview: 'subjectaccessreviews', InitializerConfiguration: 'initializerconfigurations',
 };
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'CustomResourceDefinition', 'MeshConfig', 'SubjectAccessReview', 'InitializerConfiguration']);
 

@@ -65,6 +65,15 @@ function containerNames(object: Json): string[] {
   return podSpec(object).containers.map((c) => c.name);
 }
 
+/** A Deployment as `istioctl kube-inject` writes it (trimmed): istio-init, istio-proxy and Istio's status annotation. */
+function istioInjected(name: string, labels: Record<string, string> = {}): Json {
+  const deployment = workload('Deployment', name, { labels, containers: [{ name: 'ratings', image: 'istio/examples-bookinfo-ratings-v1:1.20.2' }, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] });
+  const template = (deployment.spec as Json).template as { metadata: Json; spec: Json };
+  template.metadata.annotations = { 'sidecar.istio.io/status': '{"initContainers":["istio-init"],"containers":["istio-proxy"],"revision":"default"}' };
+  template.spec.initContainers = [{ name: 'istio-init', image: 'istio/proxyv2:1.24.0' }];
+  return deployment;
+}
+
 function pending(object: Json): string[] {
   const initializers = (object.metadata as Json).initializers as { pending?: Array<{ name: string }> } | undefined;
   return (initializers?.pending ?? []).map((entry) => entry.name);
@@ -273,6 +282,24 @@ for (const release of LEGACY_RELEASES) {
       }
     });
 
+    it('another mesh: an Istio-injected Deployment is released untouched, the reason logged at warn and a Warning Event', async function () {
+      const created = await createBlocking(istioInjected('ratings-istio'));
+      expect(created.status, JSON.stringify(created.json).slice(0, 300)).to.equal(201);
+      expect(containerNames(created.json), 'no second proxy').to.deep.equal(['ratings', 'istio-proxy']);
+      expect(((podSpec(created.json).initContainers ?? []) as Array<{ name: string }>).map((c) => c.name), 'no second iptables redirect').to.deep.equal(['istio-init']);
+      const line = await meshinit!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'ratings-istio', 'the skip of ratings-istio');
+      expect(line.level).to.equal('warn');
+      expect(String(line.reason)).to.equal(
+        'the pod template belongs to another mesh, Istio (init container istio-init, container istio-proxy, annotation sidecar.istio.io/status): ' +
+          'two meshes in one pod would both redirect its traffic to their own proxy, so meshinit leaves it to Istio',
+      );
+      const event = await waitUntil(async () => {
+        const events = await request('GET', `/api/v1/namespaces/${APPS}/events`);
+        return ((events.json.items ?? []) as Json[]).find((e) => (e.involvedObject as Json).name === 'ratings-istio' && e.type === 'Warning');
+      }, 'the Warning Event of ratings-istio');
+      expect(String(event.message)).to.include('another mesh, Istio');
+    });
+
     it('takes its turn between another initializer before it and one after it: nothing written out of turn, the order kept', async function () {
       const configs = [
         { apiVersion: 'admissionregistration.k8s.io/v1alpha1', kind: 'InitializerConfiguration', metadata: { name: 'aaa-before' }, initializers: [{ name: 'before.e2e.example.com', rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'] }] }] },
@@ -355,6 +382,13 @@ for (const release of LEGACY_RELEASES) {
         expect(refused.status, JSON.stringify(refused.json)).to.be.within(400, 499);
         expect(String(refused.json.message)).to.include('app');
         await waitUntil(async () => ((await read('Deployment', 'collides')) === undefined ? true : undefined), 'the refused Deployment deleted');
+        // Another mesh is a skip, not a failure: failurePolicy Fail would have the server delete a
+        // workload that runs fine under Istio.
+        const istio = await createBlocking(istioInjected('strict-istio', { strict: 'enforced' }));
+        expect(istio.status, JSON.stringify(istio.json).slice(0, 300)).to.equal(201);
+        expect(containerNames(istio.json)).to.deep.equal(['ratings', 'istio-proxy']);
+        const line = await meshinit!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'strict-istio', 'the skip of strict-istio');
+        expect(line).to.include({ level: 'warn', meshConfig: 'strict' });
       } finally {
         await mustKubectl(admin(), ['delete', 'meshconfig', 'strict']);
       }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { CONTROLLER, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from './cluster.ts';
+import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitUntil, type Json } from './cluster.ts';
 
 const MESHCONFIGS = '/apis/meshinit.dev/v1alpha1/meshconfigs';
 
@@ -70,7 +70,11 @@ describe('webhook mode on a real kube-apiserver', function () {
         { ...shipped.webhooks[0], clientConfig: { url: `https://127.0.0.1:${podsPort}/inject`, caBundle } },
         {
           ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev', clientConfig: { url: `https://127.0.0.1:${workloadsPort}/inject`, caBundle },
-          rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets'], scope: 'Namespaced' }],
+          rules: [
+            { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], scope: 'Namespaced' },
+            { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs'], scope: 'Namespaced' },
+            { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['replicationcontrollers'], scope: 'Namespaced' },
+          ],
         },
       ],
     });
@@ -127,6 +131,52 @@ describe('webhook mode on a real kube-apiserver', function () {
     expect(status).to.equal(201);
     const template = (object.spec as { template: { spec: unknown } }).template;
     expect(containerNames(template.spec)).to.include('mesh-proxy');
+  });
+
+  it('injects a CronJob with --target workloads, in spec.jobTemplate.spec.template', async function () {
+    const cronJob = readYaml('test/cli/golden/pod-template-kinds.yaml').find((d) => d.kind === 'CronJob' && d.apiVersion === 'batch/v1')!;
+    const { status, object } = await create(plane, { ...cronJob, metadata: { ...(cronJob.metadata as Json), namespace: 'e2e-apps' } });
+    expect(status, JSON.stringify(object).slice(0, 300)).to.equal(201);
+    const template = (object.spec as { jobTemplate: { spec: { template: { metadata: Json; spec: unknown } } } }).jobTemplate.spec.template;
+    expect(containerNames(template.spec)).to.deep.equal(['report', 'mesh-proxy']);
+    expect((template.metadata.annotations as Record<string, string>)['sidecar.meshinit.dev/status']).to.include('"meshConfig":"default"');
+    await workloadsWebhook!.waitForLog((l) => l.message === 'Injected sidecar' && l.kind === 'CronJob' && l.name === 'nightly-report', 'the CronJob decision');
+  });
+
+  it('injects a ReplicaSet and a ReplicationController with --target workloads; a Deployment\'s ReplicaSet is left to the Deployment', async function () {
+    const kinds = readYaml('test/cli/golden/pod-template-kinds.yaml');
+    for (const kind of ['ReplicaSet', 'ReplicationController']) {
+      const manifest = kinds.find((d) => d.kind === kind)!;
+      const { status, object } = await create(plane, { ...manifest, metadata: { ...(manifest.metadata as Json), namespace: 'e2e-apps' } });
+      expect(status, `${kind}: ${JSON.stringify(object).slice(0, 300)}`).to.equal(201);
+      expect(containerNames((object.spec as { template: { spec: unknown } }).template.spec), kind).to.include('mesh-proxy');
+    }
+    const replicaSet = kinds.find((d) => d.kind === 'ReplicaSet')!;
+    const owned = { ...replicaSet, metadata: { name: 'web-6b7c8d9f5', namespace: 'e2e-apps', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: '6b1f0c2e-0000-4000-8000-000000000003', controller: true }] } };
+    const { status, object } = await create(plane, owned);
+    expect(status).to.equal(201);
+    expect(containerNames((object.spec as { template: { spec: unknown } }).template.spec)).to.deep.equal(['php-redis']);
+    const line = await workloadsWebhook!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'web-6b7c8d9f5', 'the skip of the Deployment\'s ReplicaSet');
+    expect(String(line.reason)).to.match(/^its pod template is copied from its controller, Deployment web/);
+  });
+
+  it('skips an Istio-injected Deployment with --target workloads: no second proxy, the reason logged at warn, a warning for kubectl', async function () {
+    // Created with kubectl, as a user would: the API server hands admission warnings to the client,
+    // and kubectl prints them on stderr.
+    const ratings = readYaml('test/cli/golden/other-mesh.yaml').find((d) => (d.metadata as Json).name === 'ratings')!;
+    const file = path.join(certDir, 'ratings.json');
+    fs.writeFileSync(file, JSON.stringify({ ...ratings, metadata: { ...(ratings.metadata as Json), namespace: 'e2e-apps' } }));
+    const created = await mustKubectl(plane.adminKubeconfigPath, ['create', '-f', file]);
+    console.log(`        kubectl create -f ratings.json:\n${created.stderr}${created.stdout}`);
+    expect(created.stderr).to.match(/^Warning: meshinit did not inject its sidecar: the pod template belongs to another mesh, Istio/m);
+    expect(created.stdout).to.include('deployment.apps/ratings created');
+    const object = JSON.parse((await plane.request('GET', '/apis/apps/v1/namespaces/e2e-apps/deployments/ratings')).body) as Json;
+    const template = (object.spec as { template: { spec: { initContainers?: Array<{ name: string }> } } }).template;
+    expect(containerNames(template.spec)).to.deep.equal(['ratings', 'istio-proxy']);
+    expect((template.spec.initContainers ?? []).map((c) => c.name)).to.deep.equal(['istio-init']);
+    const line = await workloadsWebhook!.waitForLog((l) => l.message === 'Skipped injection' && l.name === 'ratings', 'the skip of ratings');
+    expect(line).to.include({ level: 'warn', otherMesh: 'Istio', kind: 'Deployment' });
+    expect(String(line.reason)).to.match(/^the pod template belongs to another mesh, Istio \(init container istio-init, container istio-proxy, annotation sidecar\.istio\.io\/status\)/);
   });
 
   it('judges a Pod as its Deployment: the Pod of a Deployment annotated inject: "false" is not injected, and the log names the Deployment', async function () {

@@ -15,7 +15,7 @@ import {
   MESHCONFIG_VERSION,
   PLACEHOLDERS,
 } from '../../controller/core/constants.ts';
-import { WORKLOAD_KINDS } from '../../controller/core/types.ts';
+import { POD_TEMPLATE_KINDS } from '../../controller/core/types.ts';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
 import { desiredStatus } from '../../controller/kube/meshconfig-status.ts';
 import { MeshConfigStore } from '../../controller/kube/meshconfig-store.ts';
@@ -47,7 +47,7 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 
 const KEYWORDS = new Set([
   'type', 'enum', 'required', 'properties', 'items', 'minItems', 'additionalProperties',
-  'description', 'format', 'default', 'x-kubernetes-preserve-unknown-fields',
+  'description', 'format', 'default', 'x-kubernetes-preserve-unknown-fields', 'pattern', 'maxLength',
 ]);
 
 interface ValidateOptions {
@@ -76,6 +76,10 @@ function validate(schema: Schema, value: unknown, at: string, opts: ValidateOpti
   const errors: string[] = [];
   if (Array.isArray(schema.enum) && !schema.enum.includes(value)) {
     errors.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  }
+  if (typeof value === 'string') {
+    if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value)) errors.push(`${at}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
+    if (typeof schema.maxLength === 'number' && value.length > schema.maxLength) errors.push(`${at}: longer than ${schema.maxLength}`);
   }
   if (Array.isArray(value)) {
     if (typeof schema.minItems === 'number' && value.length < schema.minItems) {
@@ -228,7 +232,7 @@ describe('MeshConfig CRDs', () => {
     expect(at(specSchema(schemaV1, 'policy'), 'default')).to.equal('Enabled');
     expect(at(specSchema(schemaV1, 'failurePolicy'), 'default')).to.equal('Ignore');
     expect(at(specSchema(schemaV1, 'priority'), 'default')).to.equal(0);
-    expect(at(specSchema(schemaV1, 'kinds'), 'default')).to.deep.equal([...WORKLOAD_KINDS]);
+    expect(at(specSchema(schemaV1, 'kinds'), 'default')).to.deep.equal([...POD_TEMPLATE_KINDS]);
   });
 
   it('v1: containers and volumes are kept whole (preserve-unknown-fields, typed objects with required names)', () => {
@@ -242,7 +246,8 @@ describe('MeshConfig CRDs', () => {
 
   it('both: enums and required fields match the controller types', () => {
     for (const s of [schemaV1, schemaV1beta1]) {
-      expect(at(specSchema(s, 'kinds'), 'items', 'enum')).to.deep.equal([...WORKLOAD_KINDS]);
+      expect(at(specSchema(s, 'kinds'), 'items', 'enum')).to.deep.equal([...POD_TEMPLATE_KINDS]);
+      expect(at(specSchema(s, 'conflictingContainers'), 'items')).to.deep.equal({ type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 });
       expect(at(specSchema(s, 'policy'), 'enum')).to.deep.equal(['Enabled', 'Disabled']);
       expect(at(specSchema(s, 'failurePolicy'), 'enum')).to.deep.equal(['Ignore', 'Fail']);
       expect(at(s, 'properties', 'spec', 'required')).to.deep.equal(['sidecar']);
@@ -285,7 +290,9 @@ describe('MeshConfig documents against the CRD schema', () => {
     ['no containers in the sidecar', (mc) => { (at(mc, 'spec', 'sidecar') as Json).containers = []; }],
     ['a container without image', (mc) => { delete (at(mc, 'spec', 'sidecar', 'containers', 0) as Json).image; }],
     ['a volume without name', (mc) => { delete (at(mc, 'spec', 'sidecar', 'volumes', 0) as Json).name; }],
-    ['kind CronJob', (mc) => { (mc.spec as Json).kinds = ['CronJob']; }],
+    ['kind PodTemplate', (mc) => { (mc.spec as Json).kinds = ['PodTemplate']; }],
+    ['a conflicting container name that is not a DNS-1123 label', (mc) => { (mc.spec as Json).conflictingContainers = ['Vault_Agent']; }],
+    ['a conflicting container name of 64 characters', (mc) => { (mc.spec as Json).conflictingContainers = ['a'.repeat(64)]; }],
     ['failurePolicy Retry', (mc) => { (mc.spec as Json).failurePolicy = 'Retry'; }],
     ['priority "high"', (mc) => { (mc.spec as Json).priority = 'high'; }],
     ['priority 1.5', (mc) => { (mc.spec as Json).priority = 1.5; }],
@@ -327,11 +334,11 @@ describe('the sample MeshConfig (built-in default of meshinit inject)', () => {
   const containers = sidecar.containers as Json[];
   const initContainers = sidecar.initContainers as Json[];
 
-  it('is a single document named default, selecting all four kinds, policy Enabled, failurePolicy Ignore', () => {
+  it('is a single document named default, selecting every pod-template kind, policy Enabled, failurePolicy Ignore', () => {
     expect(loadDocs('manifests/meshconfig-sample.yaml')).to.have.length(1);
     expect(at(sample, 'metadata', 'name')).to.equal('default');
     expect(sample.spec).to.include({ policy: 'Enabled', failurePolicy: 'Ignore' });
-    expect(at(sample, 'spec', 'kinds')).to.deep.equal([...WORKLOAD_KINDS]);
+    expect(at(sample, 'spec', 'kinds')).to.deep.equal([...POD_TEMPLATE_KINDS]);
   });
 
   it('has the mesh-init init container and the mesh-proxy container on the expected images', () => {

@@ -183,10 +183,68 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
     expect(admit(review(podOf({ kind: 'Job', name: 'j' }), { operation: 'UPDATE' }), context(goldenMeshConfig())).decision.reason).to.include('UPDATE');
   });
 
+  it('--target pods: a Pod that Istio\'s webhook injected first is skipped with a warning; reinvoked after Istio added its proxy to meshinit\'s Pod, it says both are there', function () {
+    const rs = { kind: 'ReplicaSet', name: 'web-7d9f8c6b5' };
+    const istioFirst = podOf(rs, { labels: { 'pod-template-hash': '7d9f8c6b5' }, annotations: { 'sidecar.istio.io/status': '{}' }, containers: [{ name: 'web', image: 'web:1' }, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] });
+    const first = admit(review(istioFirst), context(goldenMeshConfig({ failurePolicy: 'Fail' })));
+    expect(first.review.response).to.not.have.property('patch');
+    expect(first.decision).to.include({ action: 'skipped', otherMesh: 'Istio', decidedFrom: 'Pod (its Deployment web is not in meshinit\'s cache)' });
+    expect(first.review.response.warnings?.[0]).to.match(/^meshinit did not inject its sidecar: the pod template belongs to another mesh, Istio/);
+    // meshinit first (its configuration renamed to sort before Istio's), then Istio, then meshinit reinvoked.
+    const plain = podOf(rs, { labels: { 'pod-template-hash': '7d9f8c6b5' } });
+    const ours = patched(plain, admit(review(plain), context(goldenMeshConfig())).review.response) as { spec: { containers: Array<{ name: string; image: string }> } };
+    const both = { ...ours, spec: { ...ours.spec, containers: [...ours.spec.containers, { name: 'istio-proxy', image: 'istio/proxyv2:1.24.0' }] } } as KubeObject;
+    const reinvoked = admit(review(both), context(goldenMeshConfig()));
+    expect(reinvoked.review.response).to.not.have.property('patch');
+    expect(reinvoked.decision.reason).to.match(/meshinit's sidecar from an earlier injection is still in it: remove one of the two$/);
+  });
+
   it('rejects what is not an AdmissionReview with a clear error', function () {
     for (const body of [null, [], 'x', { kind: 'AdmissionReview', apiVersion: 'v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: '' } }]) {
       expect(() => admit(body, context(goldenMeshConfig())), JSON.stringify(body)).to.throw(AdmissionRequestError);
     }
+  });
+
+  describe('--target workloads: every kind that carries a pod template, and another mesh', function () {
+    const golden = (file: string) => parseAllDocuments(fs.readFileSync(path.join(GOLDEN, file), 'utf8')).map((d) => d.toJS() as KubeObject);
+    const workloads = context(goldenMeshConfig(), 'workloads');
+
+    it('injects a CronJob (batch/v1 and batch/v1beta1) in spec.jobTemplate.spec.template', function () {
+      for (const cronJob of golden('pod-template-kinds.yaml').filter((o) => o.kind === 'CronJob')) {
+        const { review: answer, decision } = admit(review(cronJob, { group: 'batch', resource: 'cronjobs', namespace: 'shop' }), workloads);
+        expect(decision).to.include({ action: 'injected', kind: 'CronJob', meshConfig: 'golden' });
+        const result = patched(cronJob, answer.response) as { spec: { jobTemplate: { spec: { template: { spec: { containers: Array<{ name: string }> } } } } } };
+        expect(result.spec.jobTemplate.spec.template.spec.containers.map((c) => c.name)).to.include('mesh-proxy');
+      }
+    });
+
+    it('skips an Istio-injected Deployment with the other-mesh reason and an admission warning, under failurePolicy Fail too', function () {
+      const ratings = golden('other-mesh.yaml')[0]!;
+      for (const failurePolicy of ['Ignore', 'Fail']) {
+        const { review: answer, decision } = admit(review(ratings, { group: 'apps', resource: 'deployments', namespace: 'bookinfo' }), context(goldenMeshConfig({ failurePolicy }), 'workloads'));
+        expect(answer.response, failurePolicy).to.not.have.property('patch');
+        expect(answer.response.allowed).to.equal(true);
+        expect(decision).to.include({ action: 'skipped', otherMesh: 'Istio' });
+        expect(decision.reason).to.match(/^the pod template belongs to another mesh, Istio \(init container istio-init, container istio-proxy, annotation sidecar\.istio\.io\/status\)/);
+        expect(answer.response.warnings).to.deep.equal([`meshinit did not inject its sidecar: ${decision.reason}`]);
+      }
+    });
+
+    it('injects a bare Pod on CREATE only, and leaves a Pod, ReplicaSet or Job made by a controller to that controller\'s template', function () {
+      const bare = podOf(undefined);
+      expect(admit(review(bare), workloads).decision.action).to.equal('injected');
+      expect(admit(review(bare, { operation: 'UPDATE' }), workloads).decision.reason).to.equal('operation UPDATE is not mutated (Pods are injected on CREATE)');
+      const ofReplicaSet = admit(review(podOf({ kind: 'ReplicaSet', name: 'web-7d9f8c6b5' })), workloads).decision;
+      expect(ofReplicaSet).to.include({ action: 'skipped', reason: 'its pod template is copied from its controller, ReplicaSet web-7d9f8c6b5: meshinit injects the ReplicaSet\'s template ("meshinit inject", or the webhook with --target workloads), not the Pod made from it' });
+      const job = { ...golden('workload-kinds.yaml').find((o) => o.kind === 'Job')!, metadata: { name: 'nightly-28911', ownerReferences: [{ apiVersion: 'batch/v1', kind: 'CronJob', name: 'nightly', uid: 'c1', controller: true }] } };
+      expect(admit(review(job, { group: 'batch', resource: 'jobs' }), workloads).decision.reason).to.equal('its pod template is copied from its controller, CronJob nightly: meshinit injects the CronJob\'s template ("meshinit inject", or the webhook with --target workloads), not the Job made from it');
+    });
+
+    it('still ignores resources without a pod template, and a known resource name in the wrong group', function () {
+      expect(admit(review({ kind: 'Service', metadata: { name: 's' } }, { resource: 'services' }), workloads).decision.reason).to.equal('resource /services is not mutated with --target workloads');
+      expect(admit(review(podOf(undefined), { group: 'apps', resource: 'pods' }), workloads).decision.reason).to.equal('resource apps/pods is not mutated with --target workloads');
+      expect(admit(review(podOf(undefined), { resource: 'constructor' }), workloads).decision.action).to.equal('skipped');
+    });
   });
 
   describe('--target workloads: the same golden cases as meshinit inject', function () {
@@ -197,8 +255,12 @@ describe('webhook admission (AdmissionReview in, JSON Patch out)', function () {
         const expected = parseAllDocuments(fs.readFileSync(path.join(GOLDEN, `${file}.injected`), 'utf8')).map((d) => d.toJS() as KubeObject).filter((o) => o && typeof o === 'object');
         let workloads = 0;
         inputs.forEach((input, index) => {
-          const group = { Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', Job: 'batch' }[String(input.kind)];
-          if (!group) return;
+          const groups: Record<string, string> = {
+            Deployment: 'apps', StatefulSet: 'apps', DaemonSet: 'apps', Job: 'batch',
+            CronJob: 'batch', ReplicaSet: 'apps', ReplicationController: '', DeploymentConfig: 'apps.openshift.io', Pod: '',
+          };
+          const group = groups[String(input.kind)];
+          if (group === undefined) return;
           workloads++;
           const resource = `${String(input.kind).toLowerCase()}s`;
           const { review: answer } = admit(review(input, { group, resource, namespace: input.metadata?.namespace ?? 'default' }), context(goldenMeshConfig(), 'workloads'));
