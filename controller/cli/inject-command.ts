@@ -23,7 +23,7 @@ Usage:
 
 Flags:
   -f, --filename FILE           Manifest file to inject; repeatable; "-" reads stdin. Multi-document
-                                YAML or JSON; a "kind: List" is replaced by its items.
+                                YAML or JSON; the items of a "kind: List" are injected in the List.
       --meshconfig FILE         The MeshConfig to inject with (one YAML or JSON document). Default:
                                 the sample shipped with meshinit, ${DEFAULT_MESHCONFIG_RELATIVE_PATH}
                                 in the meshinit package.
@@ -40,7 +40,10 @@ Flags:
 Deployments, StatefulSets, DaemonSets and Jobs are injected when the MeshConfig selects them and
 policy allows it; everything else (Services, ConfigMaps, bare Pods, comments) is printed unchanged.
 A skipped workload is printed unchanged and the reason goes to stderr. Only manifests go to stdout.
-Unchanged documents keep their exact text; injected ones keep their comments and field order.
+Each file comes back as written except for the injected lines: indentation, comments, quoting,
+anchors and aliases, line endings (CRLF), "---" and "..." markers and a List's wrapper are kept,
+and JSON stays JSON with its indentation. An alias whose target the injection would change is
+written out in full at that one place; the anchor and its other users keep their value.
 
 Offline, meshinit cannot see the cluster:
   - namespace labels are unknown and taken as empty: a namespace labelled

@@ -1,7 +1,8 @@
-// Manifest streams for `meshinit inject`: multi-document YAML (or JSON) in, the same documents out.
-// People review and commit the output, so a document the injection does not change is written
-// back byte for byte, and an injected one is edited in its YAML tree rather than re-serialised
-// from a plain object, so its comments and the order of the fields we did not touch survive.
+// Manifest streams for `meshinit inject`: multi-document YAML (or JSON) in, the same files out.
+// People review and commit the output as a diff against their file, so a file is written back
+// byte for byte except where the injection changed it: those changes are made as text edits
+// (yaml-edit.ts), checked by reading the edited document back, and only when no edit fits is a
+// document rebuilt from its YAML tree (yaml-rebuild.ts).
 import { isRecord } from '../core/untrusted.ts';
 import isEqual from 'lodash/isEqual.js';
 import { isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';

@@ -72,9 +72,22 @@ function aboveComments(source: string, at: number, col: number): number {
   return point;
 }
 
+/** `value` with new keys where they read best (PLACE_BEFORE), at every level. */
+function conventionalOrder(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(conventionalOrder);
+  if (typeof value !== 'object' || value === null) return value;
+  const entries = Object.entries(value).map(([key, item]): [string, unknown] => [key, conventionalOrder(item)]);
+  for (const [key, next] of Object.entries(PLACE_BEFORE)) {
+    const from = entries.findIndex(([candidate]) => candidate === key);
+    const to = entries.findIndex(([candidate]) => candidate === next);
+    if (from > to && to >= 0) entries.splice(to, 0, ...entries.splice(from, 1));
+  }
+  return Object.fromEntries(entries);
+}
+
 /** Block YAML for `value`, every line but the first indented to `col`, in the file's line ending. */
 function block(context: EditContext, value: unknown, col: number, indentFirst: boolean): string {
-  const document = new Document(value, { version: '1.1', aliasDuplicateObjects: false });
+  const document = new Document(conventionalOrder(value), { version: '1.1', aliasDuplicateObjects: false });
   const rendered = document.toString({ indent: context.style.indent, indentSeq: context.style.indentSeq, lineWidth: 0, flowCollectionPadding: false });
   const pad = ' '.repeat(col);
   const lines = rendered.replace(/\n$/, '').split('\n');

@@ -30,6 +30,8 @@ const CASES: GoldenCase[] = [
   { name: 'kube-system', output: 'yaml', stderr: [/^meshinit: skipped Deployment kube-system\/coredns: namespace kube-system is a system namespace/] },
   { name: 'upgrade', output: 'yaml', stderr: [] },
   { name: 'list', output: 'yaml', stderr: [] },
+  { name: 'crlf', output: 'yaml', stderr: [] },
+  { name: 'aliases', output: 'yaml', stderr: [] },
 ];
 
 const inputOf = (c: GoldenCase) => `${GOLDEN_DIR}/${c.name}.yaml`;
