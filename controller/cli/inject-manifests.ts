@@ -4,11 +4,14 @@
 // (yaml-edit.ts), checked by reading the edited document back, and only when no edit fits is a
 // document rebuilt from its YAML tree (yaml-rebuild.ts).
 import { isRecord } from '../core/untrusted.ts';
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from '../core/equal.ts';
 import { isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';
-import type { Document, DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
+import type { DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
 import { applyEdits, itemReplacement, lineEnding, nodeEdits, type TextEdit } from './yaml-edit.ts';
 import { CREATE_OPTIONS, editable, reconcile } from './yaml-rebuild.ts';
+import type { Manifest, SourceDocument, Stream } from './manifest.ts';
+
+export { withValue, type Manifest } from './manifest.ts';
 
 /**
  * Read manifests as kubectl does (sigs.k8s.io/yaml, YAML 1.1): `0644` is octal and `yes` is a
@@ -25,33 +28,6 @@ const YAML_OPTIONS: DocumentOptions & ParseOptions & SchemaOptions = {
 
 /** No folding of long strings (the status annotation is one long JSON line), no `---` of our own. */
 const STRINGIFY_OPTIONS: ToStringOptions = { lineWidth: 0, directives: false, flowCollectionPadding: false };
-
-/** One input file: every document's text is cut from it, so what no injection changed is copied. */
-interface Stream {
-  source: string;
-}
-
-/** A document of a stream: its node offsets index `stream.source`. */
-interface SourceDocument {
-  stream: Stream;
-  document: Document;
-  /** Where its text starts and ends in the stream (documents tile the stream). */
-  from: number;
-  to: number;
-  /** The document as read. */
-  value: unknown;
-}
-
-export interface Manifest {
-  /** Where the manifest came from, for messages: `app.yaml: document 3` (`, item 2` in a List). */
-  origin: string;
-  /** The object as plain data (what policy and injection see); null for an empty document. */
-  value: unknown;
-  /** The document it was read from. */
-  source: SourceDocument;
-  /** Its index in the document's `items` when the document is a `kind: List`. */
-  item: number | undefined;
-}
 
 export type ParsedManifests = { ok: true; manifests: Manifest[]; warnings: string[] } | { ok: false; message: string };
 
@@ -122,11 +98,6 @@ export function parseManifests(text: string, label: string, expandLists = true):
     manifests.push({ origin, value, source, item: undefined });
   }
   return { ok: true, manifests, warnings };
-}
-
-/** The manifest holding `value` instead; its text is edited when the stream is rendered. */
-export function withValue(manifest: Manifest, value: unknown): Manifest {
-  return { ...manifest, value };
 }
 
 function readValue(manifest: Manifest): unknown {
@@ -208,7 +179,7 @@ function readsBackAs(text: string, expected: unknown): boolean {
   const [document] = documents;
   if (documents.length !== 1 || document === undefined || document.errors.length > 0) return false;
   try {
-    return isEqual(document.toJS(), expected);
+    return deepEqual(document.toJS(), expected);
   } catch {
     return false;
   }
@@ -223,7 +194,9 @@ function renderStream(stream: Stream, manifests: readonly Manifest[]): string {
   const changedBySource = new Map<SourceDocument, Manifest[]>();
   for (const manifest of manifests) {
     if (manifest.value === readValue(manifest)) continue;
-    changedBySource.set(manifest.source, [...(changedBySource.get(manifest.source) ?? []), manifest]);
+    const changed = changedBySource.get(manifest.source);
+    if (changed === undefined) changedBySource.set(manifest.source, [manifest]);
+    else changed.push(manifest);
   }
   const edits: TextEdit[] = [];
   for (const [source, changed] of changedBySource) {
@@ -245,7 +218,11 @@ function separator(next: string): string {
 /** The manifests as one YAML stream: each input file as written, with only the injection changed. */
 export function renderYaml(manifests: readonly Manifest[]): string {
   const byStream = new Map<Stream, Manifest[]>();
-  for (const manifest of manifests) byStream.set(manifest.source.stream, [...(byStream.get(manifest.source.stream) ?? []), manifest]);
+  for (const manifest of manifests) {
+    const ofStream = byStream.get(manifest.source.stream);
+    if (ofStream === undefined) byStream.set(manifest.source.stream, [manifest]);
+    else ofStream.push(manifest);
+  }
   let out = '';
   for (const [stream, ofStream] of byStream) {
     let text = renderStream(stream, ofStream);

@@ -3,7 +3,7 @@
 // change is copied verbatim (indentation, comments, quoting, flow sequences, line endings), and
 // only what changed is written by the YAML library, in the style of its siblings: the column of
 // the keys around it, `- ` under or beside its key as the file does, the file's indent step.
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from '../core/equal.ts';
 import { Document, isAlias, isMap, isNode, isPair, isScalar, isSeq, visit } from 'yaml';
 import type { Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
 
@@ -144,7 +144,7 @@ function editMap(context: EditContext, node: YAMLMap, before: Record<string, unk
     const keyStart = start(pair.key as Node);
     if (!Object.hasOwn(after, key)) {
       context.edits.push({ from: lineStart(source, keyStart), to: pairEnd(context, pair), text: '' });
-    } else if (!isEqual(before[key], after[key])) {
+    } else if (!deepEqual(before[key], after[key])) {
       if (!isNode(pair.value) || !editNode(context, pair.value, before[key], after[key])) {
         replaceBlock(context, keyStart, pairEnd(context, pair), { [key]: after[key] }, col);
       }
@@ -199,7 +199,7 @@ function editSeq(context: EditContext, node: YAMLSeq, before: unknown[], after: 
   after.forEach((value, index) => {
     const at = matches[index]!;
     if (at >= 0) {
-      if (!isEqual(before[at], value) && !editNode(context, items[at]!, before[at], value)) replaceBlock(context, dashes[at]!, itemEnd(at), [value], col);
+      if (!deepEqual(before[at], value) && !editNode(context, items[at]!, before[at], value)) replaceBlock(context, dashes[at]!, itemEnd(at), [value], col);
       return;
     }
     const nextKept = matches.slice(index + 1).find((candidate) => candidate >= 0);
@@ -214,7 +214,7 @@ function editSeq(context: EditContext, node: YAMLSeq, before: unknown[], after: 
  * other users keep their value), a merge key, reordered items, a value of another shape.
  */
 function editNode(context: EditContext, node: Node, before: unknown, after: unknown): boolean {
-  if (isEqual(before, after)) return true;
+  if (deepEqual(before, after)) return true;
   if (isAlias(node)) return false;
   const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
   if (isMap(node) && !node.flow && isObject(before) && isObject(after)) return editMap(context, node, before, after);

@@ -1,7 +1,7 @@
 // A document written afresh from its data, for the few edits yaml-edit.ts cannot make in place
 // (see renderStream in inject-manifests.ts): the YAML tree is edited, keeping every node whose data
 // is unchanged (and with it comments and key order), and then stringified as a whole.
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from '../core/equal.ts';
 import { isCollection, isMap, isNode, isScalar, isSeq, visit } from 'yaml';
 import type { CreateNodeOptions, Document, Node } from 'yaml';
 import { isRecord } from '../core/untrusted.ts';
@@ -45,7 +45,7 @@ function nameOf(value: unknown): string | undefined {
  * so a prepended init container does not rewrite the ones after it.
  */
 export function reconcile(document: Document, node: unknown, value: unknown): unknown {
-  if (isNode(node) && isEqual(nodeValue(node, document), value)) return node;
+  if (isNode(node) && deepEqual(nodeValue(node, document), value)) return node;
   if (isMap(node) && isRecord(value)) {
     const seen = new Set<string>();
     node.items = node.items.filter((pair) => {
