@@ -5,7 +5,7 @@
 // document rebuilt from its YAML tree (yaml-rebuild.ts).
 import { isRecord } from '../core/untrusted.ts';
 import { deepEqual } from '../core/equal.ts';
-import { isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';
+import { Document, isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';
 import type { DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
 import { applyEdits, itemReplacement, lineEnding, nodeEdits, type TextEdit } from './yaml-edit.ts';
 import { CREATE_OPTIONS, editable, reconcile } from './yaml-rebuild.ts';
@@ -96,6 +96,10 @@ export function parseManifests(text: string, label: string, expandLists = true):
       value = null;
     }
     manifests.push({ origin, value, source, item: undefined });
+  }
+  // A file of nothing but comments or empty documents holds no manifest; it is still written back.
+  if (manifests.length === 0 && text.trim() !== '') {
+    manifests.push({ origin: `${label}: document 1`, value: null, source: { stream, document: new Document(null, YAML_OPTIONS), from: 0, to: text.length, value: null }, item: undefined });
   }
   return { ok: true, manifests, warnings };
 }
