@@ -229,8 +229,19 @@ function editNode(context: EditContext, node: Node, before: unknown, after: unkn
   return false;
 }
 
+/** Read once per document: the items of a long List share it. */
+const STYLES = new WeakMap<Node, Omit<Style, 'eol'>>();
+
 /** The file's indent step and sequence style, read from its first nested map and block sequence. */
 function styleOf(source: string, root: Node): Omit<Style, 'eol'> {
+  const known = STYLES.get(root);
+  if (known !== undefined) return known;
+  const style = readStyle(source, root);
+  STYLES.set(root, style);
+  return style;
+}
+
+function readStyle(source: string, root: Node): Omit<Style, 'eol'> {
   let indent: number | undefined;
   let indentSeq: boolean | undefined;
   visit(root, {
@@ -239,7 +250,7 @@ function styleOf(source: string, root: Node): Omit<Style, 'eol'> {
       const grand = path[path.length - 2];
       if (!isNode(pair.key) || !isMap(parent) || parent.flow || !isPair(grand) || !isNode(grand.key)) return undefined;
       if (indent === undefined) indent = column(source, start(pair.key)) - column(source, start(grand.key));
-      return undefined;
+      return indentSeq === undefined ? undefined : visit.BREAK;
     },
     Seq: (_key, seq, path) => {
       const parent = path[path.length - 1];
@@ -247,7 +258,7 @@ function styleOf(source: string, root: Node): Omit<Style, 'eol'> {
       if (indentSeq !== undefined || seq.flow || !isPair(parent) || !isNode(parent.key) || !isNode(first)) return undefined;
       const dash = dashOf(source, first);
       if (dash !== undefined) indentSeq = column(source, dash) > column(source, start(parent.key));
-      return undefined;
+      return indent === undefined ? undefined : visit.BREAK;
     },
   });
   return { indent: indent !== undefined && indent > 0 ? indent : 2, indentSeq: indentSeq ?? false };
