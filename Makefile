@@ -68,7 +68,7 @@ bench-memory: deps
 .PHONY: bench-cli
 # Start time of the offline CLI (issue 12): `node bin/meshinit.js inject --help`, inject and
 # explain -f of one Deployment, inject of a 1,000-document file, beside `node -e ''` in the same
-# rounds (median of 11). No cluster needed; about 40 s. Writes bench/results/cli-start.json;
+# rounds (median of 11). No cluster needed; about a minute. Writes bench/results/cli-start.json;
 # `node --import tsx bench/cli-start.ts --ref REF` adds the same commands built from REF.
 bench-cli: deps
 	npm run build --silent

@@ -272,7 +272,7 @@ export function lineEnding(source: string): string {
 
 /**
  * The edits that turn the text of `node` into a node holding `after`; undefined when the node
- * itself must be written afresh. `style` defaults to the one read from `styleRoot`.
+ * itself must be written afresh. New text follows the style of the document `styleRoot` heads.
  */
 export function nodeEdits(params: { source: string; node: Node; styleRoot: Node; before: unknown; after: unknown }): TextEdit[] | undefined {
   const { source, node, styleRoot, before, after } = params;
