@@ -154,7 +154,7 @@ function editMap(context: EditContext, node: YAMLMap, before: Record<string, unk
     if (Object.hasOwn(before, key)) continue;
     const next = Object.hasOwn(PLACE_BEFORE, key) ? node.items.find((pair) => pairKey(pair) === PLACE_BEFORE[key]) : undefined;
     const at = next === undefined ? pairEnd(context, node.items[node.items.length - 1]!) : aboveComments(source, lineStart(source, start(next.key as Node)), col);
-    insert(context, at, block(context, { [key]: value }, col, true));
+    insert(context, at, block(localStyle(context, node), { [key]: value }, col, true));
   }
   return true;
 }
@@ -203,7 +203,7 @@ function editSeq(context: EditContext, node: YAMLSeq, before: unknown[], after: 
       return;
     }
     const nextKept = matches.slice(index + 1).find((candidate) => candidate >= 0);
-    insert(context, nextKept === undefined ? itemEnd(items.length - 1) : itemStart(nextKept), block(context, [value], col, true));
+    insert(context, nextKept === undefined ? itemEnd(items.length - 1) : itemStart(nextKept), block(localStyle(context, node), [value], col, true));
   });
   return true;
 }
@@ -243,25 +243,42 @@ function styleOf(source: string, root: Node): Omit<Style, 'eol'> {
 
 function readStyle(source: string, root: Node): Omit<Style, 'eol'> {
   let indent: number | undefined;
-  let indentSeq: boolean | undefined;
   visit(root, {
     Pair: (_key, pair, path) => {
       const parent = path[path.length - 1];
       const grand = path[path.length - 2];
       if (!isNode(pair.key) || !isMap(parent) || parent.flow || !isPair(grand) || !isNode(grand.key)) return undefined;
-      if (indent === undefined) indent = column(source, start(pair.key)) - column(source, start(grand.key));
-      return indentSeq === undefined ? undefined : visit.BREAK;
+      indent = column(source, start(pair.key)) - column(source, start(grand.key));
+      return visit.BREAK;
     },
+  });
+  return { indent: indent !== undefined && indent > 0 ? indent : 2, indentSeq: seqIndentedIn(source, root) ?? false };
+}
+
+/** Whether the first block sequence under a key in `root` has its `- ` indented under that key. */
+function seqIndentedIn(source: string, root: Node): boolean | undefined {
+  let indented: boolean | undefined;
+  visit(root, {
     Seq: (_key, seq, path) => {
       const parent = path[path.length - 1];
       const first = seq.items[0];
-      if (indentSeq !== undefined || seq.flow || !isPair(parent) || !isNode(parent.key) || !isNode(first)) return undefined;
+      if (seq.flow || !isPair(parent) || !isNode(parent.key) || !isNode(first)) return undefined;
       const dash = dashOf(source, first);
-      if (dash !== undefined) indentSeq = column(source, dash) > column(source, start(parent.key));
-      return indent === undefined ? undefined : visit.BREAK;
+      if (dash === undefined) return undefined;
+      indented = column(source, dash) > column(source, start(parent.key));
+      return visit.BREAK;
     },
   });
-  return { indent: indent !== undefined && indent > 0 ? indent : 2, indentSeq: indentSeq ?? false };
+  return indented;
+}
+
+/**
+ * The style for what is added to `node`: sequences as the nearest ones are written (a pod spec's
+ * `containers`, a container's `ports`), where the file mixes both styles; else the file's style.
+ */
+function localStyle(context: EditContext, node: Node): EditContext {
+  const indentSeq = seqIndentedIn(context.source, node);
+  return indentSeq === undefined || indentSeq === context.style.indentSeq ? context : { ...context, style: { ...context.style, indentSeq } };
 }
 
 /** The line ending the file uses (its first one). */

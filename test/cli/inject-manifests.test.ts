@@ -95,6 +95,12 @@ describe('inject manifests', () => {
       expect(renderYaml([withValue(last!, { a: [1, 2] })]), 'no final newline added').to.equal('a:\n- 1\n- 2');
     });
 
+    it('where a file mixes sequence styles, new sequences follow the nearest ones', () => {
+      const [manifest] = parse('ports:\n- 80\nspec:\n  containers:\n    - name: a\n');
+      const out = renderYaml([withValue(manifest!, { ports: [80], spec: { containers: [{ name: 'a' }], volumes: [{ name: 'v' }] } })]);
+      expect(out).to.equal('ports:\n- 80\nspec:\n  containers:\n    - name: a\n  volumes:\n    - name: v\n');
+    });
+
     it('expands an alias that must change, leaving its anchor and the anchor\'s other users as they were', () => {
       const [aliased] = parse('base: &b {x: 1}\ncopy: *b\nother: *b\n');
       expect(renderYaml([withValue(aliased!, { base: { x: 1 }, copy: { x: 2 }, other: { x: 1 } })])).to.equal('base: &b {x: 1}\ncopy:\n  x: 2\nother: *b\n');
