@@ -162,7 +162,11 @@ function rebuiltDocument(source: SourceDocument, expected: unknown): TextEdit {
   const original = source.document.contents as Node;
   const eol = lineEnding(text);
   if (isCollection(original) && original.flow === true) {
-    return { from: original.range![0], to: original.range![1], text: JSON.stringify(expected, null, 2).replace(/\n/g, eol) };
+    // JSON that JSON.stringify would not write byte for byte: pretty-printed, with the indent of its
+    // first indented line, one line when it had none.
+    const written = text.slice(original.range![0], original.range![1]);
+    const indent = written.includes('\n') ? (/\n([ \t]+)\S/.exec(written)?.[1] ?? '  ') : 0;
+    return { from: original.range![0], to: original.range![1], text: JSON.stringify(expected, null, indent).replace(/\n/g, eol) };
   }
   document.contents = editable(document.contents) ? (reconcile(document, document.contents, expected) as Node) : document.createNode(expected, CREATE_OPTIONS);
   // The comments before and after the contents are outside the replaced range and stay as written.

@@ -118,7 +118,9 @@ describe('inject manifests', () => {
       const [json] = parse('{\r\n    "a": {\r\n        "b": 1\r\n    }\r\n}\r\n');
       expect(renderYaml([withValue(json!, { a: { b: 1, c: [1] } })])).to.equal('{\r\n    "a": {\r\n        "b": 1,\r\n        "c": [\r\n            1\r\n        ]\r\n    }\r\n}\r\n');
       const [tight] = parse('{"a": {"b": 1}}');
-      expect(JSON.parse(renderYaml([withValue(tight!, { a: { b: 2 } })]))).to.deep.equal({ a: { b: 2 } });
+      expect(renderYaml([withValue(tight!, { a: { b: 2 } })]), 'one line stays one line').to.equal('{"a":{"b":2}}');
+      const [odd] = parse('{\n   "a": {"b": 1}\n}\n');
+      expect(renderYaml([withValue(odd!, { a: { b: 2 } })]), 'its indent kept').to.equal('{\n   "a": {\n      "b": 2\n   }\n}\n');
     });
   });
 
