@@ -7,7 +7,8 @@ import { isRecord } from '../core/untrusted.ts';
 import { deepEqual } from '../core/equal.ts';
 import { Document, isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';
 import type { DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
-import { applyEdits, itemReplacement, lineEnding, nodeEdits, type TextEdit } from './yaml-edit.ts';
+import { applyEdits, itemReplacement, nodeEdits, type TextEdit } from './yaml-edit.ts';
+import { lineEnding } from './yaml-style.ts';
 import { CREATE_OPTIONS, editable, reconcile } from './yaml-rebuild.ts';
 import type { Manifest, SourceDocument, Stream } from './manifest.ts';
 

@@ -4,8 +4,9 @@
 // only what changed is written by the YAML library, in the style of its siblings: the column of
 // the keys around it, `- ` under or beside its key as the file does, the file's indent step.
 import { deepEqual } from '../core/equal.ts';
-import { Document, isAlias, isMap, isNode, isPair, isScalar, isSeq, visit } from 'yaml';
+import { Document, isAlias, isMap, isNode, isScalar, isSeq } from 'yaml';
 import type { Node, Pair, YAMLMap, YAMLSeq } from 'yaml';
+import { column, dashOf, endOfLine, lineEnding, lineStart, PLACE_BEFORE, seqIndentedIn, start, styleOf, valueEnd, type Style } from './yaml-style.ts';
 
 /** Replace source[from, to) with text; inserts have from === to. */
 export interface TextEdit {
@@ -14,50 +15,10 @@ export interface TextEdit {
   text: string;
 }
 
-/** How the file writes what we add: its indent step and whether `- ` is indented under its key. */
-interface Style {
-  indent: number;
-  indentSeq: boolean;
-  eol: string;
-}
-
 interface EditContext {
   source: string;
   style: Style;
   edits: TextEdit[];
-}
-
-/** Where a new key reads best, by Kubernetes convention (the core appends new keys at the end). */
-const PLACE_BEFORE: Readonly<Record<string, string>> = { initContainers: 'containers', metadata: 'spec' };
-
-function lineStart(source: string, at: number): number {
-  return source.lastIndexOf('\n', at - 1) + 1;
-}
-
-/** The start of the line after the one `at` is on (or `at` when it already starts a line). */
-function endOfLine(source: string, at: number): number {
-  if (at > 0 && source[at - 1] === '\n') return at;
-  const newline = source.indexOf('\n', at);
-  return newline < 0 ? source.length : newline + 1;
-}
-
-function column(source: string, at: number): number {
-  return at - lineStart(source, at);
-}
-
-function start(node: Node): number {
-  return node.range?.[0] ?? -1;
-}
-
-function valueEnd(node: Node): number {
-  return node.range?.[1] ?? -1;
-}
-
-/** The `-` of a block sequence item (the item's own range starts after it). */
-function dashOf(source: string, item: Node): number | undefined {
-  let at = start(item) - 1;
-  while (at >= 0 && (source[at] === ' ' || source[at] === '\t')) at -= 1;
-  return source[at] === '-' ? at : undefined;
 }
 
 /** Moves an insertion point above the full-line comments right over it at the same column. */
@@ -229,49 +190,6 @@ function editNode(context: EditContext, node: Node, before: unknown, after: unkn
   return false;
 }
 
-/** Read once per document: the items of a long List share it. */
-const STYLES = new WeakMap<Node, Omit<Style, 'eol'>>();
-
-/** The file's indent step and sequence style, read from its first nested map and block sequence. */
-function styleOf(source: string, root: Node): Omit<Style, 'eol'> {
-  const known = STYLES.get(root);
-  if (known !== undefined) return known;
-  const style = readStyle(source, root);
-  STYLES.set(root, style);
-  return style;
-}
-
-function readStyle(source: string, root: Node): Omit<Style, 'eol'> {
-  let indent: number | undefined;
-  visit(root, {
-    Pair: (_key, pair, path) => {
-      const parent = path[path.length - 1];
-      const grand = path[path.length - 2];
-      if (!isNode(pair.key) || !isMap(parent) || parent.flow || !isPair(grand) || !isNode(grand.key)) return undefined;
-      indent = column(source, start(pair.key)) - column(source, start(grand.key));
-      return visit.BREAK;
-    },
-  });
-  return { indent: indent !== undefined && indent > 0 ? indent : 2, indentSeq: seqIndentedIn(source, root) ?? false };
-}
-
-/** Whether the first block sequence under a key in `root` has its `- ` indented under that key. */
-function seqIndentedIn(source: string, root: Node): boolean | undefined {
-  let indented: boolean | undefined;
-  visit(root, {
-    Seq: (_key, seq, path) => {
-      const parent = path[path.length - 1];
-      const first = seq.items[0];
-      if (seq.flow || !isPair(parent) || !isNode(parent.key) || !isNode(first)) return undefined;
-      const dash = dashOf(source, first);
-      if (dash === undefined) return undefined;
-      indented = column(source, dash) > column(source, start(parent.key));
-      return visit.BREAK;
-    },
-  });
-  return indented;
-}
-
 /**
  * The style for what is added to `node`: sequences as the nearest ones are written (a pod spec's
  * `containers`, a container's `ports`), where the file mixes both styles; else the file's style.
@@ -279,12 +197,6 @@ function seqIndentedIn(source: string, root: Node): boolean | undefined {
 function localStyle(context: EditContext, node: Node): EditContext {
   const indentSeq = seqIndentedIn(context.source, node);
   return indentSeq === undefined || indentSeq === context.style.indentSeq ? context : { ...context, style: { ...context.style, indentSeq } };
-}
-
-/** The line ending the file uses (its first one). */
-export function lineEnding(source: string): string {
-  const newline = source.indexOf('\n');
-  return newline > 0 && source[newline - 1] === '\r' ? '\r\n' : '\n';
 }
 
 /**

@@ -5,9 +5,8 @@ import { deepEqual } from '../core/equal.ts';
 import { isCollection, isMap, isNode, isScalar, isSeq, visit } from 'yaml';
 import type { CreateNodeOptions, Document, Node } from 'yaml';
 import { isRecord } from '../core/untrusted.ts';
+import { PLACE_BEFORE } from './yaml-style.ts';
 
-/** Where a new key reads best, by Kubernetes convention (the core appends new keys at the end). */
-const PLACE_BEFORE: Readonly<Record<string, string>> = { initContainers: 'containers', metadata: 'spec' };
 
 /** Plain data in, plain nodes out: no anchors invented for objects the core happens to share. */
 export const CREATE_OPTIONS: CreateNodeOptions = { aliasDuplicateObjects: false };
