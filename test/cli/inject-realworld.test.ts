@@ -3,9 +3,11 @@
 // Argo workflow, Helm output with `# Source:` comments, kubectl's List and JSON, CRLF with anchors).
 // A reviewer reads the output as a diff against the input, so that diff must be the injection and
 // nothing else: no line of the input removed or re-indented, every added line part of an injected
-// item or annotation.
+// item or annotation; and the diff is a patch that gives exactly the output.
 import { expect } from 'chai';
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import isEqual from 'lodash/isEqual.js';
@@ -134,6 +136,20 @@ describe('meshinit inject on real-world-shaped manifests', () => {
         expect(stray, 'added lines that are no injected item').to.deep.equal([]);
         // Line endings: the file's own.
         if (source.includes('\r\n')) expect(injected.stdout).to.not.match(/[^\r]\n/);
+      });
+
+      it('patch -p0 with the --diff turns the file into exactly what inject prints', async () => {
+        const diff = await runInject(['-f', input, '--meshconfig', GOLDEN_MESHCONFIG, '--diff']);
+        const injected = await runInject(['-f', input, '--meshconfig', GOLDEN_MESHCONFIG]);
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'meshinit-realworld-'));
+        try {
+          mkdirSync(path.join(dir, DIR), { recursive: true });
+          copyFileSync(path.join(REPO_ROOT, input), path.join(dir, input));
+          execFileSync('patch', ['-p0', '--quiet', '--binary'], { cwd: dir, input: diff.stdout });
+          expect(readFileSync(path.join(dir, input), 'utf8')).to.equal(injected.stdout);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
 
       it('everything the status annotations do not list comes back equal, and the output is a fixed point', async () => {
