@@ -47,6 +47,7 @@ bench: deps control-plane
 	node --import tsx bench/ceiling.ts
 	node --import tsx bench/memory.ts
 	node --import tsx bench/webhook.ts
+	node --import tsx bench/cli-start.ts
 	node --import tsx bench/report.ts
 
 # Memory and start-up on the real kube-apiserver v1.13.0 (issue 9): meshinit's RSS idle and with
@@ -64,6 +65,16 @@ bench-memory: deps
 # latency vs offered load, and saturation with 32 keep-alive clients. Prints a table and writes
 # bench/results/webhook.json. About 3.5 minutes. Flags of bench/webhook.ts (see its head): --rounds,
 # --seconds, --rates, --clients, --distinct-pods (every Pod another ReplicaSet's), --cpu-prof DIR.
+.PHONY: bench-cli
+# Start time of the offline CLI (issue 12): `node bin/meshinit.js inject --help`, inject and
+# explain -f of one Deployment, inject of a 1,000-document file, beside `node -e ''` in the same
+# rounds (median of 11). No cluster needed; about a minute. Writes bench/results/cli-start.json;
+# `node --import tsx bench/cli-start.ts --ref REF` adds the same commands built from REF.
+bench-cli: deps
+	npm run build --silent
+	node --import tsx bench/cli-start.ts
+	node --import tsx bench/report.ts
+
 .PHONY: bench-webhook
 bench-webhook: deps control-plane
 	npm run build --silent

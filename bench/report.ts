@@ -9,7 +9,7 @@ import { RESULTS_DIR, type BenchResult, type Figure } from './result.ts';
 import { renderLineChart } from './svg-chart.ts';
 
 /** Runners in the order the table shows them. */
-export const RUNNERS = ['initializer-throughput', 'blocking-create', 'ceiling', 'webhook', 'memory'];
+export const RUNNERS = ['initializer-throughput', 'blocking-create', 'ceiling', 'webhook', 'memory', 'cli-start'];
 
 function formatNumber(value: number, unit: string): string {
   if (!Number.isFinite(value)) return 'n/a';

@@ -9,7 +9,10 @@ import { injectedNotes, recogniseInjectable, skippedNote } from './inject-notes.
 import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
 import { unifiedDiff } from './line-diff.ts';
 import { defaultMeshConfigPath, DEFAULT_MESHCONFIG_RELATIVE_PATH } from './default-meshconfig.ts';
-import { parseManifests, parseSingleDocument, renderJsonList, renderYaml, withValue, type Manifest } from './inject-manifests.ts';
+import { withValue, type Manifest } from './manifest.ts';
+
+/** The YAML side (the yaml package), imported once the flags ask for a run. */
+type ManifestStreams = typeof import('./inject-manifests.ts');
 
 export interface InjectIo extends InputIo {
   stdout: { write(s: string): unknown };
@@ -23,7 +26,7 @@ Usage:
 
 Flags:
   -f, --filename FILE           Manifest file to inject; repeatable; "-" reads stdin. Multi-document
-                                YAML or JSON; a "kind: List" is replaced by its items.
+                                YAML or JSON; the items of a "kind: List" are injected in the List.
       --meshconfig FILE         The MeshConfig to inject with (one YAML or JSON document). Default:
                                 the sample shipped with meshinit, ${DEFAULT_MESHCONFIG_RELATIVE_PATH}
                                 in the meshinit package.
@@ -45,7 +48,10 @@ DeploymentConfig or bare Pod a note on stderr says which modes on a cluster woul
 A pod template that has another mesh's sidecar (Istio, Linkerd, Consul, Kuma, or a container the
 MeshConfig lists in spec.conflictingContainers) is skipped with a warning, whatever failurePolicy.
 A skipped workload is printed unchanged and the reason goes to stderr. Only manifests go to stdout.
-Unchanged documents keep their exact text; injected ones keep their comments and field order.
+Each file comes back as written except for the injected lines: indentation, comments, quoting,
+anchors and aliases, line endings (CRLF), "---" and "..." markers and a List's wrapper are kept,
+and JSON stays JSON with its indentation. An alias whose target the injection would change is
+written out in full at that one place; the anchor and its other users keep their value.
 
 Offline, meshinit cannot see the cluster:
   - namespace labels are unknown and taken as empty: a namespace labelled
@@ -131,13 +137,13 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
   };
 }
 
-async function loadMeshConfig(file: string | undefined, io: InjectIo): Promise<MeshConfig> {
+async function loadMeshConfig(file: string | undefined, io: InjectIo, streams: ManifestStreams): Promise<MeshConfig> {
   const location = file ?? defaultMeshConfigPath();
   if (location === undefined) {
     throw new InputError(`cannot find meshinit's package directory for the default MeshConfig (${DEFAULT_MESHCONFIG_RELATIVE_PATH}); give --meshconfig FILE`);
   }
   const source = await readInput(location, io);
-  const document = parseSingleDocument(source, location);
+  const document = streams.parseSingleDocument(source, location);
   if (!document.ok) throw new InputError(document.message);
   const parsed = parseMeshConfig(document.value);
   if (!parsed.ok) {
@@ -205,7 +211,7 @@ interface InputFile {
  * One `diff -u` per input file, against the YAML its manifests become. A file none of whose
  * manifests changed gets no diff at all, whatever its formatting would turn into when re-rendered.
  */
-function fileDiffs(inputs: readonly InputFile[], before: readonly Manifest[], after: readonly Manifest[]): string {
+function fileDiffs(inputs: readonly InputFile[], before: readonly Manifest[], after: readonly Manifest[], streams: ManifestStreams): string {
   let at = 0;
   let out = '';
   for (const input of inputs) {
@@ -214,7 +220,7 @@ function fileDiffs(inputs: readonly InputFile[], before: readonly Manifest[], af
     const changed = after.slice(range.from, range.to).some((manifest, index) => manifest !== before[range.from + index]);
     if (!changed) continue;
     // A tab ends the file name in the header, as diff -u puts its timestamp there: patch -p0 finds the file.
-    out += unifiedDiff({ oldText: input.source, newText: renderYaml(after.slice(range.from, range.to)), oldLabel: `${input.label}\t(original)`, newLabel: `${input.label}\t(injected by meshinit)` });
+    out += unifiedDiff({ oldText: input.source, newText: streams.renderYaml(after.slice(range.from, range.to)), oldLabel: `${input.label}\t(original)`, newLabel: `${input.label}\t(injected by meshinit)` });
   }
   return out;
 }
@@ -233,16 +239,17 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
     return 0;
   }
 
+  const streams = await import('./inject-manifests.ts');
   // Read and parse everything first: bad input anywhere is exit 2 before any workload is judged.
   let meshConfig: MeshConfig;
   const inputs: InputFile[] = [];
   const manifests: Manifest[] = [];
   const parseWarnings: string[] = [];
   try {
-    meshConfig = await loadMeshConfig(options.meshConfigFile, io);
+    meshConfig = await loadMeshConfig(options.meshConfigFile, io, streams);
     for (const file of options.files) {
       const source = await readInput(file, io);
-      const parsed = parseManifests(source, inputLabel(file));
+      const parsed = streams.parseManifests(source, inputLabel(file));
       if (!parsed.ok) throw new InputError(parsed.message);
       inputs.push({ label: inputLabel(file), source, count: parsed.manifests.length });
       manifests.push(...parsed.manifests);
@@ -260,9 +267,9 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
   if (outcomes.some((outcome) => outcome.failed)) return 1;
   const results = outcomes.map((outcome) => outcome.manifest);
   if (options.diff) {
-    io.stdout.write(fileDiffs(inputs, manifests, results));
+    io.stdout.write(fileDiffs(inputs, manifests, results, streams));
     return 0;
   }
-  io.stdout.write(options.output === 'json' ? renderJsonList(results) : renderYaml(results));
+  io.stdout.write(options.output === 'json' ? streams.renderJsonList(results) : streams.renderYaml(results));
   return 0;
 }

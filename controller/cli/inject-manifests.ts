@@ -1,11 +1,18 @@
-// Manifest streams for `meshinit inject`: multi-document YAML (or JSON) in, the same documents out.
-// People review and commit the output, so a document the injection does not change is written
-// back byte for byte, and an injected one is edited in its YAML tree rather than re-serialised
-// from a plain object, so its comments and the order of the fields we did not touch survive.
+// Manifest streams for `meshinit inject`: multi-document YAML (or JSON) in, the same files out.
+// People review and commit the output as a diff against their file, so a file is written back
+// byte for byte except where the injection changed it: those changes are made as text edits
+// (yaml-edit.ts), checked by reading the edited document back, and only when no edit fits is a
+// document rebuilt from its YAML tree (yaml-rebuild.ts).
 import { isRecord } from '../core/untrusted.ts';
-import isEqual from 'lodash/isEqual.js';
-import { Document, isCollection, isMap, isNode, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
-import type { CreateNodeOptions, DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
+import { deepEqual } from '../core/equal.ts';
+import { Document, isCollection, isMap, isNode, isSeq, parseAllDocuments } from 'yaml';
+import type { DocumentOptions, Node, ParseOptions, SchemaOptions, Tags, ToStringOptions } from 'yaml';
+import { applyEdits, itemReplacement, nodeEdits, type TextEdit } from './yaml-edit.ts';
+import { lineEnding } from './yaml-style.ts';
+import { CREATE_OPTIONS, editable, reconcile } from './yaml-rebuild.ts';
+import type { Manifest, SourceDocument, Stream } from './manifest.ts';
+
+export { withValue, type Manifest } from './manifest.ts';
 
 /**
  * Read manifests as kubectl does (sigs.k8s.io/yaml, YAML 1.1): `0644` is octal and `yes` is a
@@ -23,88 +30,7 @@ const YAML_OPTIONS: DocumentOptions & ParseOptions & SchemaOptions = {
 /** No folding of long strings (the status annotation is one long JSON line), no `---` of our own. */
 const STRINGIFY_OPTIONS: ToStringOptions = { lineWidth: 0, directives: false, flowCollectionPadding: false };
 
-/** Where a new key reads best, by Kubernetes convention (the core appends new keys at the end). */
-const PLACE_BEFORE: Readonly<Record<string, string>> = { initContainers: 'containers', metadata: 'spec' };
-
-/** Plain data in, plain nodes out: no anchors invented for objects the core happens to share. */
-const CREATE_OPTIONS: CreateNodeOptions = { aliasDuplicateObjects: false };
-
-export interface Manifest {
-  /** Where the manifest came from, for messages: `app.yaml: document 3` (`, item 2` in a List). */
-  origin: string;
-  /** The document as plain data (what policy and injection see); null for an empty document. */
-  value: unknown;
-  /** The YAML tree, re-stringified once the manifest has been changed. */
-  document: Document;
-  /** The input text of the document, written out verbatim while the manifest is unchanged. */
-  text: string | undefined;
-}
-
 export type ParsedManifests = { ok: true; manifests: Manifest[]; warnings: string[] } | { ok: false; message: string };
-
-
-/**
- * The source text of one document without its `---` line (the output writes its own separators).
- * Undefined when the text cannot stand alone: directives, or content on the `---` line itself.
- */
-function documentText(prefix: string, body: string): string | undefined {
-  if (/^%/m.test(prefix)) return undefined;
-  let text = body;
-  if (body.startsWith('---')) {
-    const newline = body.indexOf('\n');
-    const rest = newline < 0 ? body.slice(3) : body.slice(3, newline);
-    const after = newline < 0 ? '' : body.slice(newline + 1);
-    if (/^\s*$/.test(rest)) text = after;
-    else if (/^\s+#/.test(rest)) text = `${rest.trim()}\n${after}`;
-    else return undefined;
-  }
-  const whole = prefix + text;
-  return whole === '' || whole.endsWith('\n') ? whole : `${whole}\n`;
-}
-
-function hasAlias(node: Node): boolean {
-  let found = false;
-  visit(node, {
-    Alias: () => {
-      found = true;
-      return visit.BREAK;
-    },
-  });
-  return found;
-}
-
-/**
- * Whether a node can be kept and edited. Editing around aliases could change what else points at
- * an anchor, or leave an alias without one; and a JSON object (a flow collection) would come out
- * as one endless line. Those are written afresh from their data, as block YAML.
- */
-function editable(node: unknown): node is Node {
-  return isNode(node) && !(isCollection(node) && node.flow === true) && !hasAlias(node);
-}
-
-/** The comments above a document's first line (yaml attaches them at one of three levels). */
-function leadingComment(document: Document): string | undefined {
-  const contents = document.contents;
-  const firstKey = isMap(contents) && isNode(contents.items[0]?.key) ? contents.items[0].key : undefined;
-  const comments = [document.commentBefore, isNode(contents) ? contents.commentBefore : undefined, firstKey?.commentBefore];
-  return comments.filter((comment) => typeof comment === 'string' && comment !== '').join('\n') || undefined;
-}
-
-/** One document per item of a `kind: List`, keeping each item's YAML node (and its comments). */
-function expandList(document: Document, value: Record<string, unknown> & { items: unknown[] }, origin: string): Manifest[] {
-  const itemsNode = isMap(document.contents) ? document.contents.get('items', true) : undefined;
-  return value.items.map((item, index) => {
-    const node = isSeq(itemsNode) ? itemsNode.items[index] : undefined;
-    const itemDocument = new Document(null, YAML_OPTIONS);
-    // Cloned to keep its comments, unless it is JSON or holds an alias to the List's anchors.
-    const contents = editable(node) ? (node.clone() as Node) : itemDocument.createNode(item, CREATE_OPTIONS);
-    // The List's leading comment would otherwise be lost with the List itself.
-    const listComment = index === 0 ? leadingComment(document) : undefined;
-    if (listComment !== undefined) contents.commentBefore = [listComment, contents.commentBefore].filter(Boolean).join('\n');
-    itemDocument.contents = contents;
-    return { origin: `${origin}, item ${index + 1}`, value: item, document: itemDocument, text: undefined };
-  });
-}
 
 /** True when `value` contains itself (a recursive YAML alias): no Kubernetes object can. */
 function isCircular(value: unknown): boolean {
@@ -132,12 +58,17 @@ function isCircular(value: unknown): boolean {
   return false;
 }
 
-/** Parses a stream; `kind: List` documents are replaced by their items when `expandLists` is set. */
-export function parseManifests(source: string, label: string, expandLists = true): ParsedManifests {
-  const documents = parseAllDocuments(source, YAML_OPTIONS);
+function isList(value: unknown): value is Record<string, unknown> & { items: unknown[] } {
+  return isRecord(value) && value.kind === 'List' && Array.isArray(value.items);
+}
+
+/** Parses a stream; the items of a `kind: List` are manifests of their own when `expandLists` is set. */
+export function parseManifests(text: string, label: string, expandLists = true): ParsedManifests {
+  const stream: Stream = { source: text };
+  const documents = parseAllDocuments(text, YAML_OPTIONS);
   const manifests: Manifest[] = [];
   const warnings: string[] = [];
-  let segmentStart = 0;
+  let from = 0;
   for (const [index, document] of documents.entries()) {
     const origin = `${label}: document ${index + 1}`;
     const [error] = document.errors;
@@ -145,9 +76,7 @@ export function parseManifests(source: string, label: string, expandLists = true
     for (const warning of document.warnings) warnings.push(`${origin}: ${warning.message.trimEnd()}`);
     // Documents tile the stream: comments before a `---` belong to the document before it, and
     // whatever follows the last document belongs to the last one.
-    const segmentEnd = index === documents.length - 1 ? source.length : document.range[2];
-    const text = documentText(source.slice(segmentStart, document.range[0]), source.slice(document.range[0], segmentEnd));
-    segmentStart = segmentEnd;
+    const to = index === documents.length - 1 ? text.length : document.range[2];
     let value: unknown;
     try {
       value = document.toJS();
@@ -155,88 +84,166 @@ export function parseManifests(source: string, label: string, expandLists = true
       return { ok: false, message: `${origin}: ${caught instanceof Error ? caught.message : String(caught)}` };
     }
     if (isCircular(value)) return { ok: false, message: `${origin}: a recursive alias makes the document contain itself, which no Kubernetes object can` };
-    if (expandLists && isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
-      manifests.push(...expandList(document, { ...value, items: value.items }, origin));
+    const source: SourceDocument = { stream, document, from, to, value };
+    from = to;
+    if (expandLists && isList(value)) {
+      manifests.push(...value.items.map((item, at) => ({ origin: `${origin}, item ${at + 1}`, value: item, source, item: at })));
       continue;
     }
-    // A trailing `---` or an empty stream yields an empty document: nothing to keep.
-    if ((value === null || value === undefined) && (text ?? '').trim() === '') continue;
-    manifests.push({ origin, value: value ?? null, document, text });
+    // A trailing `---` or an empty stream yields an empty document: its text is kept, but it is
+    // no manifest.
+    if (value === null || value === undefined) {
+      if (text.slice(source.from, source.to).replace(/^(?:---|\.\.\.)[ \t]*\r?$/gm, '').trim() === '') continue;
+      value = null;
+    }
+    manifests.push({ origin, value, source, item: undefined });
+  }
+  // A file of nothing but comments or empty documents holds no manifest; it is still written back.
+  if (manifests.length === 0 && text.trim() !== '') {
+    manifests.push({ origin: `${label}: document 1`, value: null, source: { stream, document: new Document(null, YAML_OPTIONS), from: 0, to: text.length, value: null }, item: undefined });
   }
   return { ok: true, manifests, warnings };
 }
 
-function nodeValue(node: unknown, document: Document): unknown {
-  return isNode(node) ? node.toJS(document) : node;
+function readValue(manifest: Manifest): unknown {
+  const document = manifest.source.value;
+  return manifest.item === undefined ? document : isList(document) ? document.items[manifest.item] : undefined;
 }
 
-function nameOf(value: unknown): string | undefined {
-  return isRecord(value) && typeof value.name === 'string' ? value.name : undefined;
+/** The document's data once its changed manifests are written into it. */
+function expectedValue(source: SourceDocument, changed: readonly Manifest[]): unknown {
+  const single = changed.find((manifest) => manifest.item === undefined);
+  if (single !== undefined || !isList(source.value)) return single?.value;
+  const items = [...source.value.items];
+  for (const manifest of changed) items[manifest.item!] = manifest.value;
+  return { ...source.value, items };
+}
+
+/** Edits that write the changed manifests into their document; undefined when it must be rebuilt. */
+function documentEdits(source: SourceDocument, changed: readonly Manifest[]): TextEdit[] | undefined {
+  const text = source.stream.source;
+  const contents = source.document.contents;
+  if (!isNode(contents)) return undefined;
+  if (isCollection(contents) && contents.flow === true) {
+    const json = jsonEdit(text, contents, source.value, expectedValue(source, changed));
+    return json === undefined ? undefined : [json];
+  }
+  const items = isMap(contents) ? contents.get('items', true) : undefined;
+  const edits: TextEdit[] = [];
+  for (const manifest of changed) {
+    const before = readValue(manifest);
+    if (manifest.item === undefined) return nodeEdits({ source: text, node: contents, styleRoot: contents, before, after: manifest.value });
+    const item = isSeq(items) ? items.items[manifest.item] : undefined;
+    if (!isNode(item)) return undefined;
+    const itemEdits = nodeEdits({ source: text, node: item, styleRoot: contents, before, after: manifest.value }) ?? [itemReplacement({ source: text, item, styleRoot: contents, value: manifest.value })];
+    if (itemEdits.some((edit) => edit === undefined)) return undefined;
+    edits.push(...(itemEdits as TextEdit[]));
+  }
+  return edits;
 }
 
 /**
- * Edits `node` in place until it holds `value`, keeping every node whose data is unchanged (and
- * with it comments, quoting and key order). List items are matched by `name` where they have one,
- * so a prepended init container does not rewrite the ones after it.
+ * A JSON document stays JSON: when its text is what JSON.stringify writes with some indentation
+ * (as kubectl -o json prints), the changed object is written the same way.
  */
-function reconcile(document: Document, node: unknown, value: unknown): unknown {
-  if (isNode(node) && isEqual(nodeValue(node, document), value)) return node;
-  if (isMap(node) && isRecord(value)) {
-    const seen = new Set<string>();
-    node.items = node.items.filter((pair) => {
-      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      if (!Object.hasOwn(value, key) || seen.has(key)) return false;
-      seen.add(key);
-      pair.value = reconcile(document, pair.value, value[key]);
-      return true;
-    });
-    for (const [key, item] of Object.entries(value)) {
-      if (seen.has(key)) continue;
-      const pair = document.createPair(key, item, CREATE_OPTIONS);
-      const next = Object.hasOwn(PLACE_BEFORE, key) ? PLACE_BEFORE[key] : undefined;
-      const at = next === undefined ? -1 : node.items.findIndex((candidate) => isScalar(candidate.key) && candidate.key.value === next);
-      if (at < 0) node.items.push(pair);
-      else node.items.splice(at, 0, pair);
-    }
-    return node;
+function jsonEdit(text: string, contents: Node, before: unknown, after: unknown): TextEdit | undefined {
+  const [from, to] = contents.range ?? [0, 0];
+  const written = text.slice(from, to).replace(/\r\n/g, '\n');
+  const eol = lineEnding(text);
+  for (const indent of [2, 4, '\t', 1, 3, 8, 0]) {
+    if (JSON.stringify(before, null, indent) === written) return { from, to, text: JSON.stringify(after, null, indent).replace(/\n/g, eol) };
   }
-  if (isSeq(node) && Array.isArray(value)) {
-    const previous = [...node.items];
-    const used = new Set<number>();
-    node.items = value.map((item: unknown, index: number) => {
-      const name = nameOf(item);
-      const at =
-        name !== undefined
-          ? previous.findIndex((candidate, i) => !used.has(i) && nameOf(nodeValue(candidate, document)) === name)
-          : index < previous.length && !used.has(index) && nameOf(nodeValue(previous[index], document)) === undefined
-            ? index
-            : -1;
-      if (at < 0) return document.createNode(item, CREATE_OPTIONS);
-      used.add(at);
-      return reconcile(document, previous[at], item);
-    });
-    return node;
+  return undefined;
+}
+
+/** The document written afresh from its data, between the comments around it (kept verbatim). */
+function rebuiltDocument(source: SourceDocument, expected: unknown): TextEdit {
+  const text = source.stream.source;
+  const document = source.document.clone();
+  const original = source.document.contents as Node;
+  const eol = lineEnding(text);
+  if (isCollection(original) && original.flow === true) {
+    // JSON that JSON.stringify would not write byte for byte: pretty-printed, with the indent of its
+    // first indented line, one line when it had none.
+    const written = text.slice(original.range![0], original.range![1]);
+    const indent = written.includes('\n') ? (/\n([ \t]+)\S/.exec(written)?.[1] ?? '  ') : 0;
+    return { from: original.range![0], to: original.range![1], text: JSON.stringify(expected, null, indent).replace(/\n/g, eol) };
   }
-  return document.createNode(value, CREATE_OPTIONS);
+  document.contents = editable(document.contents) ? (reconcile(document, document.contents, expected) as Node) : document.createNode(expected, CREATE_OPTIONS);
+  // The comments before and after the contents are outside the replaced range and stay as written.
+  document.commentBefore = null;
+  document.comment = null;
+  const contents = document.contents as Node;
+  contents.commentBefore = null;
+  if (isMap(contents) && isNode(contents.items[0]?.key)) contents.items[0].key.commentBefore = null;
+  let rendered = document.toString(STRINGIFY_OPTIONS).replace(/\n/g, eol);
+  const to = original.range![1];
+  if (to === text.length && !text.endsWith('\n')) rendered = rendered.slice(0, rendered.length - eol.length);
+  return { from: original.range![0], to, text: rendered };
 }
 
-/** The manifest holding `value` instead, its YAML edited from a copy of the original tree. */
-export function withValue(manifest: Manifest, value: unknown): Manifest {
-  const document = manifest.document.clone();
-  document.contents = editable(document.contents)
-    ? (reconcile(document, document.contents, value) as Node)
-    : document.createNode(value, CREATE_OPTIONS);
-  return { origin: manifest.origin, value, document, text: undefined };
+/** Whether the edited text of the document reads back as exactly the data it should hold. */
+function readsBackAs(text: string, expected: unknown): boolean {
+  const documents = parseAllDocuments(text, YAML_OPTIONS);
+  const [document] = documents;
+  if (documents.length !== 1 || document === undefined || document.errors.length > 0) return false;
+  try {
+    return deepEqual(document.toJS(), expected);
+  } catch {
+    return false;
+  }
 }
 
-function manifestYaml(manifest: Manifest): string {
-  const text = manifest.text ?? manifest.document.toString(STRINGIFY_OPTIONS);
-  return text.endsWith('\n') ? text : `${text}\n`;
+/**
+ * A stream with its changed manifests written in: minimal edits where they read back as the data
+ * they should hold (checked by parsing the edited document again), the whole document rebuilt
+ * otherwise (an anchor whose other users would change with it, a merge key at the document's top).
+ */
+function renderStream(stream: Stream, manifests: readonly Manifest[]): string {
+  const changedBySource = new Map<SourceDocument, Manifest[]>();
+  for (const manifest of manifests) {
+    if (manifest.value === readValue(manifest)) continue;
+    const changed = changedBySource.get(manifest.source);
+    if (changed === undefined) changedBySource.set(manifest.source, [manifest]);
+    else changed.push(manifest);
+  }
+  const edits: TextEdit[] = [];
+  for (const [source, changed] of changedBySource) {
+    const expected = expectedValue(source, changed);
+    const minimal = documentEdits(source, changed);
+    const shifted = minimal?.map((edit) => ({ ...edit, from: edit.from - source.from, to: edit.to - source.from }));
+    const fits = shifted !== undefined && readsBackAs(applyEdits(stream.source.slice(source.from, source.to), shifted), expected);
+    edits.push(...(fits ? minimal! : [rebuiltDocument(source, expected)]));
+  }
+  return applyEdits(stream.source, edits);
 }
 
-/** The manifests as one YAML stream, documents separated by `---`. */
+/** What goes between two files in one output stream: a `---`, or `...` before directives. */
+function separator(next: string): string {
+  if (/^---/.test(next)) return '';
+  return /^(?:[ \t]*(?:#.*)?\r?\n)*%/.test(next) ? '...\n' : '---\n';
+}
+
+/** The manifests as one YAML stream: each input file as written, with only the injection changed. */
 export function renderYaml(manifests: readonly Manifest[]): string {
-  return manifests.map(manifestYaml).join('---\n');
+  const byStream = new Map<Stream, Manifest[]>();
+  for (const manifest of manifests) {
+    const ofStream = byStream.get(manifest.source.stream);
+    if (ofStream === undefined) byStream.set(manifest.source.stream, [manifest]);
+    else ofStream.push(manifest);
+  }
+  let out = '';
+  for (const [stream, ofStream] of byStream) {
+    let text = renderStream(stream, ofStream);
+    if (out !== '') {
+      // A byte order mark is allowed at the start of the output only.
+      text = text.replace(/^\uFEFF/, '');
+      if (!out.endsWith('\n')) out += lineEnding(out);
+      out += separator(text);
+    }
+    out += text;
+  }
+  return out;
 }
 
 /** The manifests as a pretty-printed v1 List, as `kubectl get -o json` writes several objects. */

@@ -1,7 +1,7 @@
 // Puts a rendered sidecar into a pod spec. Everything is upserted by name against the status
 // record, so injecting twice changes nothing, an upgrade replaces exactly what an earlier run
 // added, and anything the user wrote under a name we want is an error rather than overwritten.
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from './equal.ts';
 import { STATUS_ANNOTATION } from './constants.ts';
 import { InjectionError } from './errors.ts';
 import type { WorkloadIdentity } from './render.ts';
@@ -189,7 +189,7 @@ export function injectWorkload<T extends PodTemplateCarrier>(workload: T, meshCo
   const annotations: Record<string, string> = { ...(withTemplate.metadata.annotations ?? {}) };
   setOwn(annotations, STATUS_ANNOTATION, formatInjectionStatus(injected.status));
   const object: T = { ...withTemplate, metadata: { ...withTemplate.metadata, annotations } };
-  return { object, changed: !isEqual(object, workload), status: injected.status };
+  return { object, changed: !deepEqual(object, workload), status: injected.status };
 }
 
 /**
@@ -200,5 +200,5 @@ export function injectPod(pod: Pod, meshConfig: MeshConfig, identity: WorkloadId
   const where = describe('Pod', pod.metadata);
   const injected = injectPodParts({ metadata: pod.metadata, spec: pod.spec }, meshConfig, identity, where, sidecars);
   const object: Pod = { ...pod, metadata: injected.metadata, spec: injected.spec };
-  return { object, changed: !isEqual(object, pod), status: injected.status };
+  return { object, changed: !deepEqual(object, pod), status: injected.status };
 }

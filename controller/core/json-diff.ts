@@ -3,7 +3,7 @@
 // given, so a subtree that is the same object on both sides is skipped without being walked
 // (fast-json-patch's compare walks, and deep-clones, everything). Lists keep their common head and
 // tail: appending a container is one `add`, prepending an init container one `add` at index 0.
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from './equal.ts';
 import type { JsonPatchOperation } from './patch.ts';
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -16,7 +16,7 @@ function pointer(path: string, key: string | number): string {
 }
 
 function same(a: unknown, b: unknown): boolean {
-  return a === b || isEqual(a, b);
+  return a === b || deepEqual(a, b);
 }
 
 function diffLists(a: unknown[], b: unknown[], path: string, ops: JsonPatchOperation[]): void {
@@ -45,7 +45,7 @@ function diffValues(a: unknown, b: unknown, path: string, ops: JsonPatchOperatio
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) return diffLists(a, b, path, ops);
-  if (!isEqual(a, b)) ops.push({ op: 'replace', path, value: b });
+  if (!deepEqual(a, b)) ops.push({ op: 'replace', path, value: b });
 }
 
 /**

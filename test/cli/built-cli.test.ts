@@ -34,21 +34,37 @@ describe('the built meshinit command (bin/meshinit.js → dist/)', function () {
     expect(version).to.match(/^meshinit \d+\.\d+\.\d+\n$/);
   });
 
-  it('explain -f loads neither @kubernetes/client-node nor the controller (start time), and explains the example', function () {
-    // A module hook that records every URL the process resolves.
+  /** Runs the built CLI with a module hook that records every URL the process resolves. */
+  function withModuleTrace(args: string[]) {
     const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-trace-')), 'modules.txt');
     const hook = `import fs from 'node:fs'; let file; export function initialize(data) { file = data.file; }
       export async function resolve(specifier, context, next) { const result = await next(specifier, context); fs.appendFileSync(file, result.url + '\\n'); return result; }`;
     const register = `import { register } from 'node:module'; register('data:text/javascript;base64,${Buffer.from(hook).toString('base64')}', import.meta.url, { data: { file: ${JSON.stringify(trace)} } });`;
-    const result = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BIN, 'explain', '-f', 'examples/app.yaml'], { cwd: repoRoot, encoding: 'utf8', timeout: 20000 });
-    expect(result.status, result.stderr).to.equal(0);
-    expect(result.stdout).to.include('Deployment default/web (examples/app.yaml: document 3)');
+    const result = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BIN, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 20000 });
     const modules = fs.readFileSync(trace, 'utf8');
     fs.rmSync(path.dirname(trace), { recursive: true, force: true });
+    return { result, modules };
+  }
+
+  it('explain -f loads neither @kubernetes/client-node nor the controller (start time), and explains the example', function () {
+    const { result, modules } = withModuleTrace(['explain', '-f', 'examples/app.yaml']);
+    expect(result.status, result.stderr).to.equal(0);
+    expect(result.stdout).to.include('Deployment default/web (examples/app.yaml: document 3)');
     expect(modules, 'the hook saw the CLI load').to.include('dist/controller/cli/explain-command.js');
-    for (const unwanted of ['@kubernetes/client-node', 'dist/controller/kube/api-client.js', 'dist/controller/run-command.js', 'dist/controller/initializer/', 'explain-live.js', 'winston']) {
+    for (const unwanted of ['@kubernetes/client-node', 'dist/controller/kube/api-client.js', 'dist/controller/run-command.js', 'dist/controller/initializer/', 'explain-live.js', 'winston', 'lodash']) {
       expect(modules, unwanted).to.not.include(unwanted);
     }
+  });
+
+  it('inject --help loads no YAML library, inject -f nothing beyond it and the core (start time)', function () {
+    const help = withModuleTrace(['inject', '--help']);
+    expect(help.result.status, help.result.stderr).to.equal(0);
+    expect(help.modules, 'the hook saw the CLI load').to.include('dist/controller/cli/inject-command.js');
+    for (const unwanted of ['node_modules/yaml', 'inject-manifests.js', 'lodash', 'winston', '@kubernetes/client-node', 'run-command.js']) expect(help.modules, unwanted).to.not.include(unwanted);
+    const run = withModuleTrace(['inject', '-f', 'examples/app.yaml']);
+    expect(run.result.status, run.result.stderr).to.equal(0);
+    expect(run.modules).to.include('node_modules/yaml');
+    for (const unwanted of ['lodash', 'winston', '@kubernetes/client-node', 'run-command.js', 'dist/controller/kube/']) expect(run.modules, unwanted).to.not.include(unwanted);
   });
 
   it('exits 2 on an unknown command', function () {

@@ -15,7 +15,7 @@ describe('meshinit inject --diff', () => {
     expect(result.code, result.stderr).to.equal(0);
     expect(result.stdout.split('\n').slice(0, 2)).to.deep.equal([`--- ${DEPLOYMENT}\t(original)`, `+++ ${DEPLOYMENT}\t(injected by meshinit)`]);
     expect(result.stdout).to.match(/^@@ -\d+(,\d+)? \+\d+(,\d+)? @@$/m);
-    expect(result.stdout).to.match(/^\+ {8}- name: mesh-proxy$/m);
+    expect(result.stdout).to.match(/^\+ {6}- name: mesh-proxy$/m);
 
     // The diff is a real patch: applied to a copy of the file it gives exactly what inject prints.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-diff-'));
@@ -40,18 +40,24 @@ describe('meshinit inject --diff', () => {
     expect(both.stdout).to.include(`--- ${DEPLOYMENT}`);
   });
 
-  it('CRLF input and a missing final newline: the same changes as the LF file, no more', async () => {
+  it('CRLF input and a missing final newline: the same changes as the LF file, in CRLF, and still no final newline', async () => {
     const source = fs.readFileSync(path.join(REPO_ROOT, DEPLOYMENT), 'utf8');
     const crlf = source.replace(/\n/g, '\r\n').replace(/\r\n$/, '');
     const plain = await runInject(['-f', DEPLOYMENT, '--meshconfig', GOLDEN_MESHCONFIG, '--diff']);
     const result = await runInject(['-f', 'crlf.yaml', '--meshconfig', GOLDEN_MESHCONFIG, '--diff'], { files: { 'crlf.yaml': crlf } });
     expect(result.code, result.stderr).to.equal(0);
     const changed = (diff: string): string[] => diff.split('\n').filter((line) => /^[-+][^-+]/.test(line)).map((line) => line.replace(/\r$/, ''));
-    // The same changes as for the LF file (the carriage returns are not changes), and the marker
-    // for the last line, which has lost its newline.
-    expect(changed(result.stdout)).to.deep.equal(changed(plain.stdout));
+    // The same changes as for the LF file (the carriage returns are not changes), except that the
+    // last line, which had no newline, gets one because the mesh volume now follows it.
+    const lastLine = '          defaultMode: 0644 # octal, as kubectl reads it';
+    expect(changed(result.stdout).filter((line) => line.slice(1) !== lastLine)).to.deep.equal(changed(plain.stdout));
+    expect(changed(result.stdout).filter((line) => line.slice(1) === lastLine)).to.deep.equal([`-${lastLine}`, `+${lastLine}`]);
     expect(result.stdout).to.include('\\ No newline at end of file');
     expect(plain.stdout).to.not.include('No newline');
+
+    const injected = await runInject(['-f', 'crlf.yaml', '--meshconfig', GOLDEN_MESHCONFIG], { files: { 'crlf.yaml': crlf } });
+    expect(injected.stdout, 'every line ends in CRLF').to.not.match(/[^\r]\n/);
+    expect(injected.stdout.endsWith('\n'), 'no final newline added').to.equal(false);
   });
 
   it('stdin is labelled <stdin>; --diff with -o is a usage error (exit 2)', async () => {

@@ -52,6 +52,8 @@ const CASES: GoldenCase[] = [
       /^meshinit: warning: skipped Deployment shop\/payments: the pod template has container vault-agent, listed in spec\.conflictingContainers of MeshConfig golden: meshinit does not add its sidecar beside it$/,
     ],
   },
+  { name: 'crlf', output: 'yaml', stderr: [] },
+  { name: 'aliases', output: 'yaml', stderr: [] },
 ];
 
 const inputOf = (c: GoldenCase) => `${GOLDEN_DIR}/${c.name}.yaml`;

@@ -20,25 +20,16 @@ describe('inject manifests', () => {
     it('round-trips a stream byte for byte, whatever its indentation, quoting and comments', () => {
       const text = '# head\na:   1   # spaced\nlist:\n- x\n-   "y"\n---\n# before b\nb: {c: [1,2]}\n...\n---\nc: |\n  text\n';
       expect(renderYaml(parse(text))).to.equal(text);
-      // After a `...` end marker a comment belongs to the next document: it moves below the `---`.
-      expect(renderYaml(parse('a: 1\n...\n# next\n---\nb: 2\n'))).to.equal('a: 1\n...\n---\n# next\nb: 2\n');
+      for (const verbatim of ['a: 1\n...\n# next\n---\nb: 2\n', 'a: 1\n--- # second\nb: 2\n', '%YAML 1.1\n---\na: 1\n', '\uFEFFa: 1\r\nb: 2', 'a: 1 #\ttab\n']) {
+        expect(renderYaml(parse(verbatim)), JSON.stringify(verbatim)).to.equal(verbatim);
+      }
     });
 
-    it('drops the empty document of a trailing --- and keeps a comment-only one', () => {
+    it('keeps the empty document of a trailing --- in the text, but not as a manifest', () => {
       const manifests = parse('a: 1\n---\n# only a comment\n---\n');
       expect(manifests.map((m) => m.value)).to.deep.equal([{ a: 1 }, null]);
-      expect(renderYaml(manifests)).to.equal('a: 1\n---\n# only a comment\n');
+      expect(renderYaml(manifests)).to.equal('a: 1\n---\n# only a comment\n---\n');
       expect(renderYaml(parse(''))).to.equal('');
-    });
-
-    it('moves a comment on the --- line to a line of its own', () => {
-      expect(renderYaml(parse('a: 1\n--- # second\nb: 2\n'))).to.equal('a: 1\n---\n# second\nb: 2\n');
-    });
-
-    it('a document with directives is re-stringified, still valid and equal in data', () => {
-      const manifests = parse('%YAML 1.1\n---\na: 1\n');
-      expect(manifests[0]!.text).to.equal(undefined);
-      expect(parse(renderYaml(manifests)).map((m) => m.value)).to.deep.equal([{ a: 1 }]);
     });
 
     it('reads YAML 1.1 as kubectl does: octal 0644 and yes, but timestamps and 1:30 stay strings', () => {
@@ -52,13 +43,15 @@ describe('inject manifests', () => {
       if (!parsed.ok) expect(parsed.message).to.match(/^x\.yaml: document 2: Map keys must be unique/);
     });
 
-    it('expands a List into its items, keeping their comments; a List in a List stays one item', () => {
-      const manifests = parse('kind: List\nitems:\n- kind: A # first\n- kind: B\n');
+    it('reads the items of a List as manifests and writes the List back as a List', () => {
+      const text = 'kind: List\nitems:\n- kind: A # first\n- kind: B\n';
+      const manifests = parse(text);
       expect(manifests.map((m) => [m.origin, m.value])).to.deep.equal([
         ['in.yaml: document 1, item 1', { kind: 'A' }],
         ['in.yaml: document 1, item 2', { kind: 'B' }],
       ]);
-      expect(renderYaml(manifests)).to.equal('kind: A # first\n---\nkind: B\n');
+      expect(renderYaml(manifests)).to.equal(text);
+      expect(renderYaml([manifests[0]!, withValue(manifests[1]!, { kind: 'B', x: [1] })])).to.equal('kind: List\nitems:\n- kind: A # first\n- kind: B\n  x:\n  - 1\n');
       const unexpanded = parseManifests('kind: List\nitems: []\n', 'x', false);
       expect(unexpanded.ok && unexpanded.manifests.map((m) => m.value)).to.deep.equal([{ kind: 'List', items: [] }]);
     });
@@ -67,31 +60,67 @@ describe('inject manifests', () => {
       const json = '{\n  "kind": "Service",\n  "metadata": {"name": "s"}\n}\n';
       expect(renderYaml(parse(json))).to.equal(json);
     });
+
+    it('joins files with --- (... before a file with directives) and keeps a BOM only at the start', () => {
+      const first = parse('\uFEFFa: 1');
+      const second = parseManifests('\uFEFF%YAML 1.1\n---\nb: 2\n', 'two.yaml');
+      const third = parseManifests('--- # three\nc: 3\n', 'three.yaml');
+      if (!second.ok || !third.ok) throw new Error('parse failed');
+      expect(renderYaml([...first, ...second.manifests, ...third.manifests])).to.equal('\uFEFFa: 1\n...\n%YAML 1.1\n---\nb: 2\n--- # three\nc: 3\n');
+    });
   });
 
   describe('withValue', () => {
-    it('keeps comments, quoting and key order of untouched fields, and matches list items by name', () => {
+    it('edits only what changed: formatting, comments and quoting elsewhere stay; list items matched by name', () => {
       const [manifest] = parse('# top\nkind: X # kind\nspec:\n  b: "quoted"\n  items:\n  - name: one # first\n    v: 1\n  - name: two\n');
       const value = { kind: 'X', spec: { b: 'quoted', items: [{ name: 'zero' }, { name: 'one', v: 1 }, { name: 'two', w: 'yes' }] }, extra: true };
-      const changed = withValue(manifest!, value);
-      expect(changed.text).to.equal(undefined);
-      const out = renderYaml([changed]);
-      expect(out).to.equal('# top\nkind: X # kind\nspec:\n  b: "quoted"\n  items:\n    - name: zero\n    - name: one # first\n      v: 1\n    - name: two\n      w: "yes"\nextra: true\n');
+      const out = renderYaml([withValue(manifest!, value)]);
+      expect(out).to.equal('# top\nkind: X # kind\nspec:\n  b: "quoted"\n  items:\n  - name: zero\n  - name: one # first\n    v: 1\n  - name: two\n    w: "yes"\nextra: true\n');
       expect(parse(out)[0]!.value).to.deep.equal(value);
-      expect(manifest!.text, 'the original is not modified').to.be.a('string');
+      expect(renderYaml([manifest!]), 'the original is not modified').to.equal(renderYaml(parse(renderYaml([manifest!]))));
     });
 
     it('puts a new initContainers before containers and a new metadata before spec', () => {
       const [manifest] = parse('template:\n  spec:\n    containers: []\n');
       const out = renderYaml([withValue(manifest!, { template: { spec: { containers: [], initContainers: [{ name: 'i' }] }, metadata: { a: 'b' } } })]);
-      expect(out).to.equal('template:\n  metadata:\n    a: b\n  spec:\n    initContainers:\n      - name: i\n    containers: []\n');
+      expect(out).to.equal('template:\n  metadata:\n    a: b\n  spec:\n    initContainers:\n    - name: i\n    containers: []\n');
     });
 
-    it('rebuilds documents with aliases and JSON documents from their data, as block YAML', () => {
-      const [aliased] = parse('base: &b {x: 1}\ncopy: *b\n');
-      expect(parse(renderYaml([withValue(aliased!, { base: { x: 1 }, copy: { x: 2 } })]))[0]!.value).to.deep.equal({ base: { x: 1 }, copy: { x: 2 } });
-      const [json] = parse('{"a": {"b": 1}}');
-      expect(renderYaml([withValue(json!, { a: { b: 2 } })])).to.equal('a:\n  b: 2\n');
+    it('writes new sequence items as their siblings are written: indented under the key or not, CRLF, flow', () => {
+      const [indented] = parse('list:\r\n    -   name: a\r\n        v: 1\r\nflow: [ x ]\r\n');
+      expect(renderYaml([withValue(indented!, { list: [{ name: 'a', v: 1 }, { name: 'b', v: 2 }], flow: ['x', 'z'] })])).to.equal(
+        'list:\r\n    -   name: a\r\n        v: 1\r\n    - name: b\r\n      v: 2\r\nflow: [ x, z ]\r\n',
+      );
+      const [last] = parse('a:\n- 1');
+      expect(renderYaml([withValue(last!, { a: [1, 2] })]), 'no final newline added').to.equal('a:\n- 1\n- 2');
+    });
+
+    it('where a file mixes sequence styles, new sequences follow the nearest ones', () => {
+      const [manifest] = parse('ports:\n- 80\nspec:\n  containers:\n    - name: a\n');
+      const out = renderYaml([withValue(manifest!, { ports: [80], spec: { containers: [{ name: 'a' }], volumes: [{ name: 'v' }] } })]);
+      expect(out).to.equal('ports:\n- 80\nspec:\n  containers:\n    - name: a\n  volumes:\n    - name: v\n');
+    });
+
+    it('expands an alias that must change, leaving its anchor and the anchor\'s other users as they were', () => {
+      const [aliased] = parse('base: &b {x: 1}\ncopy: *b\nother: *b\n');
+      expect(renderYaml([withValue(aliased!, { base: { x: 1 }, copy: { x: 2 }, other: { x: 1 } })])).to.equal('base: &b {x: 1}\ncopy:\n  x: 2\nother: *b\n');
+    });
+
+    it('rebuilds a document whose changed node is an anchor other aliases use, equal in data', () => {
+      const [anchored] = parse('# kept\na: &x\n  b: 1\nc: *x\n');
+      const value = { a: { b: 2 }, c: { b: 1 } };
+      const out = renderYaml([withValue(anchored!, value)]);
+      expect(out.startsWith('# kept\n')).to.equal(true);
+      expect(parse(out)[0]!.value).to.deep.equal(value);
+    });
+
+    it('writes a JSON document back as JSON with its indentation and line endings', () => {
+      const [json] = parse('{\r\n    "a": {\r\n        "b": 1\r\n    }\r\n}\r\n');
+      expect(renderYaml([withValue(json!, { a: { b: 1, c: [1] } })])).to.equal('{\r\n    "a": {\r\n        "b": 1,\r\n        "c": [\r\n            1\r\n        ]\r\n    }\r\n}\r\n');
+      const [tight] = parse('{"a": {"b": 1}}');
+      expect(renderYaml([withValue(tight!, { a: { b: 2 } })]), 'one line stays one line').to.equal('{"a":{"b":2}}');
+      const [odd] = parse('{\n   "a": {"b": 1}\n}\n');
+      expect(renderYaml([withValue(odd!, { a: { b: 2 } })]), 'its indent kept').to.equal('{\n   "a": {\n      "b": 2\n   }\n}\n');
     });
   });
 
