@@ -7,7 +7,8 @@
 //   floor-full  the same, but sending meshinit's own patch (computed by its core from the same
 //               MeshConfig): what the server can do with the sidecar meshinit really adds;
 //   minimal     bench/minimal-initializer.ts, its own process: remove + add a container;
-//   before      meshinit as built from commit BASELINE_COMMIT (before issue 9), its defaults then;
+//   before      meshinit as built from commit BASELINE_COMMIT (before issue 9; --baseline REF for another
+//               commit of this repository's history), its defaults then;
 //   meshinit    the compiled meshinit with default flags (--namespace only limits the round), as
 //               the shipped ServiceAccount, logging at its default level;
 //   cold        the same, measured on its first burst after start (no warm-up).
@@ -25,6 +26,10 @@ import { baselineBuild, BASELINE_COMMIT, OURS, startInitializerPlane, startMeshi
 import { benchClient, connectionFromKubeconfig, cpuSeconds, createBurst, deploymentBody, meshinitPatch, pendingNames, type BenchClient, type Json } from './kube-client.ts';
 import { median, percentile, writeResult, type Figure } from './result.ts';
 
+
+/** The commit the `before` contender is built from (--baseline). */
+let baselineRef = BASELINE_COMMIT;
+const beforeName = (): string => (baselineRef === BASELINE_COMMIT ? `before issue 9 (${BASELINE_COMMIT})` : `at ${baselineRef}`);
 
 /** `meshinit@N`: meshinit with --concurrency N, for comparing settings in one run. */
 type Initializer = 'floor' | 'floor-full' | 'minimal' | 'before' | 'meshinit' | 'cold' | `meshinit@${number}`;
@@ -65,7 +70,7 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     return { stop: async () => watch.stop() };
   }
   if (initializer === 'minimal') return startMinimalInitializer(plane, namespace);
-  if (initializer === 'before') return startMeshinit(plane, namespace, [], [], baselineBuild());
+  if (initializer === 'before') return startMeshinit(plane, namespace, [], [], baselineBuild(baselineRef));
   const concurrency = initializer.startsWith('meshinit@') ? ['--concurrency', initializer.slice('meshinit@'.length)] : [];
   return startMeshinit(plane, namespace, [...settings.meshinitFlags, ...concurrency], settings.meshinitNodeFlags);
 }
@@ -130,7 +135,10 @@ async function main(): Promise<void> {
     'no-curve': { type: 'boolean', default: false },
     // Deployments each contender initializes before the measured burst (0: measure a cold start).
     warmup: { type: 'string', default: '300' },
+    // The commit `before` is built from (default: before issue 9).
+    baseline: { type: 'string', default: BASELINE_COMMIT },
   } });
+  baselineRef = values.baseline;
   const words = (text: string): string[] => text.split(/\s+/).filter(Boolean);
   const initializers = values.initializers.split(',') as Initializer[];
   const workloads = Number(values.workloads);
@@ -180,9 +188,9 @@ async function main(): Promise<void> {
       const cpu = cpuOf('meshinit');
       if (has('before')) {
         const before = cpuOf('before');
-        figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads', value: cpu, unit: 'CPU-s', baseline: { name: `meshinit before issue 9 (${BASELINE_COMMIT})`, value: before }, ratio: cpu / before, target: '< before', met: cpu < before });
+        figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads', value: cpu, unit: 'CPU-s', baseline: { name: `meshinit ${beforeName()}`, value: before }, ratio: cpu / before, target: '< before', met: cpu < before });
         const rate = of('meshinit', (r) => r.perSecond);
-        figures.push({ figure: `Initializer throughput vs meshinit before issue 9 (${label})`, value: rate, unit: 'workloads/s', baseline: { name: `before (${BASELINE_COMMIT})`, value: of('before', (r) => r.perSecond) }, ratio: rate / of('before', (r) => r.perSecond) });
+        figures.push({ figure: `Initializer throughput vs meshinit ${beforeName()} (${label})`, value: rate, unit: 'workloads/s', baseline: { name: `before (${baselineRef})`, value: of('before', (r) => r.perSecond) }, ratio: rate / of('before', (r) => r.perSecond) });
       }
       if (has('minimal')) figures.push({ figure: 'meshinit CPU-seconds per 1,000 workloads vs the minimal initializer', value: cpu, unit: 'CPU-s', baseline: { name: 'minimal initializer', value: cpuOf('minimal') }, ratio: cpu / cpuOf('minimal') });
     }
