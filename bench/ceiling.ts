@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LegacyApiServer, TestClient } from '../test/support/legacy-apiserver/index.ts';
-import { MeshinitProcess, readYaml } from '../test/e2e/cluster.ts';
+import { MeshinitProcess } from '../test/e2e/cluster.ts';
 import { doubleKubeconfig } from '../test/fault/support/meshinit.ts';
 import { cpuSeconds, createBurst, deploymentBody } from './kube-client.ts';
-import { baselineBuild, BASELINE_COMMIT, OURS } from './legacy-setup.ts';
+import { baselineBuild, BASELINE_COMMIT, benchMeshConfigObject, OURS } from './legacy-setup.ts';
 import { median, writeResult } from './result.ts';
 
 const CREATOR_TOKEN = 'creator-bench-token';
@@ -26,7 +26,7 @@ async function runRound(workloads: number, creators: number, flags: string[], no
   let kubeconfig: string | undefined;
   try {
     for (const name of ['meshinit-system', 'bench']) await server.seed('namespaces', { metadata: { name } });
-    await server.seed('meshconfigs', readYaml('manifests/meshconfig-sample.yaml')[0]!);
+    await server.seed('meshconfigs', benchMeshConfigObject());
     kubeconfig = doubleKubeconfig(server);
     meshinit = new MeshinitProcess(['run', '--mode', 'initializer', '--kubeconfig', kubeconfig, '--health-addr', '', '--namespace', 'bench', ...flags], nodeFlags, root);
     await meshinit.waitForLog((line) => line.message === 'Initializer controller running', 'meshinit running', 30_000);

@@ -70,7 +70,7 @@ async function startContender(plane: ControlPlane, client: BenchClient, initiali
     return { stop: async () => watch.stop() };
   }
   if (initializer === 'minimal') return startMinimalInitializer(plane, namespace);
-  if (initializer === 'before') return startMeshinit(plane, namespace, [], [], baselineBuild(baselineRef));
+  if (initializer === 'before') return startMeshinit(plane, namespace, [], settings.meshinitNodeFlags, baselineBuild(baselineRef));
   const concurrency = initializer.startsWith('meshinit@') ? ['--concurrency', initializer.slice('meshinit@'.length)] : [];
   return startMeshinit(plane, namespace, [...settings.meshinitFlags, ...concurrency], settings.meshinitNodeFlags);
 }
