@@ -9,7 +9,7 @@ import { createKubeApi } from '../kube/api-client.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from '../kube/credentials.ts';
 import { initializerApiStatus, servedVersion } from '../kube/discovery.ts';
 import { isKubeApiError } from '../kube/errors.ts';
-import { apiVersionOf, collectionPath, CRONJOB_VERSIONS, DEPLOYMENTCONFIG, MESHCONFIG, NAMESPACE, objectPath, POD, podTemplateDescriptor, type ResourceDescriptor } from '../kube/resources.ts';
+import { apiVersionOf, collectionPath, CRONJOB_VERSIONS, DEPLOYMENTCONFIG, MESHCONFIG, NAMESPACE, objectPath, POD, podTemplateDescriptor, REPLICASET, type ResourceDescriptor } from '../kube/resources.ts';
 import { loadKubeConfigClass } from '../kube/slim-kubeconfig.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { ExplainIo, ExplainOptions } from './explain-command.ts';
@@ -110,6 +110,16 @@ async function readWorkload(reader: Reader, ref: ResourceRef, namespace: string,
     const recognised = recognisePodTemplateCarrier({ ...pod.value, kind: 'Pod' });
     if (!recognised.ok) throw new InputError(`Pod ${namespace}/${ref.name} is malformed: ${recognised.reason}`);
     return recognised.value;
+  }
+  if (controller.kind === 'ReplicaSet') {
+    // Up the owner chain by reading it: a ReplicaSet of a Deployment is a copy (the Deployment is
+    // judged), a ReplicaSet of its own is judged as itself.
+    const replicaSet = recognisePodTemplateCarrier(await readObject(reader, REPLICASET, namespace, controller.name));
+    if (!replicaSet.ok) throw new InputError(`ReplicaSet ${namespace}/${controller.name} is malformed, the controller would release it unchanged: ${replicaSet.reason}`);
+    const deployment = controllerOwner(replicaSet.value);
+    const resolved = deployment?.kind === 'Deployment' ? { kind: 'Deployment' as const, name: deployment.name } : undefined;
+    notes.push(`Pod ${namespace}/${ref.name} belongs to ReplicaSet ${namespace}/${controller.name}${resolved ? ` of Deployment ${namespace}/${resolved.name}` : ''}, explained here: a Pod is judged as its workload`);
+    return resolved ? readWorkload(reader, resolved, namespace, notes) : replicaSet.value;
   }
   const owner = podOwnerIdentity(pod.value, namespace);
   // The owner chain maps a Pod to one of the four workloads; a ReplicationController's Pod (outside

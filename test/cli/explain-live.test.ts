@@ -155,6 +155,25 @@ describe('meshinit explain KIND/NAME (live, against a fake API server)', functio
     expect(copied.explanations[0]!.decisions[0]).to.include({ action: 'skipped', code: 'template_copied' });
   });
 
+  it('pod/NAME of a ReplicaSet follows the owner chain by reading it: to its Deployment, or the ReplicaSet itself when it has none', async () => {
+    const rs = (owned: boolean): unknown => ({
+      apiVersion: 'apps/v1', kind: 'ReplicaSet',
+      metadata: { name: 'web-7d4b9', namespace: 'team-a', ...(owned ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'u2', controller: true }] } : {}) },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: DEPLOYMENT.spec.template },
+    });
+    routes['/api/v1/namespaces/team-a/pods/web-7d4b9-x2x1z'] = { status: 200, body: { ...BARE_POD, metadata: { name: 'web-7d4b9-x2x1z', namespace: 'team-a', labels: { 'pod-template-hash': '7d4b9' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9', uid: 'u3', controller: true }] } } };
+    routes['/apis/apps/v1/namespaces/team-a/replicasets/web-7d4b9'] = { status: 200, body: rs(true) };
+    const viaDeployment = JSON.parse((await runExplain(['pod/web-7d4b9-x2x1z', '--kubeconfig', kubeconfig, '-o', 'json'])).stdout) as Decisions;
+    expect(viaDeployment.explanations[0]!.workload).to.deep.include({ kind: 'Deployment', name: 'web' });
+    expect(viaDeployment.notes).to.include('Pod team-a/web-7d4b9-x2x1z belongs to ReplicaSet team-a/web-7d4b9 of Deployment team-a/web, explained here: a Pod is judged as its workload');
+    routes['/apis/apps/v1/namespaces/team-a/replicasets/web-7d4b9'] = { status: 200, body: rs(false) };
+    requests.length = 0;
+    const standalone = JSON.parse((await runExplain(['pod/web-7d4b9-x2x1z', '--kubeconfig', kubeconfig, '-o', 'json'])).stdout) as Decisions;
+    expect(standalone.explanations[0]!.workload).to.deep.include({ kind: 'ReplicaSet', name: 'web-7d4b9' });
+    expect(standalone.explanations[0]!.decisions[0]).to.include({ action: 'injected', targetPods: 'the webhook with --target pods does not mutate ReplicaSets and injects their Pods' });
+    expect(requests.map((line) => line.split('?')[0])).to.not.include('GET /apis/apps/v1/namespaces/team-a/deployments/web-7d4b9');
+  });
+
   const failures: Array<[string, (r: Routes) => void, RegExp]> = [
     ['the object is missing', (r) => { delete r['/apis/apps/v1/namespaces/team-a/deployments/web']; }, /^meshinit explain: Deployment team-a\/web not found on http:\/\/127\.0\.0\.1:\d+: check the name and the namespace \(-n\), e\.g\. kubectl get deployments -n team-a\n$/],
     ['the namespace is missing', (r) => { delete r['/api/v1/namespaces/team-a']; }, /namespace team-a not found/],

@@ -39,7 +39,7 @@ interface ExplainJson {
     namespace: { labels: Record<string, string>; labelsKnown: boolean };
     meshConfigs: Array<{ name: string; verdict: string; reason: string; lostTo?: string }>;
     selected: string | null;
-    decisions: Array<{ mode: string; action: string; reason: string }>;
+    decisions: Array<{ mode: string; action: string; reason: string; code?: string }>;
     injection: { containers: Array<{ name: string; image?: string }> } | null;
     injected: { state: string };
   }>;
@@ -197,6 +197,28 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
       const missing = await meshinitCli(['explain', 'cj/nope', '-n', SHOP, '--kubeconfig', admin()]);
       expect(missing.code).to.equal(1);
       expect(missing.stderr).to.include(`CronJob ${SHOP}/nope not found`).and.include('kubectl get cronjobs -n e2e-shop');
+    });
+
+    it('a ReplicaSet\'s Pod follows the owner chain: to the Deployment, or to the ReplicaSet when it has none (rs/NAME read from apps/v1)', async function () {
+      const uidOf = async (kind: string, name: string): Promise<string> => JSON.parse((await mustKubectl(admin(), ['get', kind, name, '-n', SHOP, '-o', 'json'])).stdout).metadata.uid as string;
+      const replicaSet = (name: string, owner?: Json): Json => ({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        metadata: { name, namespace: SHOP, labels: { app: name }, ...(owner ? { ownerReferences: [owner] } : {}) },
+        spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } },
+      });
+      const podOf = (name: string, rs: string, uid: string): Json => ({
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name, namespace: SHOP, labels: { app: rs }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid, controller: true }] },
+        spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] },
+      });
+      await apply([replicaSet('web-5f7c9', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: await uidOf('deployment', 'web'), controller: true }), replicaSet('solo-rs')]);
+      await apply([podOf('web-5f7c9-abcde', 'web-5f7c9', await uidOf('replicaset', 'web-5f7c9')), podOf('solo-rs-fghij', 'solo-rs', await uidOf('replicaset', 'solo-rs'))]);
+      expect((await explainJson('pod/web-5f7c9-abcde')).workload).to.deep.equal({ kind: 'Deployment', namespace: SHOP, name: 'web' });
+      const solo = await explainJson('pod/solo-rs-fghij', ['--mode', 'webhook']);
+      expect(solo.workload).to.deep.equal({ kind: 'ReplicaSet', namespace: SHOP, name: 'solo-rs' });
+      expect(solo.decisions[0]).to.deep.include({ action: 'injected', meshConfig: 'default' });
+      const copy = await explainJson('rs/web-5f7c9', ['--mode', 'webhook']);
+      expect(copy.decisions[0]).to.deep.include({ action: 'skipped', code: 'template_copied' });
     });
 
     it('a bare Pod is explained as itself', async function () {
