@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { explainWorkload, type ExplainMode, type MeshConfigEntry } from '../core/explain.ts';
 import { isRecord } from '../core/untrusted.ts';
 import type { NamespaceInfo } from '../core/types.ts';
-import { isWorkloadKind, recogniseWorkload } from '../core/workload.ts';
+import { isPodTemplateKind, recognisePodTemplateCarrier } from '../core/workload.ts';
 import { meshConfigEntries } from './explain-meshconfigs.ts';
 import { parseResourceRef, type ResourceRef } from './explain-ref.ts';
 import { renderExplainJson, renderExplainText, type ExplainReport, type PassedOver } from './explain-format.ts';
@@ -28,8 +28,9 @@ Usage:
   meshinit explain -f FILE [-f FILE...] [--meshconfig FILE...] [flags]     offline, from manifests
   meshinit explain KIND/NAME [-n NS] [--kubeconfig FILE] [flags]           live, read-only
 
-For each Deployment, StatefulSet, DaemonSet or Job it prints every MeshConfig considered (in the
-order they are tried: priority, then name) and why each one that lost did (namespaceSelector,
+For each object that carries a pod template (Deployment, StatefulSet, DaemonSet, Job, CronJob,
+ReplicaSet, ReplicationController, DeploymentConfig, bare Pod) it prints every MeshConfig
+considered (in the order they are tried: priority, then name) and why each one that lost did (namespaceSelector,
 selector, kind, lower priority, invalid spec); the decision of each mode with its reason, the
 same words the controller logs in the "reason" field of its decision line; what the sidecar adds
 (containers, init containers and volumes with their images; a JSON Patch with -o json); and
@@ -48,18 +49,22 @@ Flags:
                                 Which mode's decision to show. auto (default): offline both, and
                                 each line says which; live the mode "meshinit run --mode auto" picks
                                 on that server (initializer where Initializers are served).
-                                The webhook decision holds for both --target values: the pod
-                                template (workloads), or the Pods, judged as their workload (pods).
+                                The webhook decision is --target workloads' (the pod template);
+                                for the four workload kinds it holds for --target pods too (the
+                                Pods judged as their workload); for the other kinds a line says
+                                what --target pods does. The Initializer mode holds only
+                                Deployments, StatefulSets, DaemonSets and Jobs ("not-held").
       --controller-namespace NS meshinit's own namespace, never injected (default: none).
       --kubeconfig FILE         Live: the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the
                                 Pod's service account in a cluster).
   -o, --output text|json        text (default) or JSON (shape in README "Explain").
   -h, --help                    Show this help.
 
-KIND is deployment, statefulset, daemonset, job or pod, as kubectl spells them: deploy/web,
-deployment.apps/web, sts/db, ds/agent, job/migrate, pod/web-7d4b9-x2x1z (a Pod is explained as its
-workload), or KIND NAME. Live, meshinit needs get on the object and its Namespace, and list on
-meshconfigs.meshinit.dev: the read-only part of meshinit's own ClusterRole.
+KIND is any of those kinds as kubectl spells them: deploy/web, deployment.apps/web, sts/db,
+ds/agent, job/migrate, cj/nightly, rs/web-7d4b9, rc/legacy, dc/app, pod/web-7d4b9-x2x1z (a Pod
+with a controller is explained as its workload, a bare Pod as itself), or KIND NAME. Live,
+meshinit needs get on the object and its Namespace, and list on meshconfigs.meshinit.dev (for
+the four workload kinds, the read-only part of meshinit's own ClusterRole).
 
 Exit codes:
   0  explained (whatever the decision)
@@ -175,12 +180,6 @@ function describeDocument(manifest: Manifest): { kind: string; name: string } {
   return { kind: typeof value.kind === 'string' ? value.kind : '(no kind)', name: typeof metadata.name === 'string' ? metadata.name : '(unnamed)' };
 }
 
-function passedOverReason(kind: string): string {
-  if (kind === 'CronJob') return 'not injected itself: each Job it creates is judged as a Job when it is created';
-  if (kind === 'Pod') return 'a bare Pod is not injected by the controller (inject its manifest with "meshinit inject")';
-  return 'not a workload meshinit injects';
-}
-
 async function explainOffline(options: ExplainOptions, io: ExplainIo): Promise<ExplainReport> {
   const meshConfigs = await offlineMeshConfigs(options, io);
   const manifests: Manifest[] = [];
@@ -194,11 +193,11 @@ async function explainOffline(options: ExplainOptions, io: ExplainIo): Promise<E
   for (const manifest of manifests) {
     const { kind, name } = describeDocument(manifest);
     const passOver = (reason: string): PassedOver => ({ source: manifest.origin, kind, name, reason });
-    if (!isWorkloadKind(kind)) {
-      report.passedOver.push(passOver(passedOverReason(kind)));
+    if (!isPodTemplateKind(kind)) {
+      report.passedOver.push(passOver('not a workload meshinit injects'));
       continue;
     }
-    const recognised = recogniseWorkload(manifest.value);
+    const recognised = recognisePodTemplateCarrier(manifest.value);
     if (!recognised.ok) {
       report.passedOver.push(passOver(`malformed, the controller would release it unchanged: ${recognised.reason}`));
       continue;

@@ -58,7 +58,8 @@ function meshConfigLines(mc: MeshConfigExplanation): string[] {
 
 function decisionText(decision: ModeDecision): string {
   const extra = decision.warning ? `\n      kubectl shows the warning: ${decision.warning}` : decision.denial ? `\n      the create is refused: ${decision.denial}` : '';
-  return `${decision.action}: ${decision.reason}${extra}`;
+  const targetPods = decision.targetPods ? `\n      note: ${decision.targetPods}` : '';
+  return `${decision.action}: ${decision.reason}${extra}${targetPods}`;
 }
 
 function decisionLines(decisions: readonly ModeDecision[]): string[] {

@@ -3,26 +3,27 @@
 // offline. Loaded by a dynamic import from explain-command.ts: it brings in the kubeconfig code.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { explainWorkload, type ExplainMode } from '../core/explain.ts';
-import type { KubeObject, NamespaceInfo, Workload } from '../core/types.ts';
-import { podOwnerIdentity, recognisePod, recogniseWorkload } from '../core/workload.ts';
+import type { KubeObject, NamespaceInfo, PodTemplateCarrier } from '../core/types.ts';
+import { controllerOwner, isPodTemplateKind, podOwnerIdentity, recognisePod, recognisePodTemplateCarrier } from '../core/workload.ts';
 import { createKubeApi } from '../kube/api-client.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from '../kube/credentials.ts';
-import { initializerApiStatus } from '../kube/discovery.ts';
+import { initializerApiStatus, servedVersion } from '../kube/discovery.ts';
 import { isKubeApiError } from '../kube/errors.ts';
-import { collectionPath, MESHCONFIG, NAMESPACE, objectPath, POD, workloadDescriptor, type ResourceDescriptor } from '../kube/resources.ts';
+import { apiVersionOf, collectionPath, CRONJOB_VERSIONS, DEPLOYMENTCONFIG, MESHCONFIG, NAMESPACE, objectPath, POD, podTemplateDescriptor, REPLICASET, type ResourceDescriptor } from '../kube/resources.ts';
 import { loadKubeConfigClass } from '../kube/slim-kubeconfig.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { ExplainIo, ExplainOptions } from './explain-command.ts';
 import { meshConfigEntries } from './explain-meshconfigs.ts';
 import type { ExplainReport } from './explain-format.ts';
-import type { ResourceRef } from './explain-ref.ts';
+import type { ExplainableKind, ResourceRef } from './explain-ref.ts';
 import { InputError } from './input.ts';
 
 /** The verbs `explain` needs, as one command that grants them read-only (quoted in 403 messages). */
 export const EXPLAIN_RBAC_HINT =
-  'explain needs get on deployments.apps, statefulsets.apps, daemonsets.apps, jobs.batch, pods and namespaces, and list on meshconfigs.meshinit.dev; ' +
+  'explain needs get on deployments.apps, statefulsets.apps, daemonsets.apps, jobs.batch, cronjobs.batch, replicasets.apps, ' +
+  'replicationcontrollers, pods and namespaces, and list on meshconfigs.meshinit.dev; ' +
   'grant them read-only with: kubectl create clusterrole meshinit-explain --verb=get,list ' +
-  '--resource=deployments.apps,statefulsets.apps,daemonsets.apps,jobs.batch,pods,namespaces,meshconfigs.meshinit.dev ' +
+  '--resource=deployments.apps,statefulsets.apps,daemonsets.apps,jobs.batch,cronjobs.batch,replicasets.apps,replicationcontrollers,pods,namespaces,meshconfigs.meshinit.dev ' +
   '&& kubectl create clusterrolebinding meshinit-explain --clusterrole=meshinit-explain --user=YOU';
 
 const CRD_HINT = 'the MeshConfig CRD (meshconfigs.meshinit.dev) is not installed on this server, so meshinit injects nothing here; install it (README "Install on a cluster"): ' +
@@ -71,19 +72,62 @@ async function readObject(reader: Reader, descriptor: ResourceDescriptor, namesp
   }
 }
 
-/** The workload to explain: the object itself, or for a Pod the workload that owns it. */
-async function readWorkload(reader: Reader, ref: ResourceRef, namespace: string, notes: string[]): Promise<Workload> {
+/**
+ * Where `kind` is read on this server. Most kinds are at one version everywhere meshinit runs; a
+ * CronJob moved (batch/v2alpha1, v1beta1, v1) and a DeploymentConfig exists only on OpenShift, so
+ * for those discovery says which version is served, or that none is.
+ */
+async function descriptorOn(reader: Reader, kind: ExplainableKind): Promise<ResourceDescriptor> {
+  const descriptor = podTemplateDescriptor(kind);
+  if (kind !== 'CronJob' && kind !== 'DeploymentConfig') return descriptor;
+  const versions: readonly string[] = kind === 'CronJob' ? CRONJOB_VERSIONS : [DEPLOYMENTCONFIG.version];
+  let version: string | undefined;
+  try {
+    version = await servedVersion(reader.api, descriptor, versions);
+  } catch (error) {
+    throw readError(`the API discovery for ${descriptor.plural}.${descriptor.group}`, error, reader.server);
+  }
+  if (version === undefined) {
+    const tried = versions.map((v) => apiVersionOf({ ...descriptor, version: v })).join(', ');
+    const hint = kind === 'CronJob' ? 'CronJobs are batch/v1beta1 from Kubernetes 1.8, batch/v2alpha1 before that only when enabled' : 'DeploymentConfigs exist only on OpenShift';
+    throw new InputError(`${reader.server} does not serve ${descriptor.plural} (none of ${tried} lists them; ${hint}), so there is no ${kind} to explain`);
+  }
+  return { ...descriptor, version };
+}
+
+/** The object to explain: the object itself, or for a Pod with a controller the workload that owns it. */
+async function readWorkload(reader: Reader, ref: ResourceRef, namespace: string, notes: string[]): Promise<PodTemplateCarrier> {
   if (ref.kind !== 'Pod') {
-    const recognised = recogniseWorkload(await readObject(reader, workloadDescriptor(ref.kind), namespace, ref.name));
+    const recognised = recognisePodTemplateCarrier(await readObject(reader, await descriptorOn(reader, ref.kind), namespace, ref.name));
     if (!recognised.ok) throw new InputError(`${ref.kind} ${namespace}/${ref.name} is malformed, the controller would release it unchanged: ${recognised.reason}`);
     return recognised.value;
   }
   const pod = recognisePod(await readObject(reader, POD, namespace, ref.name));
   if (!pod.ok) throw new InputError(`Pod ${namespace}/${ref.name} is malformed: ${pod.reason}`);
+  const controller = controllerOwner(pod.value);
+  if (!controller) {
+    // A bare Pod: nothing else holds its template, so it is judged as itself, as the webhook with --target workloads does.
+    const recognised = recognisePodTemplateCarrier({ ...pod.value, kind: 'Pod' });
+    if (!recognised.ok) throw new InputError(`Pod ${namespace}/${ref.name} is malformed: ${recognised.reason}`);
+    return recognised.value;
+  }
+  if (controller.kind === 'ReplicaSet') {
+    // Up the owner chain by reading it: a ReplicaSet of a Deployment is a copy (the Deployment is
+    // judged), a ReplicaSet of its own is judged as itself.
+    const replicaSet = recognisePodTemplateCarrier(await readObject(reader, REPLICASET, namespace, controller.name));
+    if (!replicaSet.ok) throw new InputError(`ReplicaSet ${namespace}/${controller.name} is malformed, the controller would release it unchanged: ${replicaSet.reason}`);
+    const deployment = controllerOwner(replicaSet.value);
+    const resolved = deployment?.kind === 'Deployment' ? { kind: 'Deployment' as const, name: deployment.name } : undefined;
+    notes.push(`Pod ${namespace}/${ref.name} belongs to ReplicaSet ${namespace}/${controller.name}${resolved ? ` of Deployment ${namespace}/${resolved.name}` : ''}, explained here: a Pod is judged as its workload`);
+    return resolved ? readWorkload(reader, resolved, namespace, notes) : replicaSet.value;
+  }
   const owner = podOwnerIdentity(pod.value, namespace);
-  if (!owner.ok) throw new InputError(`Pod ${namespace}/${ref.name}: ${owner.reason}`);
-  notes.push(`Pod ${namespace}/${ref.name} belongs to ${owner.value.kind} ${namespace}/${owner.value.name}, explained here: a Pod is judged as its workload`);
-  return readWorkload(reader, { kind: owner.value.kind, name: owner.value.name }, namespace, notes);
+  // The owner chain maps a Pod to one of the four workloads; a ReplicationController's Pod (outside
+  // that chain, but a kind meshinit injects) is judged as the ReplicationController.
+  const resolved = owner.ok ? owner.value : isPodTemplateKind(controller.kind) && controller.kind !== 'Pod' ? { kind: controller.kind, name: controller.name } : undefined;
+  if (!resolved) throw new InputError(`Pod ${namespace}/${ref.name}: ${owner.ok ? '' : owner.reason}`);
+  notes.push(`Pod ${namespace}/${ref.name} belongs to ${resolved.kind} ${namespace}/${resolved.name}, explained here: a Pod is judged as its workload`);
+  return readWorkload(reader, { kind: resolved.kind, name: resolved.name }, namespace, notes);
 }
 
 async function readNamespace(reader: Reader, name: string): Promise<NamespaceInfo> {

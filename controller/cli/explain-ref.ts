@@ -1,8 +1,9 @@
 // KIND/NAME as kubectl takes it: `deploy/web`, `deployment.apps/web`, `deployments.v1.apps/web`,
-// or `deployment web`. Only the kinds meshinit injects, and Pods (explained as their workload).
-import type { WorkloadKind } from '../core/types.ts';
+// or `deployment web`. The kinds meshinit injects (POD_TEMPLATE_KINDS); a Pod with a controller is
+// explained as its workload.
+import type { PodTemplateKind } from '../core/types.ts';
 
-export type ExplainableKind = WorkloadKind | 'Pod';
+export type ExplainableKind = PodTemplateKind;
 
 export interface ResourceRef {
   kind: ExplainableKind;
@@ -14,6 +15,10 @@ const KINDS: ReadonlyArray<{ kind: ExplainableKind; group: string; names: readon
   { kind: 'StatefulSet', group: 'apps', names: ['statefulset', 'statefulsets', 'sts'] },
   { kind: 'DaemonSet', group: 'apps', names: ['daemonset', 'daemonsets', 'ds'] },
   { kind: 'Job', group: 'batch', names: ['job', 'jobs'] },
+  { kind: 'CronJob', group: 'batch', names: ['cronjob', 'cronjobs', 'cj'] },
+  { kind: 'ReplicaSet', group: 'apps', names: ['replicaset', 'replicasets', 'rs'] },
+  { kind: 'ReplicationController', group: '', names: ['replicationcontroller', 'replicationcontrollers', 'rc'] },
+  { kind: 'DeploymentConfig', group: 'apps.openshift.io', names: ['deploymentconfig', 'deploymentconfigs', 'dc'] },
   { kind: 'Pod', group: '', names: ['pod', 'pods', 'po'] },
 ];
 
@@ -32,7 +37,7 @@ export function parseResourceRef(positionals: readonly string[]): ResourceRef | 
   const [plural = '', ...groupParts] = resource.toLowerCase().split('.');
   const group = groupParts.length > 1 && /^v\d/.test(groupParts[0] ?? '') ? groupParts.slice(1).join('.') : groupParts.join('.');
   const known = KINDS.find((entry) => entry.names.includes(plural));
-  if (!known) return `kind ${JSON.stringify(resource)} is not one meshinit injects: use deployment, statefulset, daemonset, job or pod`;
+  if (!known) return `kind ${JSON.stringify(resource)} is not one meshinit injects: use deployment, statefulset, daemonset, job, cronjob, replicaset, replicationcontroller, deploymentconfig or pod`;
   if (groupParts.length > 0 && group !== known.group && !(known.group === '' && group === 'core')) {
     return `${JSON.stringify(resource)}: ${known.kind} is in API group ${JSON.stringify(known.group || 'core')}, not ${JSON.stringify(group)}`;
   }

@@ -3,7 +3,7 @@
 // adds. Built only from the functions the controller decides with (meshConfigMismatch,
 // compareMeshConfigs, planWorkloadInjection, the mode verdicts), never a second copy of the rules.
 import { diffJson } from './json-diff.ts';
-import { admissionVerdict, initializerVerdict, type AdmissionAction, type InitializerAction } from './outcome.ts';
+import { admissionVerdict, initializerNotHeldReason, initializerVerdict, targetPodsReason, type AdmissionAction, type InitializerAction } from './outcome.ts';
 import type { JsonPatchOperation } from './patch.ts';
 import { planWorkloadInjection, type InjectionPlan } from './plan.ts';
 import type { PolicyContext } from './policy.ts';
@@ -11,8 +11,8 @@ import type { ReasonCode } from './reasons.ts';
 import { placeholderValues, renderedSidecarHash } from './render.ts';
 import { compareMeshConfigs, meshConfigMismatch, type SelectionTarget } from './selection.ts';
 import { readInjectionStatus, type InjectionStatus } from './status-record.ts';
-import type { Container, LabelSelector, MeshConfig, NamespaceInfo, Workload } from './types.ts';
-import { workloadCandidate } from './workload.ts';
+import type { Container, LabelSelector, MeshConfig, NamespaceInfo, PodTemplateCarrier } from './types.ts';
+import { isWorkloadKind, podTemplateOf, workloadCandidate } from './workload.ts';
 
 /**
  * A MeshConfig as the controller holds it: valid, or invalid with the version that serves in its
@@ -42,9 +42,15 @@ export interface MeshConfigExplanation {
   servingLastValid?: boolean;
 }
 
+/**
+ * The Initializer mode's decision for a kind its InitializerConfiguration does not list (a CronJob,
+ * a ReplicaSet, a bare Pod, ...): the object is never held for it, so it never decides anything.
+ */
+export type NotHeldAction = 'not-held';
+
 export interface ModeDecision {
   mode: ExplainMode;
-  action: InitializerAction | AdmissionAction;
+  action: InitializerAction | AdmissionAction | NotHeldAction;
   /** The `reason` field of the controller's log line for this workload. */
   reason: string;
   /** The `code` field of that log line: the rule, from the fixed list in reasons.ts. */
@@ -54,6 +60,12 @@ export interface ModeDecision {
   warning?: string;
   /** Webhook: the message of the 403 when the create is refused. */
   denial?: string;
+  /**
+   * Webhook, for a kind --target pods does not mutate itself (a CronJob, a ReplicaSet, a bare Pod,
+   * ...): what it does instead. The decision above is --target workloads'; for the four workload
+   * kinds it holds for both targets (--target pods judges the Pods as their workload).
+   */
+  targetPods?: string;
 }
 
 export interface InjectedItem {
@@ -94,8 +106,8 @@ export interface Explanation {
 }
 
 export interface ExplainRequest {
-  /** A recognised workload, metadata.namespace filled in. */
-  workload: Workload;
+  /** A recognised object of one of the POD_TEMPLATE_KINDS, metadata.namespace filled in. */
+  workload: PodTemplateCarrier;
   namespace: NamespaceInfo;
   meshConfigs: readonly MeshConfigEntry[];
   modes: readonly ExplainMode[];
@@ -170,12 +182,15 @@ export function explainMeshConfigs(entries: readonly MeshConfigEntry[], target: 
   return { meshConfigs: explanations, ...(selected ? { selected } : {}) };
 }
 
-function decisionFor(mode: ExplainMode, plan: InjectionPlan<Workload>, kind: Workload['kind']): ModeDecision {
+function decisionFor(mode: ExplainMode, plan: InjectionPlan<PodTemplateCarrier>, kind: PodTemplateCarrier['kind']): ModeDecision {
   if (mode === 'initializer') {
+    // Only the kinds the InitializerConfiguration lists are ever held; no verdict for the others.
+    if (!isWorkloadKind(kind)) return { mode, action: 'not-held', reason: initializerNotHeldReason(kind), code: 'not_targeted' };
     const { action, reason, code, meshConfig } = initializerVerdict(plan, { kind });
     return { mode, action, reason, code, ...(meshConfig !== undefined ? { meshConfig } : {}) };
   }
-  return { mode, ...admissionVerdict(plan) };
+  const targetPods = targetPodsReason(kind);
+  return { mode, ...admissionVerdict(plan), ...(targetPods !== undefined ? { targetPods } : {}) };
 }
 
 function items(names: readonly string[], containers: readonly Container[] | undefined): InjectedItem[] {
@@ -185,16 +200,16 @@ function items(names: readonly string[], containers: readonly Container[] | unde
   });
 }
 
-function summary(workload: Workload, plan: InjectionPlan<Workload>): InjectionSummary | undefined {
+function summary(workload: PodTemplateCarrier, plan: InjectionPlan<PodTemplateCarrier>): InjectionSummary | undefined {
   if (plan.action !== 'inject') return undefined;
   const { status } = plan;
-  const spec = plan.object.spec.template.spec;
+  const spec = podTemplateOf(plan.object)?.spec;
   return {
     meshConfig: status.meshConfig,
     generation: status.generation,
     hash: status.hash,
-    initContainers: items(status.initContainers, spec.initContainers),
-    containers: items(status.containers, spec.containers),
+    initContainers: items(status.initContainers, spec?.initContainers),
+    containers: items(status.containers, spec?.containers),
     volumes: [...status.volumes],
     imagePullSecrets: [...status.imagePullSecrets],
     podAnnotations: [...status.podAnnotations],
@@ -204,11 +219,11 @@ function summary(workload: Workload, plan: InjectionPlan<Workload>): InjectionSu
 }
 
 /** The workload's status record against the injection `selected` would make today. */
-export function injectedState(workload: Workload, selected: MeshConfig | undefined, wouldInject: boolean): InjectedState {
+export function injectedState(workload: PodTemplateCarrier, selected: MeshConfig | undefined, wouldInject: boolean): InjectedState {
   const where = `${workload.kind} ${workload.metadata.namespace ?? ''}/${workload.metadata.name ?? ''}`;
   let record: InjectionStatus | undefined;
   try {
-    record = readInjectionStatus(workload.spec.template.metadata?.annotations, where);
+    record = readInjectionStatus(podTemplateOf(workload)?.metadata?.annotations, where);
   } catch (error) {
     return { state: 'corrupt', reason: (error as Error).message };
   }

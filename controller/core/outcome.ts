@@ -5,7 +5,7 @@
 import type { OtherMesh } from './other-mesh.ts';
 import type { InjectionPlan } from './plan.ts';
 import type { ReasonCode } from './reasons.ts';
-import type { PodTemplateKind, WorkloadKind } from './types.ts';
+import { WORKLOAD_KINDS, type PodTemplateKind, type WorkloadKind } from './types.ts';
 
 /** Why a Job is released untouched: the rule is the server's, recorded on 1.9 and 1.13. */
 export const JOB_RELEASE_REASON =
@@ -39,28 +39,49 @@ export function templateOwnerReason(kind: PodTemplateKind, owner: { kind: string
     `("meshinit inject", or the webhook with --target workloads), not the ${kind} made from it`;
 }
 
+/** How a reader names the objects of a kind, in the plural. */
+const PLURAL: Readonly<Record<PodTemplateKind, string>> = {
+  Deployment: 'Deployments', StatefulSet: 'StatefulSets', DaemonSet: 'DaemonSets', Job: 'Jobs', CronJob: 'CronJobs',
+  ReplicaSet: 'ReplicaSets', ReplicationController: 'ReplicationControllers', DeploymentConfig: 'DeploymentConfigs', Pod: 'bare Pods',
+};
+
+// The kinds the Initializer mode does not hold, with what it does instead (--job-pods) where it does something.
+const NOT_HELD = 'the Initializer mode does not hold';
+const NOT_HELD_INSTEAD: Readonly<Partial<Record<PodTemplateKind, string>>> = { CronJob: ' (with --job-pods it injects their Jobs\' Pods)' };
+
+/** What the webhook with --target pods does with the Pods of a kind it does not hold as a workload. */
+export const TARGET_PODS_COVERAGE: Readonly<Partial<Record<PodTemplateKind, string>>> = {
+  CronJob: 'injects their Jobs\' Pods',
+  ReplicaSet: 'injects their Pods',
+  ReplicationController: 'does not inject their Pods',
+  DeploymentConfig: 'does not inject their Pods',
+  Pod: 'injects only Pods that have a controller',
+};
+
+/** Why the Initializer mode never sees an object of a kind outside its InitializerConfiguration. */
+export function initializerNotHeldReason(kind: PodTemplateKind): string {
+  return `${NOT_HELD} ${PLURAL[kind]}: its InitializerConfiguration lists ${WORKLOAD_KINDS.map((held) => PLURAL[held]).join(', ').replace(/, (?=[^,]*$)/, ' and ')}` +
+    (NOT_HELD_INSTEAD[kind] ?? '');
+}
+
+/** What the webhook with --target pods does for an object of `kind` (for the kinds it does not mutate themselves). */
+export function targetPodsReason(kind: PodTemplateKind): string | undefined {
+  const coverage = TARGET_PODS_COVERAGE[kind];
+  if (coverage === undefined) return undefined;
+  return kind === 'Pod' ? `the webhook with --target pods ${coverage}` : `the webhook with --target pods does not mutate ${PLURAL[kind]} and ${coverage}`;
+}
+
 /**
  * What meshinit running on a cluster does with an object of this kind that was not injected
  * offline, for the kinds some mode does not inject: `meshinit inject` prints it beside each such
  * document it injects, so nobody counts on a mode that would pass the kind through.
  */
-export const CLUSTER_COVERAGE: Readonly<Partial<Record<PodTemplateKind, string>>> = {
-  CronJob:
-    'on a cluster, only the webhook with --target workloads injects CronJobs; the Initializer mode does not hold them ' +
-    '(with --job-pods it injects their Jobs\' Pods), and --target pods injects their Jobs\' Pods',
-  ReplicaSet:
-    'on a cluster, only the webhook with --target workloads injects ReplicaSets; the Initializer mode does not hold them, ' +
-    'and --target pods injects their Pods',
-  ReplicationController:
-    'on a cluster, only the webhook with --target workloads injects ReplicationControllers; the Initializer mode does not hold them, ' +
-    'and --target pods does not inject their Pods',
-  DeploymentConfig:
-    'on a cluster, only the webhook with --target workloads injects DeploymentConfigs; the Initializer mode does not hold them, ' +
-    'and --target pods does not inject their Pods',
-  Pod:
-    'on a cluster, only the webhook with --target workloads injects bare Pods; the Initializer mode does not hold them, ' +
-    'and --target pods injects only Pods that have a controller',
-};
+export const CLUSTER_COVERAGE: Readonly<Partial<Record<PodTemplateKind, string>>> = Object.fromEntries(
+  Object.entries(TARGET_PODS_COVERAGE).map(([kind, pods]) => [
+    kind,
+    `on a cluster, only the webhook with --target workloads injects ${PLURAL[kind as PodTemplateKind]}; ${NOT_HELD} them${NOT_HELD_INSTEAD[kind as PodTemplateKind] ?? ''}, and --target pods ${pods}`,
+  ]),
+);
 
 export type InitializerAction = 'injected' | 'skipped' | 'released' | 'failed';
 

@@ -37,3 +37,21 @@ export async function initializerApiStatus(api: KubeApi): Promise<'served' | str
   }
   return 'served';
 }
+
+/**
+ * The first of `versions` under which the server lists `descriptor`'s resource, or undefined when
+ * none does (the group version answers 404, or lists no such resource). Other failures are thrown.
+ */
+export async function servedVersion(api: KubeApi, descriptor: { group: string; plural: string }, versions: readonly string[]): Promise<string | undefined> {
+  for (const version of versions) {
+    let list: ApiResourceList;
+    try {
+      list = await api.get<ApiResourceList>(descriptor.group === '' ? `/api/${version}` : `/apis/${descriptor.group}/${version}`);
+    } catch (error) {
+      if (isKubeApiError(error) && error.isNotFound) continue;
+      throw error;
+    }
+    if ((list.resources ?? []).some((resource) => resource.name === descriptor.plural)) return version;
+  }
+  return undefined;
+}

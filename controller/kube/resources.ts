@@ -3,7 +3,7 @@
 // name exactly: a rule matches the request's API version, so a workload created through another
 // version (apps/v1beta2) is never held for us.
 
-import type { KubeObject, WorkloadKind } from '../core/types.ts';
+import type { KubeObject, PodTemplateKind, WorkloadKind } from '../core/types.ts';
 import { MESHCONFIG_GROUP, MESHCONFIG_KIND, MESHCONFIG_PLURAL, MESHCONFIG_VERSION } from '../core/constants.ts';
 
 export interface ResourceDescriptor {
@@ -20,6 +20,17 @@ export const STATEFULSET: ResourceDescriptor = { kind: 'StatefulSet', group: 'ap
 export const DAEMONSET: ResourceDescriptor = { kind: 'DaemonSet', group: 'apps', version: 'v1', plural: 'daemonsets', namespaced: true };
 export const JOB: ResourceDescriptor = { kind: 'Job', group: 'batch', version: 'v1', plural: 'jobs', namespaced: true };
 export const POD: ResourceDescriptor = { kind: 'Pod', group: '', version: 'v1', plural: 'pods', namespaced: true };
+/**
+ * CronJobs are batch/v1 from Kubernetes 1.21; the Initializers-era servers serve them as
+ * batch/v1beta1 (1.8+) or batch/v2alpha1 (only when enabled): a reader asks discovery which
+ * (servedVersion in discovery.ts), trying CRONJOB_VERSIONS in order.
+ */
+export const CRONJOB: ResourceDescriptor = { kind: 'CronJob', group: 'batch', version: 'v1', plural: 'cronjobs', namespaced: true };
+export const CRONJOB_VERSIONS = ['v1', 'v1beta1', 'v2alpha1'] as const;
+export const REPLICASET: ResourceDescriptor = { kind: 'ReplicaSet', group: 'apps', version: 'v1', plural: 'replicasets', namespaced: true };
+export const REPLICATIONCONTROLLER: ResourceDescriptor = { kind: 'ReplicationController', group: '', version: 'v1', plural: 'replicationcontrollers', namespaced: true };
+/** OpenShift only: elsewhere the group is not served (discovery answers 404). */
+export const DEPLOYMENTCONFIG: ResourceDescriptor = { kind: 'DeploymentConfig', group: 'apps.openshift.io', version: 'v1', plural: 'deploymentconfigs', namespaced: true };
 export const NAMESPACE: ResourceDescriptor = { kind: 'Namespace', group: '', version: 'v1', plural: 'namespaces', namespaced: false };
 export const MESHCONFIG: ResourceDescriptor = {
   kind: MESHCONFIG_KIND,
@@ -38,6 +49,20 @@ const WORKLOADS: Record<WorkloadKind, ResourceDescriptor> = {
 
 export function workloadDescriptor(kind: WorkloadKind): ResourceDescriptor {
   return WORKLOADS[kind];
+}
+
+const POD_TEMPLATE_CARRIERS: Record<PodTemplateKind, ResourceDescriptor> = {
+  ...WORKLOADS,
+  CronJob: CRONJOB,
+  ReplicaSet: REPLICASET,
+  ReplicationController: REPLICATIONCONTROLLER,
+  DeploymentConfig: DEPLOYMENTCONFIG,
+  Pod: POD,
+};
+
+/** Where objects of a pod-template kind live, at the version modern servers serve (a CronJob: see CRONJOB). */
+export function podTemplateDescriptor(kind: PodTemplateKind): ResourceDescriptor {
+  return POD_TEMPLATE_CARRIERS[kind];
 }
 
 /** `apps/v1`, or `v1` for the core group: the value objects of this resource carry in apiVersion. */

@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXPLAIN_HELP } from '../../controller/cli/explain-command.ts';
 import { parseResourceRef } from '../../controller/cli/explain-ref.ts';
-import { JOB_RELEASE_REASON } from '../../controller/core/outcome.ts';
+import { initializerNotHeldReason, JOB_RELEASE_REASON } from '../../controller/core/outcome.ts';
 import { REPO_ROOT, runExplain } from './helpers.ts';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -39,7 +39,7 @@ describe('meshinit explain -f (offline)', () => {
     const report = JSON.parse((await runExplain([...SHOP, '-o', 'json'])).stdout) as { explainVersion: number; explanations: Json[]; passedOver: Json[] };
     expect(report.explainVersion).to.equal(1);
     const byName = Object.fromEntries(report.explanations.map((e) => [(e.workload as Json).name, e]));
-    expect(Object.keys(byName)).to.deep.equal(['checkout', 'nightly-report-29012345', 'ledger']);
+    expect(Object.keys(byName)).to.deep.equal(['checkout', 'nightly-report', 'nightly-report-29012345', 'ledger']);
     expect(byName.checkout!.selected).to.equal('shop-mesh');
     const job = byName['nightly-report-29012345']!;
     expect(job.selected, 'edited serves with its last valid spec (kinds: Job)').to.equal('edited');
@@ -51,7 +51,15 @@ describe('meshinit explain -f (offline)', () => {
     expect(ledger).to.include({ verdict: 'lowerPriority', lostTo: 'shop-mesh' });
     const typo = (byName.checkout!.meshConfigs as Json[]).find((mc) => mc.name === 'typo');
     expect(typo).to.include({ verdict: 'invalid', servingLastValid: false });
-    expect(report.passedOver).to.deep.equal([{ source: `${DIR}/shop-list.yaml: document 1, item 2`, kind: 'CronJob', name: 'nightly-report', reason: 'not injected itself: each Job it creates is judged as a Job when it is created' }]);
+    // The CronJob is explained, not passed over: no MeshConfig of this shop lists CronJob.
+    expect(byName['nightly-report']!.decisions).to.deep.equal([
+      { mode: 'initializer', action: 'not-held', reason: initializerNotHeldReason('CronJob'), code: 'not_targeted' },
+      {
+        mode: 'webhook', action: 'skipped', reason: 'kind CronJob is not in the kinds of MeshConfig edited, shop-mesh', code: 'kind_not_selected',
+        targetPods: 'the webhook with --target pods does not mutate CronJobs and injects their Jobs\' Pods',
+      },
+    ]);
+    expect(report.passedOver).to.deep.equal([]);
   });
 
   it('--mode initializer shows one decision; --namespace-labels changes the namespaceSelector verdict', async () => {
@@ -93,7 +101,8 @@ describe('meshinit explain -f (offline)', () => {
       [['-f', 'a.yaml', '-o', 'yaml'], '-o must be text, json'],
       [['-f', 'a.yaml', '--namespace-labels', 'novalue'], 'is not KEY=VALUE'],
       [['-f', 'a.yaml', '-n', 'Bad_NS'], 'is not a valid namespace name'],
-      [['cronjob/x'], 'is not one meshinit injects'],
+      [['secret/x'], 'is not one meshinit injects'],
+      [['cronjob.apps/x'], 'CronJob is in API group "batch", not "apps"'],
       [['--bogus'], "Unknown option '--bogus'"],
     ];
     for (const [argv, text] of cases) {
@@ -128,6 +137,14 @@ describe('KIND/NAME as kubectl spells it', () => {
       [['ds/agent'], 'DaemonSet', 'agent'],
       [['jobs.batch/migrate'], 'Job', 'migrate'],
       [['po/web-7d4b9-x2x1z'], 'Pod', 'web-7d4b9-x2x1z'],
+      [['cj/nightly'], 'CronJob', 'nightly'],
+      [['cronjobs.v1beta1.batch/nightly'], 'CronJob', 'nightly'],
+      [['rs/web-7d4b9'], 'ReplicaSet', 'web-7d4b9'],
+      [['replicasets.apps/web-7d4b9'], 'ReplicaSet', 'web-7d4b9'],
+      [['rc/legacy'], 'ReplicationController', 'legacy'],
+      [['replicationcontroller', 'legacy'], 'ReplicationController', 'legacy'],
+      [['dc/app'], 'DeploymentConfig', 'app'],
+      [['deploymentconfigs.apps.openshift.io/app'], 'DeploymentConfig', 'app'],
     ];
     for (const [positionals, kind, name] of cases) expect(parseResourceRef(positionals), positionals.join(' ')).to.deep.equal({ kind, name });
   });

@@ -39,7 +39,7 @@ interface ExplainJson {
     namespace: { labels: Record<string, string>; labelsKnown: boolean };
     meshConfigs: Array<{ name: string; verdict: string; reason: string; lostTo?: string }>;
     selected: string | null;
-    decisions: Array<{ mode: string; action: string; reason: string }>;
+    decisions: Array<{ mode: string; action: string; reason: string; code?: string }>;
     injection: { containers: Array<{ name: string; image?: string }> } | null;
     injected: { state: string };
   }>;
@@ -59,6 +59,17 @@ function job(name: string): Json {
     spec: { template: { metadata: { labels: { app: name } }, spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.28' }] } } },
   };
 }
+
+/** A CronJob at the batch version the server serves it: batch/v1 from 1.21, batch/v1beta1 on 1.9-1.13. */
+function cronJob(name: string, apiVersion: string): Json {
+  return {
+    apiVersion, kind: 'CronJob', metadata: { name, namespace: SHOP, labels: { app: name } },
+    spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: { metadata: { labels: { app: name } }, spec: { restartPolicy: 'OnFailure', containers: [{ name: 'report', image: 'busybox:1.28' }] } } } } },
+  };
+}
+
+const NOT_HELD_CRONJOB = 'the Initializer mode does not hold CronJobs: its InitializerConfiguration lists Deployments, StatefulSets, DaemonSets and Jobs (with --job-pods it injects their Jobs\' Pods)';
+const TARGET_PODS_CRONJOB = 'the webhook with --target pods does not mutate CronJobs and injects their Jobs\' Pods';
 
 /** Two MeshConfigs beside the sample (`default`, priority 0): one wins in labelled namespaces, one takes only Jobs. */
 const MESHCONFIGS: Json[] = [
@@ -167,6 +178,56 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
       expect(report.notes).to.include(`Pod ${SHOP}/nightly-x7k2p belongs to Job ${SHOP}/nightly, explained here: a Pod is judged as its workload`);
     });
 
+    it('a CronJob, read where the server serves it (batch/v1, or batch/v1beta1 on 1.9-1.13): injected by the webhook, not held by the Initializer mode', async function () {
+      await apply([cronJob('nightly-report', release ? 'batch/v1beta1' : 'batch/v1')]);
+      // shop-mesh and batch-only do not list CronJob; the sample lists every pod-template kind.
+      const webhook = await explainJson('cj/nightly-report', ['--mode', 'webhook']);
+      expect(webhook.workload).to.deep.equal({ kind: 'CronJob', namespace: SHOP, name: 'nightly-report' });
+      expect(webhook.selected).to.equal('default');
+      expect(webhook.decisions).to.deep.equal([{
+        mode: 'webhook', action: 'injected', reason: 'selected by MeshConfig default (policy Enabled)', code: 'policy_enabled', meshConfig: 'default', targetPods: TARGET_PODS_CRONJOB,
+      }]);
+      expect(webhook.injection?.containers.map((c) => c.name)).to.include('mesh-proxy');
+      const initializer = await explainJson('cronjobs.batch/nightly-report', ['--mode', 'initializer']);
+      expect(initializer.decisions).to.deep.equal([{ mode: 'initializer', action: 'not-held', reason: NOT_HELD_CRONJOB, code: 'not_targeted' }]);
+      // auto: the mode this server runs, in the same words.
+      const text = await meshinitCli(['explain', 'cronjob', 'nightly-report', '-n', SHOP, '--kubeconfig', admin()]);
+      expect(text.code, text.stderr).to.equal(0);
+      expect(text.stdout).to.include(release ? `Decision (initializer mode): not-held: ${NOT_HELD_CRONJOB}` : `Decision (webhook mode): injected: selected by MeshConfig default (policy Enabled)\n      note: ${TARGET_PODS_CRONJOB}`);
+      const missing = await meshinitCli(['explain', 'cj/nope', '-n', SHOP, '--kubeconfig', admin()]);
+      expect(missing.code).to.equal(1);
+      expect(missing.stderr).to.include(`CronJob ${SHOP}/nope not found`).and.include('kubectl get cronjobs -n e2e-shop');
+    });
+
+    it('a ReplicaSet\'s Pod follows the owner chain: to the Deployment, or to the ReplicaSet when it has none (rs/NAME read from apps/v1)', async function () {
+      const uidOf = async (kind: string, name: string): Promise<string> => JSON.parse((await mustKubectl(admin(), ['get', kind, name, '-n', SHOP, '-o', 'json'])).stdout).metadata.uid as string;
+      const replicaSet = (name: string, owner?: Json): Json => ({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        metadata: { name, namespace: SHOP, labels: { app: name }, ...(owner ? { ownerReferences: [owner] } : {}) },
+        spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] } } },
+      });
+      const podOf = (name: string, rs: string, uid: string): Json => ({
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name, namespace: SHOP, labels: { app: rs }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, uid, controller: true }] },
+        spec: { containers: [{ name: 'app', image: 'nginx:1.13' }] },
+      });
+      await apply([replicaSet('web-5f7c9', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: await uidOf('deployment', 'web'), controller: true }), replicaSet('solo-rs')]);
+      await apply([podOf('web-5f7c9-abcde', 'web-5f7c9', await uidOf('replicaset', 'web-5f7c9')), podOf('solo-rs-fghij', 'solo-rs', await uidOf('replicaset', 'solo-rs'))]);
+      expect((await explainJson('pod/web-5f7c9-abcde')).workload).to.deep.equal({ kind: 'Deployment', namespace: SHOP, name: 'web' });
+      const solo = await explainJson('pod/solo-rs-fghij', ['--mode', 'webhook']);
+      expect(solo.workload).to.deep.equal({ kind: 'ReplicaSet', namespace: SHOP, name: 'solo-rs' });
+      expect(solo.decisions[0]).to.deep.include({ action: 'injected', meshConfig: 'default' });
+      const copy = await explainJson('rs/web-5f7c9', ['--mode', 'webhook']);
+      expect(copy.decisions[0]).to.deep.include({ action: 'skipped', code: 'template_copied' });
+    });
+
+    it('a bare Pod is explained as itself', async function () {
+      await apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'debug', namespace: SHOP, labels: { app: 'debug' } }, spec: { containers: [{ name: 'shell', image: 'busybox:1.28' }] } }]);
+      const explained = await explainJson('pod/debug', ['--mode', 'webhook']);
+      expect(explained.workload).to.deep.equal({ kind: 'Pod', namespace: SHOP, name: 'debug' });
+      expect(explained.decisions[0]).to.deep.include({ action: 'injected', meshConfig: 'default', targetPods: 'the webhook with --target pods injects only Pods that have a controller' });
+    });
+
     it('403 for an identity without RBAC: exit 1 with the permissions explain needs', async function () {
       const nobody = await plane.kubeconfigFor({ user: 'e2e-nobody', groups: [] });
       const result = await meshinitCli(['explain', 'deployment/web', '-n', SHOP, '--kubeconfig', nobody]);
@@ -244,7 +305,10 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
           apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-explain-e2e' },
           webhooks: [{
             ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev', clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') },
-            rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
+            rules: [
+              { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments'], scope: 'Namespaced' },
+              { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['cronjobs'], scope: 'Namespaced' },
+            ],
           }],
         });
         meshinit = new MeshinitProcess([
@@ -265,6 +329,25 @@ for (const release of [...LEGACY_RELEASES, undefined]) {
         expect(api.decisions[0]).to.deep.include({ mode: 'webhook', action: 'injected', reason: await logged('api') });
         const report = await explainJson('deploy/report');
         expect(report.decisions[0]).to.deep.include({ mode: 'webhook', action: 'skipped', reason: await logged('report') });
+
+        // A CronJob: injected by the webhook into its Job template; explain says so in the logged words, and that it carries it.
+        await apply([cronJob('weekly', 'batch/v1')]);
+        const weekly = await explainJson('cj/weekly');
+        const loggedWeekly = await logged('weekly');
+        // As for deploy/api above: the decision the webhook makes for the object as it stands (the
+        // server defaults the sidecar's fields, so it would be written again), in the logged words.
+        expect(weekly.decisions[0]).to.deep.include({ mode: 'webhook', action: 'injected', reason: loggedWeekly });
+        const created = JSON.parse((await mustKubectl(admin(), ['get', 'cronjob', 'weekly', '-n', SHOP, '-o', 'json'])).stdout) as { spec: { jobTemplate: { spec: { template: { spec: { containers: Array<{ name: string }> } } } } } };
+        expect(created.spec.jobTemplate.spec.template.spec.containers.map((c) => c.name)).to.include('mesh-proxy');
+        expect(weekly.injected.state).to.equal('current');
+        // Offline, from the manifest as written: the decision the webhook logged for the create.
+        const manifest = path.join(dir, 'weekly.yaml');
+        fs.writeFileSync(manifest, stringify(cronJob('weekly', 'batch/v1')));
+        const meshConfigsFile = path.join(dir, 'meshconfigs-modern.yaml');
+        fs.writeFileSync(meshConfigsFile, (await mustKubectl(admin(), ['get', 'meshconfigs', '-o', 'yaml'])).stdout);
+        const offline = await meshinitCli(['explain', '-f', manifest, '--meshconfig', meshConfigsFile, '--namespace-labels', 'mesh=enabled', '--mode', 'webhook', '-o', 'json']);
+        expect(offline.code, offline.stderr).to.equal(0);
+        expect((JSON.parse(offline.stdout) as ExplainJson).explanations[0]!.decisions[0]).to.deep.include({ action: 'injected', reason: loggedWeekly });
       });
     }
   });
