@@ -205,6 +205,15 @@ describe('metrics', function () {
       expect(ADMISSION_METRIC_ACTION).to.deep.equal({ injected: 'injected', skipped: 'skipped', 'allowed-uninjected': 'released', denied: 'failed' });
     });
 
+    it('a skip because another mesh is in the pod is a Warning Event, as in the Initializer mode; other skips are Normal', function () {
+      const istioPod = { ...rsPod, spec: { initContainers: [{ name: 'istio-init', image: 'proxyv2' }], containers: [{ name: 'app', image: 'a:1' }, { name: 'istio-proxy', image: 'proxyv2' }] } };
+      const decision = admit(review(istioPod), context).decision;
+      expect(decision).to.deep.include({ action: 'skipped', code: 'other_mesh' });
+      expect(admissionEvent(decision)).to.deep.include({ type: 'Warning', reason: 'InjectionSkipped' });
+      const optedOut = { ...rsPod, metadata: { ...rsPod.metadata, annotations: { 'sidecar.meshinit.dev/inject': 'false' } } };
+      expect(admissionEvent(admit(review(optedOut), context).decision)).to.deep.include({ type: 'Normal', reason: 'InjectionSkipped' });
+    });
+
     it('a ReplicaSet\'s Pod is reported on the ReplicaSet (uid from its owner reference); a dry run and an unstored bare Pod without a name get no Event', async function () {
       const event = admissionEvent(admit(review(rsPod), context).decision);
       expect(event).to.deep.include({ type: 'Normal', reason: 'SidecarInjected' });

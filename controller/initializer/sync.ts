@@ -11,7 +11,7 @@ import type { ReasonCode } from '../core/reasons.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Pod, Workload, WorkloadKind } from '../core/types.ts';
 import { controllerOwner, recognisePod, recogniseWorkload } from '../core/workload.ts';
 import { isKubeApiError } from '../kube/errors.ts';
-import { involvedObjectOf, REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, type EventRecorder } from '../kube/events.ts';
+import { involvedObjectOf, REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, skippedEventType, type EventRecorder } from '../kube/events.ts';
 import { JOB, NAMESPACE, POD, objectPath, workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
@@ -242,7 +242,7 @@ export async function syncObject(ref: ObjectRef, deps: SyncDeps): Promise<SyncRe
 function decisionEvent(decision: Decision): { type: 'Normal' | 'Warning'; reason: string } | undefined {
   switch (decision.action) {
     case 'injected': return { type: 'Normal', reason: REASON_SIDECAR_INJECTED };
-    case 'skipped': return { type: 'Normal', reason: REASON_INJECTION_SKIPPED };
+    case 'skipped': return { type: skippedEventType(decision.code), reason: REASON_INJECTION_SKIPPED };
     case 'failed': return { type: 'Warning', reason: REASON_INJECTION_FAILED };
     case 'released': return decision.code === 'not_job_pod' ? undefined : { type: 'Warning', reason: REASON_RELEASED_WITHOUT_SIDECAR };
   }

@@ -27,6 +27,15 @@ import type { KubeApi } from './types.ts';
 export const REASON_SIDECAR_INJECTED = 'SidecarInjected';
 /** Normal: policy says no sidecar for this object (the message is the reason: opted out, no MeshConfig...). */
 export const REASON_INJECTION_SKIPPED = 'InjectionSkipped';
+
+/**
+ * A skip is routine (Normal), except when another mesh's sidecar is in the pod: the workload then
+ * runs without meshinit's sidecar although a MeshConfig selects it, which an operator should see
+ * as a Warning in every mode (kubectl also prints the webhook's admission warning).
+ */
+export function skippedEventType(code: string): 'Normal' | 'Warning' {
+  return code === 'other_mesh' ? 'Warning' : 'Normal';
+}
 /** Warning: a selected object was released without a sidecar (a Job, failurePolicy Ignore, no MeshConfigs readable). */
 export const REASON_RELEASED_WITHOUT_SIDECAR = 'SidecarNotInjected';
 /** Warning: injection failed under failurePolicy Fail; the object is refused (webhook) or deleted (Initializer). */

@@ -7,7 +7,7 @@
 // object does not exist yet. Dry runs get none (nothing is stored).
 import { WORKLOAD_KINDS, type WorkloadKind } from '../core/types.ts';
 import {
-  REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, type EventRecord, type EventRecorder,
+  REASON_INJECTION_FAILED, REASON_INJECTION_SKIPPED, REASON_RELEASED_WITHOUT_SIDECAR, REASON_SIDECAR_INJECTED, skippedEventType, type EventRecord, type EventRecorder,
 } from '../kube/events.ts';
 import { objectPath, workloadDescriptor } from '../kube/resources.ts';
 import type { DecisionAction, Metrics } from '../metrics.ts';
@@ -36,7 +36,9 @@ export function admissionEvent(decision: AdmissionDecision): EventRecord | undef
   // A workload's CREATE: its uid exists once it is stored; the recorder reads it then (and writes
   // nothing if it never was). A bare Pod's is not read: that would need `get` on every Pod.
   const resolvePath = !subject.uid && isWorkloadKind(subject.kind) ? objectPath(workloadDescriptor(subject.kind), subject.namespace, subject.name) : undefined;
-  return { object: subject, ...EVENT_OF[decision.action], message: decision.reason, ...(resolvePath ? { resolvePath } : {}) };
+  const event = EVENT_OF[decision.action];
+  const type = decision.action === 'skipped' ? skippedEventType(decision.code) : event.type;
+  return { object: subject, ...event, type, message: decision.reason, ...(resolvePath ? { resolvePath } : {}) };
 }
 
 export interface AdmissionReporters {
