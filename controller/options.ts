@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_INITIALIZER_NAME } from './core/constants.ts';
+import { validateTimings } from './kube/leader-election.ts';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './logger.ts';
 import type { WebhookTarget } from './webhook/admission.ts';
 
@@ -199,12 +200,11 @@ function parseLeaderElection(
   const leaseDurationMs = parseDuration(values['leader-elect-lease-duration'], '--leader-elect-lease-duration');
   const renewDeadlineMs = parseDuration(values['leader-elect-renew-deadline'], '--leader-elect-renew-deadline');
   const retryPeriodMs = parseDuration(values['leader-elect-retry-period'], '--leader-elect-retry-period');
-  if (retryPeriodMs <= 0) throw new UsageError('--leader-elect-retry-period must be positive');
-  if (leaseDurationMs % 1000 !== 0) throw new UsageError('--leader-elect-lease-duration must be whole seconds (the lock record holds seconds)');
-  // A leader stops writing renewDeadline after its last renewal; others start leaseDuration after
-  // they saw it. Equal or inverted, two replicas could write at once.
-  if (renewDeadlineMs >= leaseDurationMs) throw new UsageError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration');
-  if (retryPeriodMs * 1.2 >= renewDeadlineMs) throw new UsageError('--leader-elect-renew-deadline must be longer than 1.2 x --leader-elect-retry-period');
+  try {
+    validateTimings({ leaseDurationMs, renewDeadlineMs, retryPeriodMs });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const resourceLock = values['leader-elect-resource-lock'];
   if (resourceLock !== 'auto' && resourceLock !== 'leases' && resourceLock !== 'configmaps') {
     throw new UsageError(`--leader-elect-resource-lock: "${resourceLock}" must be auto, leases or configmaps`);

@@ -281,9 +281,15 @@ export class LeaderElector implements Leadership {
     this.failures++;
     // Said when it starts and then every tenth time: the attempts repeat every retry period.
     if (this.failures === 1 || this.failures % 10 === 0) {
+      // 403 and 404 do not pass: until the Role or the namespace is fixed no replica leads, and
+      // every workload waits for us until its creator times out (the replicas are still ready).
+      const fix = isKubeApiError(error) && (error.statusCode === 403 || error.statusCode === 404)
+        ? `no replica can lead until this is fixed: install the Role meshinit-leader-election in the lock's namespace (kubectl apply -k manifests/initializer), point --leader-elect-resource-namespace at it, or run a single replica with --leader-elect=false`
+        : undefined;
       this.deps.log.warn(message, {
         identity: this.config.identity, lock: this.deps.lock.description, failures: this.failures,
         error: error instanceof Error ? error.message : String(error),
+        ...(fix ? { fix } : {}),
       });
     }
   }
@@ -315,13 +321,22 @@ export class LeaderElector implements Leadership {
   }
 }
 
-/** client-go's rules, plus whole seconds for the lease (the record holds seconds). */
+/**
+ * client-go's rules, plus whole seconds for the lease (the record holds seconds). The one check of
+ * them: `meshinit run` turns the error into a usage error, so the messages name the flags.
+ */
 export function validateTimings(config: Pick<LeaderElectionConfig, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>): void {
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = config;
-  if (!(retryPeriodMs > 0)) throw new RangeError('the leader election retry period must be positive');
-  if (leaseDurationMs % 1000 !== 0) throw new RangeError('the leader election lease duration must be whole seconds (the lock record holds seconds)');
-  if (!(renewDeadlineMs < leaseDurationMs)) throw new RangeError('the renew deadline must be shorter than the lease duration, or a leader could still write after another took over');
-  if (!(retryPeriodMs * STANDBY_JITTER < renewDeadlineMs)) throw new RangeError(`the renew deadline must be longer than ${STANDBY_JITTER} x the retry period, so that a leader gets more than one try to renew`);
+  if (!(retryPeriodMs > 0)) throw new RangeError('the retry period (--leader-elect-retry-period) must be positive');
+  if (leaseDurationMs % 1000 !== 0) throw new RangeError('the lease duration (--leader-elect-lease-duration) must be whole seconds (the lock record holds seconds)');
+  // A leader stops writing renewDeadline after its last renewal; others start leaseDuration after
+  // they saw it. Equal or inverted, two replicas could write at once.
+  if (!(renewDeadlineMs < leaseDurationMs)) {
+    throw new RangeError('--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration: the renew deadline must be shorter than the lease, or a leader could still write after another took over');
+  }
+  if (!(retryPeriodMs * STANDBY_JITTER < renewDeadlineMs)) {
+    throw new RangeError(`the renew deadline (--leader-elect-renew-deadline) must be longer than ${STANDBY_JITTER} x the retry period (--leader-elect-retry-period), so that a leader gets more than one try to renew`);
+  }
 }
 
 /** Gates every write through `api` on isLeader(), asked right before the request is handed on. */

@@ -7,7 +7,7 @@
 // event our own write causes ends the loop, and two replicas writing the same status converge
 // instead of flapping. A failed write is retried with backoff until a newer one replaces it: a
 // status left stale would tell operators the wrong thing.
-import isEqual from 'lodash/isEqual.js';
+import { deepEqual } from '../core/equal.ts';
 import { ExpectedHashes, MeshConfigTally, type CountedWorkload, type CountInput, type MeshConfigCounts } from '../core/meshconfig-counts.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
@@ -89,6 +89,12 @@ export class MeshConfigStatusWriter {
   /** Counts now and writes every status that changed; a count still writing is not overlapped. */
   async recount(counting: StatusCounting): Promise<void> {
     if (this.recounting) return this.recounting;
+    // A standby would count every cached workload and throw the result away; a new leader counts
+    // afresh (until then the status's own counts are kept), so it never writes stale ones.
+    if (!this.isLeader()) {
+      this.counts = undefined;
+      return;
+    }
     this.recounting = (async () => {
       const counts = await counting.counts();
       if (counts === undefined) return;
@@ -134,7 +140,7 @@ export class MeshConfigStatusWriter {
     // older object would write the same status again on every recount meanwhile.
     const current = ours && ours.basedOn === resourceVersion ? ours.status : (object.status as Partial<MeshConfigStatus> | undefined);
     const status = desiredStatus(verdict, object, this.clock(), this.counts?.get(name) ?? (this.counts ? ZERO : undefined), current);
-    if (isEqual(status, current)) return;
+    if (deepEqual(status, current)) return;
     try {
       await this.write(name, status);
       this.written.set(name, { status, basedOn: resourceVersion });

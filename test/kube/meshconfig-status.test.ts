@@ -221,8 +221,10 @@ describe('MeshConfig status writer: periodic counts', function () {
     const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers, isLeader: () => leader });
     const object = meshConfigObject(VALID_SPEC, 4);
     await writer.report(object, verdictOf(object));
-    await writer.recount({ counts: () => countsOf(2) });
+    let counted = 0;
+    await writer.recount({ counts: () => { counted++; return countsOf(2); } });
     expect(calls).to.deep.equal([]);
+    expect(counted, 'a standby does not count the caches it would not write').to.equal(0);
     leader = true;
     await writer.recount({ counts: () => countsOf(2) });
     expect(calls).to.have.length(1);
