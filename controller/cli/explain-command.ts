@@ -13,7 +13,9 @@ import { parseResourceRef, type ResourceRef } from './explain-ref.ts';
 import { renderExplainJson, renderExplainText, type ExplainReport, type PassedOver } from './explain-format.ts';
 import { DEFAULT_MESHCONFIG_RELATIVE_PATH, defaultMeshConfigPath } from './default-meshconfig.ts';
 import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
-import { parseManifests, type Manifest } from './inject-manifests.ts';
+// Type only: the YAML side (the yaml package and the editors) is imported when a file is read, so
+// `explain --help` and a live `explain KIND/NAME` never load it.
+import type { Manifest } from './inject-manifests.ts';
 
 export interface ExplainIo extends InputIo {
   stdout: { write(s: string): unknown };
@@ -162,7 +164,7 @@ async function offlineMeshConfigs(options: ExplainOptions, io: ExplainIo): Promi
   const raws: unknown[] = [];
   for (const file of files) {
     if (file === undefined) throw new InputError(`cannot find meshinit's package directory for the default MeshConfig (${DEFAULT_MESHCONFIG_RELATIVE_PATH}); give --meshconfig FILE`);
-    const parsed = parseManifests(await readInput(file, io), inputLabel(file));
+    const parsed = (await import('./inject-manifests.ts')).parseManifests(await readInput(file, io), inputLabel(file));
     if (!parsed.ok) throw new InputError(parsed.message);
     for (const manifest of parsed.manifests) {
       if (manifest.value === null) continue;
@@ -184,7 +186,7 @@ async function explainOffline(options: ExplainOptions, io: ExplainIo): Promise<E
   const meshConfigs = await offlineMeshConfigs(options, io);
   const manifests: Manifest[] = [];
   for (const file of options.files) {
-    const parsed = parseManifests(await readInput(file, io), inputLabel(file));
+    const parsed = (await import('./inject-manifests.ts')).parseManifests(await readInput(file, io), inputLabel(file));
     if (!parsed.ok) throw new InputError(parsed.message);
     manifests.push(...parsed.manifests.filter((manifest) => manifest.value !== null));
   }

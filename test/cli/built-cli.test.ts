@@ -56,6 +56,13 @@ describe('the built meshinit command (bin/meshinit.js → dist/)', function () {
     }
   });
 
+  it('explain --help loads no YAML library either (start time)', function () {
+    const help = withModuleTrace(['explain', '--help']);
+    expect(help.result.status, help.result.stderr).to.equal(0);
+    expect(help.modules, 'the hook saw the CLI load').to.include('dist/controller/cli/explain-command.js');
+    for (const unwanted of ['node_modules/yaml', 'inject-manifests.js', 'lodash', 'winston', '@kubernetes/client-node', 'explain-live.js']) expect(help.modules, unwanted).to.not.include(unwanted);
+  });
+
   it('inject --help loads no YAML library, inject -f nothing beyond it and the core (start time)', function () {
     const help = withModuleTrace(['inject', '--help']);
     expect(help.result.status, help.result.stderr).to.equal(0);
