@@ -30,3 +30,13 @@ export const MESHCONFIG_API_VERSION = `${MESHCONFIG_GROUP}/${MESHCONFIG_VERSION}
 /** The placeholders a sidecar's strings may use; anything else in {{ }} is rejected. */
 export const PLACEHOLDERS = ['workload.name', 'workload.namespace', 'workload.kind', 'meshConfig.name'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+/**
+ * Pod-template annotations of a restart (webhook --target pods, updatePolicy: Rollout): when, and
+ * for which MeshConfig and sidecar hash (`name/hash`), as `kubectl rollout restart` stamps
+ * kubectl.kubernetes.io/restartedAt. Changing the template makes the workload's controller
+ * replace its Pods, and the webhook injects the new ones with the current sidecar; the "for" half
+ * tells a later run (another replica, a restarted meshinit) that this restart is already done.
+ */
+export const RESTARTED_AT_ANNOTATION = 'sidecar.meshinit.dev/restartedAt';
+export const RESTARTED_FOR_ANNOTATION = 'sidecar.meshinit.dev/restartedFor';
