@@ -14,9 +14,14 @@ export interface RolloutFacts {
   /** Deployment, StatefulSet: spec.replicas (the server defaults it to 1). */
   readonly replicas?: number;
   readonly updatedReplicas?: number;
+  /** status.replicas: old Pods still there count here until they are gone. */
+  readonly statusReplicas?: number;
+  readonly availableReplicas?: number;
+  readonly readyReplicas?: number;
   /** DaemonSet. */
   readonly desiredNumberScheduled?: number;
   readonly updatedNumberScheduled?: number;
+  readonly numberAvailable?: number;
   /** StatefulSet: the revisions differ until every Pod runs the update revision. */
   readonly currentRevision?: string;
   readonly updateRevision?: string;
@@ -52,8 +57,12 @@ export function rolloutFacts(object: KubeObject): RolloutFacts {
     observedGeneration: int(status.observedGeneration) ?? 0,
     replicas: int(spec.replicas),
     updatedReplicas: int(status.updatedReplicas),
+    statusReplicas: int(status.replicas),
+    availableReplicas: int(status.availableReplicas),
+    readyReplicas: int(status.readyReplicas),
     desiredNumberScheduled: int(status.desiredNumberScheduled),
     updatedNumberScheduled: int(status.updatedNumberScheduled),
+    numberAvailable: int(status.numberAvailable),
     currentRevision: str(status.currentRevision),
     updateRevision: str(status.updateRevision),
     injectAnnotation: injectAnnotationOf(object.metadata),
@@ -65,9 +74,10 @@ export function rolloutFacts(object: KubeObject): RolloutFacts {
 }
 
 /**
- * Why the workload's own rollout is still under way, or undefined when it has finished: its
- * controller has not yet seen the latest spec (generation ahead of observedGeneration, as
- * `kubectl rollout status` checks first), or fewer Pods run the current template than it wants.
+ * Why the workload's own rollout is still under way, or undefined when it has finished, judged as
+ * `kubectl rollout status` judges it: its controller has not yet seen the latest spec (generation
+ * ahead of observedGeneration), fewer Pods run the current template than it wants, old Pods are
+ * still there, or the new ones are not available (ready) yet.
  */
 export function rolloutUnderWay(kind: WorkloadKind, facts: RolloutFacts): string | undefined {
   if (facts.generation > facts.observedGeneration) {
@@ -76,13 +86,23 @@ export function rolloutUnderWay(kind: WorkloadKind, facts: RolloutFacts): string
   if (kind === 'DaemonSet') {
     const desired = facts.desiredNumberScheduled ?? 0;
     const updated = facts.updatedNumberScheduled ?? 0;
-    return updated < desired ? `${updated} of ${desired} scheduled Pods run the current template` : undefined;
+    if (updated < desired) return `${updated} of ${desired} scheduled Pods run the current template`;
+    const available = facts.numberAvailable ?? 0;
+    return available < desired ? `${available} of ${desired} Pods available` : undefined;
   }
   const desired = facts.replicas ?? 1;
   const updated = facts.updatedReplicas ?? 0;
   if (updated < desired) return `${updated} of ${desired} replicas run the current template`;
-  if (kind === 'StatefulSet' && facts.currentRevision !== undefined && facts.updateRevision !== undefined && facts.currentRevision !== facts.updateRevision) {
-    return `currentRevision ${facts.currentRevision} is not yet updateRevision ${facts.updateRevision}`;
+  if (kind === 'StatefulSet') {
+    const ready = facts.readyReplicas ?? 0;
+    if (ready < desired) return `${ready} of ${desired} replicas ready`;
+    if (facts.currentRevision !== undefined && facts.updateRevision !== undefined && facts.currentRevision !== facts.updateRevision) {
+      return `currentRevision ${facts.currentRevision} is not yet updateRevision ${facts.updateRevision}`;
+    }
+    return undefined;
   }
-  return undefined;
+  const total = facts.statusReplicas ?? updated;
+  if (total > updated) return `${total - updated} old replicas are pending termination`;
+  const available = facts.availableReplicas ?? 0;
+  return available < updated ? `${available} of ${updated} updated replicas available` : undefined;
 }

@@ -34,7 +34,8 @@ function workload(name: string, shape: Shape = {}): Workload {
     kind: shape.kind ?? 'Deployment',
     metadata: { name, namespace: shape.ns ?? 'shop', uid: `uid-${name}`, resourceVersion: '7', generation: s.generation, labels, ...(shape.annotations ? { annotations: shape.annotations } : {}) },
     spec: { replicas: s.replicas, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
-    status: { observedGeneration: s.observedGeneration, updatedReplicas: s.updatedReplicas },
+    // As the deployment controller leaves a finished rollout: only updated Pods, all available.
+    status: { observedGeneration: s.observedGeneration, replicas: s.updatedReplicas, updatedReplicas: s.updatedReplicas, availableReplicas: s.updatedReplicas, readyReplicas: s.updatedReplicas },
   };
 }
 
@@ -120,8 +121,9 @@ describe('rollout planner (core/rollout.ts)', function () {
   it('never starts a Job (its template is immutable), but does StatefulSets and DaemonSets', function () {
     const job = cached(workload('job', { kind: 'Job' }));
     const sts = cached(workload('sts', { kind: 'StatefulSet' }));
+    // (The fixture's status has readyReplicas, as a settled StatefulSet's does.)
     const dsObject = workload('ds', { kind: 'DaemonSet' });
-    (dsObject as KubeObject).status = { observedGeneration: 1, desiredNumberScheduled: 3, updatedNumberScheduled: 3 };
+    (dsObject as KubeObject).status = { observedGeneration: 1, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 };
     expect(names(plan([job, sts, cached(dsObject)], [mc(2, 'proxy:2', { rollout: { maxPerMinute: 10 } })]).start)).to.deep.equal(['ds', 'sts']);
   });
 
@@ -183,11 +185,21 @@ describe('rollout planner (core/rollout.ts)', function () {
 });
 
 describe('rollout progress (core/rollout-progress.ts)', function () {
-  it('judges each kind by its own status fields', function () {
+  it('judges each kind by its own status fields, as kubectl rollout status does', function () {
     expect(rolloutUnderWay('Deployment', rolloutFacts(workload('d')))).to.equal(undefined);
-    expect(rolloutUnderWay('DaemonSet', { generation: 1, observedGeneration: 1, desiredNumberScheduled: 2, updatedNumberScheduled: 1 })).to.match(/1 of 2/);
-    expect(rolloutUnderWay('StatefulSet', { generation: 1, observedGeneration: 1, replicas: 1, updatedReplicas: 1, currentRevision: 'a', updateRevision: 'b' })).to.match(/currentRevision a/);
-    expect(rolloutUnderWay('StatefulSet', { generation: 1, observedGeneration: 1, replicas: 1, updatedReplicas: 1, currentRevision: 'b', updateRevision: 'b' })).to.equal(undefined);
+    const deployment = { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2, statusReplicas: 2, availableReplicas: 2 };
+    expect(rolloutUnderWay('Deployment', deployment)).to.equal(undefined);
+    expect(rolloutUnderWay('Deployment', { ...deployment, statusReplicas: 3 })).to.match(/1 old replicas are pending termination/);
+    expect(rolloutUnderWay('Deployment', { ...deployment, availableReplicas: 1 })).to.match(/1 of 2 updated replicas available/);
+    expect(rolloutUnderWay('Deployment', { ...deployment, observedGeneration: 1 })).to.match(/not observed generation 2/);
+    const daemonSet = { generation: 1, observedGeneration: 1, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2 };
+    expect(rolloutUnderWay('DaemonSet', daemonSet)).to.equal(undefined);
+    expect(rolloutUnderWay('DaemonSet', { ...daemonSet, updatedNumberScheduled: 1 })).to.match(/1 of 2 scheduled/);
+    expect(rolloutUnderWay('DaemonSet', { ...daemonSet, numberAvailable: 1 })).to.match(/1 of 2 Pods available/);
+    const statefulSet = { generation: 1, observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, currentRevision: 'b', updateRevision: 'b' };
+    expect(rolloutUnderWay('StatefulSet', statefulSet)).to.equal(undefined);
+    expect(rolloutUnderWay('StatefulSet', { ...statefulSet, currentRevision: 'a' })).to.match(/currentRevision a/);
+    expect(rolloutUnderWay('StatefulSet', { ...statefulSet, readyReplicas: 0 })).to.match(/0 of 1 replicas ready/);
   });
 });
 

@@ -25,7 +25,7 @@ function deployment(name: string): Workload {
     apiVersion: 'apps/v1', kind: 'Deployment',
     metadata: { name, namespace: 'shop', uid: `uid-${name}`, resourceVersion: '10', generation: 1, labels },
     spec: { replicas: 2, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
-    status: { observedGeneration: 1, updatedReplicas: 2 },
+    status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
   } as Workload, V1).object;
 }
 
@@ -154,7 +154,7 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
     await runner.tick();
     expect(server.patches).to.have.length(1);
     // The deployment controller observes generation 2 and updates every replica.
-    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, updatedReplicas: 2 }; });
+    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }; });
     sync();
     clock.now += 5000;
     await runner.tick();
@@ -167,7 +167,7 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
   it('reports a rollout that does not finish within timeoutSeconds with one Warning Event', async function () {
     const { runner, events, clock, sync, server } = rig();
     await runner.tick();
-    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, updatedReplicas: 1 }; });
+    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 }; });
     sync();
     clock.now += 31_000;
     await runner.tick();
