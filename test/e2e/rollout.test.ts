@@ -14,9 +14,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { freePort, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { MeshinitProcess, mustCreate, mustKubectl, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { startWorkloadsWebhook } from './workloads-webhook.ts';
 
 const ROLLING = 'e2e-rolling';
 const STEADY = 'e2e-steady';
@@ -140,29 +140,8 @@ for (const setup of SETUPS) {
 
     async function startWebhook(): Promise<void> {
       // rollout-rbac.yaml: what --target workloads with updatePolicy Rollout needs beyond rbac.yaml.
-      for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml', 'manifests/webhook/rollout-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-      const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-      fs.writeFileSync(path.join(dir, 'tls.crt'), certs.certPem);
-      fs.writeFileSync(path.join(dir, 'tls.key'), certs.keyPem);
-      const port = await freePort();
-      const shipped = readYaml('manifests/webhook/mutatingwebhookconfiguration.yaml')[0] as { webhooks: Json[] };
-      await mustCreate(plane, {
-        apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-e2e-rollout' },
-        webhooks: [{
-          ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev',
-          clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') },
-          rules: [
-            { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets'], scope: 'Namespaced' },
-            { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs'], scope: 'Namespaced' },
-          ],
-        }],
-      });
+      meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-rollout', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'], jobs: true });
       // Leader election on (the default): the rollout runs on the replica holding the lock.
-      meshinit = new MeshinitProcess([
-        'run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
-        '--tls-cert-file', path.join(dir, 'tls.crt'), '--tls-key-file', path.join(dir, 'tls.key'), '--target', 'workloads',
-      ]);
-      await meshinit.waitForLog((l) => l.message === 'Webhook serving', 'the webhook serving');
       await meshinit.waitForLog((l) => l.message === 'Became leader', 'the rollout leader lock taken', 30_000);
     }
 
@@ -223,14 +202,22 @@ for (const setup of SETUPS) {
       await applyMeshConfig(meshConfig(ROLLING, 'ghcr.io/meshinit/proxy:1.0.1', true));
       await applyMeshConfig(meshConfig(STEADY, 'ghcr.io/meshinit/proxy:1.0.1', false));
       const firstSeen = new Map<string, number>();
+      let midway: { table: string; outdated: unknown } | undefined;
       await waitUntil(async () => {
         const now = Date.now();
         for (const w of await list(ROLLING)) {
           if (names.includes(w.metadata.name) && (mark(w)?.generation ?? 0) > 1 && !firstSeen.has(w.metadata.name)) firstSeen.set(w.metadata.name, now);
         }
         await settle(ROLLING);
+        // Between the first minute's starts and the next: status has recounted (every 5 s) and shows half done.
+        if (!midway && firstSeen.size === RATE && now - changedAt > 20_000) {
+          midway = { table: (await mustKubectl(admin(), ['get', 'meshconfig'])).stdout, outdated: (await status(ROLLING)).outdatedWorkloads };
+        }
         return firstSeen.size === COUNT ? true : undefined;
       }, `all ${COUNT} Deployments re-injected`, 150_000);
+      expect(midway, 'a look at status between the two minutes').to.not.equal(undefined);
+      console.log(`      kubectl get meshconfig, 20 s after the change:\n${midway!.table.replace(/^/gm, '        ')}`);
+      expect(midway!.outdated, 'outdatedWorkloads half-way').to.equal(COUNT - RATE + untouchedMarked);
       const tookS = (Date.now() - changedAt) / 1000;
 
       // Each PATCHed exactly once for the change: one spec change, so generation + 1, and one start logged.
