@@ -67,7 +67,7 @@ export interface ControlPlaneOptions {
   /**
    * Also start kube-controller-manager (the controllers in CONTROLLER_MANAGER_CONTROLLERS),
    * kube-scheduler and kwok with one fake Node (FAKE_NODE_NAME), and wait until all three answer
-   * and the Node is Ready (~2 s more). Modern release only. Default false: the plain plane is
+   * and the Node is Ready (~0.5 s more). Modern release only. Default false: the plain plane is
    * faster and nothing acts on what a test stores.
    */
   controllers?: boolean;

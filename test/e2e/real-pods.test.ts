@@ -186,6 +186,8 @@ describe('real Pods on the modern control plane (kube-controller-manager, kube-s
       return j.status.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ? j : undefined;
     }, 'Job batch/once to be Complete', 60_000);
     const completeMs = Date.now() - t0;
+    // 1.31+: the success criteria are recorded first, Complete once the Pod is terminal.
+    expect(job.status.conditions?.filter((c) => c.status === 'True').map((c) => c.type)).to.deep.equal(['SuccessCriteriaMet', 'Complete']);
     expect(job.status.succeeded).to.equal(1);
     expect(job.status.failed ?? 0).to.equal(0);
 
@@ -215,8 +217,9 @@ describe('real Pods on the modern control plane (kube-controller-manager, kube-s
       return ds.status.desiredNumberScheduled === 1 && ds.status.numberReady === 1 ? true : undefined;
     }, 'DaemonSet sets/agent to have its one Pod Ready', 60_000);
     const pods = await list<PodObject>(plane!, `/api/v1/namespaces/${ns}/pods`);
-    expect(pods.map((p) => p.metadata.name).sort()).to.have.members(['db-0', 'db-1', ...pods.filter((p) => p.metadata.name.startsWith('agent-')).map((p) => p.metadata.name)]);
     expect(pods).to.have.length(3);
+    expect(pods.filter((p) => p.metadata.labels?.['app'] === 'db').map((p) => p.metadata.name).sort()).to.deep.equal(['db-0', 'db-1']);
+    expect(pods.filter((p) => p.metadata.labels?.['app'] === 'agent')).to.have.length(1);
     expect(pods.every((p) => p.spec.nodeName === FAKE_NODE_NAME && ready(p))).to.equal(true);
   });
 
