@@ -83,7 +83,7 @@ bench-webhook: deps control-plane
 # kube-apiserver, kube-controller-manager, kube-scheduler and etcd for the end-to-end tests and the
 # demo, built from the Go modules pinned in test/control-plane/go.mod, and kwok (fake Node and Pod
 # status, test/kwok/go.mod), cached under .cache/control-plane/ (or $MESHINIT_CONTROL_PLANE_DIR).
-# Needs Go >= 1.26. Cold: about 17 minutes on 2 cores; when cached: a no-op.
+# Needs Go >= 1.26. Cold: about 16 minutes on 2 cores; when cached: a no-op.
 control-plane:
 	@bash test/control-plane/build.sh
 	@bash test/kwok/build.sh

@@ -67,7 +67,7 @@ export interface ControlPlaneOptions {
   /**
    * Also start kube-controller-manager (the controllers in CONTROLLER_MANAGER_CONTROLLERS),
    * kube-scheduler and kwok with one fake Node (FAKE_NODE_NAME), and wait until all three answer
-   * and the Node is Ready (~2 s more). Modern release only. Default false: the plain plane is
+   * and the Node is Ready (~0.5 s more). Modern release only. Default false: the plain plane is
    * faster and nothing acts on what a test stores.
    */
   controllers?: boolean;
@@ -75,8 +75,8 @@ export interface ControlPlaneOptions {
 
 /**
  * The kube-controller-manager controllers that `controllers: true` runs: what workloads need to
- * roll out and finish, and what cleans up after them. Not the token, node-lifecycle, endpoint or
- * volume controllers (no kubelet, no Services here).
+ * roll out and finish, what cleans up after them, and what makes a new Node schedulable. Not the
+ * token, taint-eviction, endpoint or volume controllers (no kubelet, no Services here).
  */
 export const CONTROLLER_MANAGER_CONTROLLERS = [
   'deployment-controller',
@@ -87,6 +87,9 @@ export const CONTROLLER_MANAGER_CONTROLLERS = [
   'garbage-collector-controller',
   'namespace-controller',
   'serviceaccount-controller',
+  // The apiserver's TaintNodesByCondition admission gives every new Node the
+  // node.kubernetes.io/not-ready:NoSchedule taint; this controller lifts it once the Node is Ready.
+  'node-lifecycle-controller',
 ] as const;
 
 /** The fake Node of `controllers: true`; kwok manages Nodes with the annotation FAKE_NODE_ANNOTATION. */
@@ -114,7 +117,7 @@ export interface ControllerBinaries {
 /** What `controllers: true` started, on which ports, and how long they took to be ready. */
 export interface ControllersInfo {
   kwokVersion: string;
-  /** The fake Node (FAKE_NODE_NAME): Ready, no taints, so the scheduler binds every Pod there. */
+  /** The fake Node (FAKE_NODE_NAME): Ready and untainted, so the scheduler binds every Pod there. */
   nodeName: string;
   /** kube-controller-manager and kube-scheduler serve /healthz there (https), kwok on http. */
   ports: { controllerManager: number; scheduler: number; kwok: number };
@@ -814,12 +817,18 @@ async function startControllers(ctx: ControllersContext): Promise<ControllersInf
   return { kwokVersion: bins.kwokVersion, nodeName: FAKE_NODE_NAME, ports, startupMs: Date.now() - t0 };
 }
 
-/** 'Ready' when the Node's Ready condition is True, else what it says instead. */
+/**
+ * 'Ready' when the Node's Ready condition is True and it has no taint left (the not-ready taint
+ * that admission put on it is lifted by the node-lifecycle controller), so a Pod is bound at once;
+ * else what it shows instead.
+ */
 function nodeReady(res: { status: number; body: string }): string {
   if (res.status !== 200) return `GET node: ${res.status}`;
-  const conditions = (JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
-  const ready = conditions.find((c) => c.type === 'Ready');
-  return ready?.status === 'True' ? 'Ready' : `Node Ready=${ready?.status ?? 'unset'}`;
+  const node = JSON.parse(res.body) as { spec?: { taints?: { key: string; effect: string }[] }; status?: { conditions?: { type: string; status: string }[] } };
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'True') return `Node Ready=${ready?.status ?? 'unset'}`;
+  const taints = node.spec?.taints ?? [];
+  return taints.length === 0 ? 'Ready' : `Node tainted ${taints.map((t) => `${t.key}:${t.effect}`).join(', ')}`;
 }
 
 function httpOk(url: string): Promise<boolean> {
