@@ -22,6 +22,10 @@ export type EventOutcome = 'created' | 'patched' | 'dropped' | 'failed';
 /** A write that lost a race: 409, or our JSON Patch `test` failing (422 on 1.13, 500 on 1.9). */
 export type ConflictCode = '409' | '422' | '500';
 
+/** What happened to a workload rollout of a changed MeshConfig (see kube/rollout-runner.ts). */
+export type RolloutResult = 'started' | 'finished' | 'timed_out' | 'skipped' | 'conflict' | 'failed';
+export const ROLLOUT_RESULTS: readonly RolloutResult[] = ['started', 'finished', 'timed_out', 'skipped', 'conflict', 'failed'];
+
 /** What the work queue reports when scraped. */
 export interface QueueGauges {
   depth(): number;
@@ -79,6 +83,7 @@ export class Metrics implements InformerMetrics, EventMetrics {
   private readonly decisions = new CountCells<'mode' | 'kind' | 'action' | 'reason'>();
   private readonly conflicts = new CountCells<'code'>();
   private readonly events = new CountCells<'type' | 'outcome'>();
+  private readonly rollouts = new CountCells<'result'>();
   private readonly relists = new CountCells<'resource'>();
   private readonly watchRestarts = new CountCells<'resource'>();
   private retries = 0;
@@ -108,6 +113,7 @@ export class Metrics implements InformerMetrics, EventMetrics {
     counter('informer_relists_total', 'LISTs after the first, by resource: a watch could not be resumed', ['resource'], (c) => this.relists.publish(c));
     counter('informer_watch_restarts_total', 'Watches that ended (server timeout, error) and were started again, by resource', ['resource'], (c) => this.watchRestarts.publish(c));
     counter('events_total', 'Kubernetes Events by type and outcome (created, patched: a repeat counted on the existing Event, dropped: rate limit or full queue, failed)', ['type', 'outcome'], (c) => this.events.publish(c));
+    counter('rollouts_total', 'Workload rollouts of a changed MeshConfig (updatePolicy Rollout) by result: started (PATCHed), finished, timed_out, skipped (changed since planned), conflict (a concurrent write; re-planned), failed', ['result'], (c) => this.rollouts.publish(c));
     gauge('workqueue_depth', 'Keys waiting in the work queue (queued or waiting out a retry delay)', [], (g) => g.set(this.queue?.depth() ?? 0));
     gauge('workqueue_in_flight', 'Syncs running now', [], (g) => g.set(this.queue?.inFlight() ?? 0));
     gauge('workqueue_longest_waiting_seconds', 'How long the key that has been in the work queue longest has waited (a workload that keeps failing stays in)', [], (g) => g.set(this.queue?.longestWaitingSeconds() ?? 0));
@@ -175,6 +181,10 @@ export class Metrics implements InformerMetrics, EventMetrics {
 
   conflict(code: ConflictCode): void {
     this.conflicts.add(code, () => ({ code }));
+  }
+
+  rollout(result: RolloutResult): void {
+    this.rollouts.add(result, () => ({ result }));
   }
 
   retried(throttled: boolean): void {

@@ -82,8 +82,19 @@ async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, a
   // Loaded only in webhook mode: its TLS and certificate code (node-forge) is a few MB the
   // Initializer mode never needs.
   const { startWebhook } = await import('./webhook/run.ts');
-  const webhook = await startWebhook(options, { api, log, metrics });
-  return { notReadyReason: webhook.notReadyReason, started: Promise.resolve(), stop: webhook.stop };
+  // Admission needs no leader (every replica answers alike); rolling a changed MeshConfig out to
+  // workload templates (--target workloads) does: one replica paces it, as in the Initializer mode.
+  const elector = options.webhook.target === 'workloads' && options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
+  const webhook = await startWebhook(options, { api, log, metrics, ...(elector ? { rolloutLeadership: elector } : {}) });
+  elector?.start();
+  return {
+    notReadyReason: webhook.notReadyReason,
+    started: Promise.resolve(),
+    stop: async () => {
+      await webhook.stop();
+      await elector?.stop();
+    },
+  };
 }
 
 export async function runCommand(argv: readonly string[], io: RunIo): Promise<number> {

@@ -120,7 +120,7 @@ export class ExpectedHashes {
  * where every generation is 0, or an edit) the hash decides: an edit that does not change the
  * sidecar (say, its priority) leaves workloads current.
  */
-function carriesCurrent(current: MeshConfig, workload: CountedWorkload, mark: InjectionMark, hashes: ExpectedHashes): boolean {
+export function carriesCurrent(current: MeshConfig, workload: CountedWorkload, mark: InjectionMark, hashes: ExpectedHashes): boolean {
   if (mark.generation > 0 && mark.generation === current.generation) return true;
   return hashes.get(current, workload) === mark.hash;
 }

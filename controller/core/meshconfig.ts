@@ -5,6 +5,7 @@
 import { MESHCONFIG_API_VERSION, MESHCONFIG_KIND, PLACEHOLDERS, STATUS_ANNOTATION } from './constants.ts';
 import { MeshConfigError } from './errors.ts';
 import { isRecord, nestsDeeperThan, quote } from './untrusted.ts';
+import { parseRolloutSpec, parseUpdatePolicy } from './rollout-spec.ts';
 import type {
   Container,
   LabelSelector,
@@ -286,6 +287,8 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
       priority,
       sidecar: parseSidecar(s.sidecar, spec ? problems : new Problems()),
       conflictingContainers: [],
+      updatePolicy: parseUpdatePolicy(s.updatePolicy, (path, message) => problems.add(path, message)),
+      rollout: parseRolloutSpec(s.rollout, (path, message) => problems.add(path, message)),
     },
   };
   parsed.spec.conflictingContainers = parseConflictingContainers(s.conflictingContainers, parsed.spec.sidecar, problems);

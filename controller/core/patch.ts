@@ -68,3 +68,17 @@ export function buildFailurePatch(request: FailurePatchRequest): JsonPatchOperat
   };
   return [...guardOperations(request.original, request.initializerName), { op: 'add', path: '/metadata/initializers/result', value: result }];
 }
+
+/**
+ * The one PATCH that rolls a changed MeshConfig out to an initialized workload: the re-injection's
+ * diff behind a `test` that the object is still the one we read and the resourceVersion written
+ * back (409 when it changed). A concurrent writer (kubectl apply, an HPA, the deployment
+ * controller) is never overwritten; the rollout re-plans from the cache on its next tick.
+ */
+export function buildRolloutPatch(original: KubeObject, desired: KubeObject): JsonPatchOperation[] {
+  const resourceVersion = original.metadata?.resourceVersion;
+  const guard: JsonPatchOperation[] = resourceVersion
+    ? [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }, { op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion }]
+    : [];
+  return [...guard, ...diffObjects(original, desired)];
+}

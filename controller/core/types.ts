@@ -146,6 +146,20 @@ export interface LabelSelector {
 export type InjectionPolicy = 'Enabled' | 'Disabled';
 export type FailurePolicy = 'Ignore' | 'Fail';
 
+/** OnCreate: a workload is injected once, when it is created. Rollout: also re-injected when the MeshConfig changes. */
+export const UPDATE_POLICIES = ['OnCreate', 'Rollout'] as const;
+export type UpdatePolicy = (typeof UPDATE_POLICIES)[number];
+
+/** How a changed MeshConfig with updatePolicy Rollout reaches the workloads it already injected. */
+export interface RolloutSpec {
+  /** Workload rollouts started at most per sliding minute. */
+  maxPerMinute: number;
+  /** No new rollout starts while paused; those under way finish. */
+  paused: boolean;
+  /** A workload whose own rollout has not finished by then is reported (Warning Event) and let go. */
+  timeoutSeconds: number;
+}
+
 export interface SidecarSpec {
   initContainers: Container[];
   containers: Container[];
@@ -166,6 +180,8 @@ export interface MeshConfigSpec {
   sidecar: SidecarSpec;
   /** Container names (init or not) that mean another mesh's sidecar: a pod with one is skipped. */
   conflictingContainers: string[];
+  updatePolicy: UpdatePolicy;
+  rollout: RolloutSpec;
 }
 
 export interface MeshConfig {

@@ -5,6 +5,8 @@
 // event, and identical records share one frozen object.
 import { STATUS_ANNOTATION } from './constants.ts';
 import type { CountedWorkload, InjectionMark } from './meshconfig-counts.ts';
+import { rolloutFacts, type RolloutFacts } from './rollout-progress.ts';
+import type { RolloutCandidate } from './rollout.ts';
 import type { KubeObject, WorkloadKind } from './types.ts';
 import { isRecord } from './untrusted.ts';
 
@@ -13,6 +15,13 @@ import { isRecord } from './untrusted.ts';
  * to the server, and the pod template it replaces is gone.
  */
 export const SUMMARY_INJECTION = 'meshinitInjection';
+
+/**
+ * Where a summary keeps what a rollout of a changed MeshConfig needs (generations, updated
+ * replicas, the opt-out annotations): only for workloads meshinit injected, the only ones a
+ * rollout can touch, so the others stay as small as before.
+ */
+export const SUMMARY_ROLLOUT = 'meshinitRollout';
 
 /** Distinct marks shared, at most: a sidecar with placeholders has one hash per workload. */
 export const MAX_SHARED_MARKS = 4096;
@@ -60,7 +69,10 @@ export function createWorkloadSummariser(maxShared = MAX_SHARED_MARKS): Workload
     if (object.apiVersion !== undefined) summary.apiVersion = object.apiVersion;
     if (object.kind !== undefined) summary.kind = object.kind;
     const mark = parseInjectionMark(templateAnnotation(object));
-    if (mark) summary[SUMMARY_INJECTION] = share(mark);
+    if (mark) {
+      summary[SUMMARY_INJECTION] = share(mark);
+      summary[SUMMARY_ROLLOUT] = Object.freeze(rolloutFacts(object));
+    }
     return summary;
   };
 }
@@ -86,4 +98,16 @@ export function countedWorkload(kind: WorkloadKind, object: KubeObject): Counted
     injection,
     memoKey: object,
   };
+}
+
+/**
+ * A cached workload as the rollout planner reads it. A workload still pending in the Initializer
+ * mode (metadata.initializers) has no facts: it is not running yet, there is nothing to roll.
+ */
+export function rolloutCandidate(kind: WorkloadKind, object: KubeObject): RolloutCandidate {
+  const kept = object[SUMMARY_ROLLOUT];
+  const pending = object.metadata?.initializers !== undefined;
+  const facts = isRecord(kept) ? (kept as unknown as RolloutFacts) : pending || object.spec === undefined ? undefined : rolloutFacts(object);
+  const uid = object.metadata?.uid;
+  return { ...countedWorkload(kind, object), uid: typeof uid === 'string' ? uid : '', facts };
 }

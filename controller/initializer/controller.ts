@@ -10,7 +10,7 @@ import type { KubeObject } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
-import { countedWorkload, createWorkloadSummariser } from '../core/workload-summary.ts';
+import { countedWorkload, createWorkloadSummariser, rolloutCandidate } from '../core/workload-summary.ts';
 import { isKubeApiError, remedyFor } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
@@ -19,6 +19,7 @@ import { NotLeaderError, type Leadership } from '../kube/leader-election.ts';
 import type { MeshConfigStore } from '../kube/meshconfig-store.ts';
 import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { POD, workloadDescriptor } from '../kube/resources.ts';
+import { RolloutRunner } from '../kube/rollout-runner.ts';
 import type { KubeApi } from '../kube/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -43,6 +44,8 @@ export interface InitializerControllerConfig {
   permanentRetryMs?: number;
   /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
   statusPeriodMs?: number;
+  /** How often the rollout of changed MeshConfigs plans (DEFAULT_ROLLOUT_PERIOD_MS). */
+  rolloutPeriodMs?: number;
   /** Whether this replica may write MeshConfig status. Default: `leadership`'s verdict, or always. */
   isLeader?: () => boolean;
   /**
@@ -94,7 +97,22 @@ export function createInitializerController(config: InitializerControllerConfig,
   const leading = (): boolean => leadership?.isLeader() ?? true;
   // Only the leader writes status: a standby's write would be refused by the fence anyway.
   const statusWriter = new MeshConfigStatusWriter(api, log, { isLeader: config.isLeader ?? leading });
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
+  const events = createEventRecorder(api, log, metrics ? { metrics } : {});
+  // Changed MeshConfigs with updatePolicy Rollout re-inject the initialized workloads they injected
+  // before (the caches keep those too, as summaries): leader only, through the same fenced api. It
+  // reads the caches and the configuration below only when it ticks, after start().
+  const rollouts = new RolloutRunner({
+    api, log, events, isLeader: leading, ...(metrics ? { metrics } : {}),
+    ...(config.rolloutPeriodMs !== undefined ? { periodMs: config.rolloutPeriodMs } : {}),
+    source: {
+      synced: () => synced, workloads: () => rolloutWorkloads(), meshConfigs: () => clusterConfig.meshConfigs(), namespace: (name) => clusterConfig.namespace(name),
+      policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+    },
+  });
+  const clusterConfig = createClusterConfig({
+    api, log, statusWriter, onMeshConfigChange: () => void rollouts.tick(),
+    ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}),
+  });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();
@@ -210,12 +228,17 @@ export function createInitializerController(config: InitializerControllerConfig,
     meshConfigs: () => clusterConfig.meshConfigs(),
     meshConfigsUnavailable: () => clusterConfig.meshConfigsUnavailable(),
   };
+  function* rolloutWorkloads() {
+    for (const kind of WORKLOAD_KINDS) {
+      for (const informer of workloadInformers.get(kind) ?? []) for (const object of informer.list()) yield rolloutCandidate(kind, object);
+    }
+  }
   const syncDeps = {
     api, view, log, now,
     initializerName: config.initializerName,
     controllerNamespace: config.controllerNamespace,
     injectNamespaces: config.namespaces,
-    events: createEventRecorder(api, log, metrics ? { metrics } : {}),
+    events,
     ...(metrics ? { metrics } : {}),
   };
   metrics?.observeQueue({ depth: () => queue.size, inFlight: () => queue.pending, concurrencyLimit: () => queue.concurrencyLimit, longestWaitingSeconds: () => queue.longestWaitingMs / 1000 });
@@ -253,6 +276,7 @@ export function createInitializerController(config: InitializerControllerConfig,
         recordsVisible: true,
         ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
       }));
+      rollouts.start();
       log.info('Initializer controller running', {
         initializerName: config.initializerName,
         kinds,
@@ -262,6 +286,7 @@ export function createInitializerController(config: InitializerControllerConfig,
       });
     },
     async stop() {
+      rollouts.stop();
       await Promise.all([clusterConfig.stop(), ...[...workloadInformers.values()].flat().map((informer) => informer.stop())]);
       await queue.shutdown();
       syncDeps.events.stop();

@@ -40,6 +40,8 @@ export interface ClusterConfigOptions {
   statusWriter?: MeshConfigStatusWriter;
   /** MeshConfigs by validity and generation in use; informer relists. */
   metrics?: Pick<Metrics, 'meshConfigRead' | 'meshConfigRemoved' | 'relisted' | 'watchRestarted'>;
+  /** After a MeshConfig was added, changed or deleted (the rollout plans again at once). */
+  onMeshConfigChange?: () => void;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -103,6 +105,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
     const inUse = verdict.valid ? verdict.meshConfig : verdict.serving;
     options.metrics?.meshConfigRead({ name: verdict.name, valid: verdict.valid, ...(inUse ? { generationInUse: inUse.generation } : {}) });
     void statusWriter.report(object, verdict);
+    options.onMeshConfigChange?.();
   };
   meshConfigInformer.on('add', load);
   meshConfigInformer.on('update', (previous, object) => {
@@ -112,6 +115,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
     store.remove(object.metadata?.name ?? '');
     statusWriter.forget(object.metadata?.name ?? '');
     options.metrics?.meshConfigRemoved(object.metadata?.name ?? '');
+    options.onMeshConfigChange?.();
   });
   return {
     store,

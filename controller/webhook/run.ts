@@ -2,7 +2,7 @@
 import { SidecarMemo } from '../core/sidecar-memo.ts';
 import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
-import { countedWorkload, createWorkloadSummariser } from '../core/workload-summary.ts';
+import { countedWorkload, createWorkloadSummariser, rolloutCandidate } from '../core/workload-summary.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { createInformer } from '../kube/informer.ts';
@@ -10,6 +10,8 @@ import { workloadDescriptor } from '../kube/resources.ts';
 import type { KubeApi } from '../kube/types.ts';
 import { publishCaBundle } from '../kube/webhook-configuration.ts';
 import { createEventRecorder } from '../kube/events.ts';
+import { fenceWrites, type Leadership } from '../kube/leader-election.ts';
+import { RolloutRunner } from '../kube/rollout-runner.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WebhookOptions } from '../options.ts';
@@ -26,6 +28,8 @@ export interface WebhookRuntimeConfig {
   namespaces: readonly string[];
   /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
   statusPeriodMs?: number;
+  /** How often the rollout of changed MeshConfigs plans (DEFAULT_ROLLOUT_PERIOD_MS). */
+  rolloutPeriodMs?: number;
 }
 
 export interface WebhookRuntime {
@@ -66,10 +70,24 @@ function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: Kub
     *counted(): Iterable<CountedWorkload> {
       for (const [kind, informer] of informers) for (const object of informer.list()) yield countedWorkload(kind, object);
     },
+    *rolloutCandidates() {
+      for (const [kind, informer] of informers) for (const object of informer.list()) yield rolloutCandidate(kind, object);
+    },
   };
 }
 
-export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: KubeApi; log: Logger; metrics?: Metrics }): Promise<WebhookRuntime> {
+export interface WebhookDeps {
+  api: KubeApi;
+  log: Logger;
+  metrics?: Metrics;
+  /**
+   * --target workloads: the replica holding it rolls changed MeshConfigs out (admission needs no
+   * leader: every replica answers). Without it this replica rolls out alone.
+   */
+  rolloutLeadership?: Leadership;
+}
+
+export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDeps): Promise<WebhookRuntime> {
   const { api, log, metrics } = deps;
   const options = config.webhook;
   let tls: TlsSource;
@@ -87,7 +105,9 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   // Every replica writes status (webhook replicas are stateless and alike): a write happens only
   // when status differs, so replicas agreeing on the counts write once between them.
   const statusWriter = new MeshConfigStatusWriter(api, log);
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}) });
+  let rollouts: RolloutRunner | undefined;
+  let rolloutEvents: ReturnType<typeof createEventRecorder> | undefined;
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => void rollouts?.tick(), ...(metrics ? { metrics } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});
@@ -131,6 +151,21 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     recordsVisible: options.target !== 'pods',
     ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
   }));
+  if (options.target === 'workloads') {
+    // Rollout writes (the workload PATCHes and their Events) go through the fence: only the leader's leave the process.
+    const leadership = deps.rolloutLeadership;
+    const rolloutApi = leadership ? fenceWrites(api, leadership) : api;
+    rolloutEvents = createEventRecorder(rolloutApi, log, metrics ? { metrics } : {});
+    rollouts = new RolloutRunner({
+      api: rolloutApi, log, events: rolloutEvents, isLeader: () => leadership?.isLeader() ?? true,
+      ...(metrics ? { metrics } : {}), ...(config.rolloutPeriodMs !== undefined ? { periodMs: config.rolloutPeriodMs } : {}),
+      source: {
+        synced: () => synced && workloads.synced(), workloads: () => workloads.rolloutCandidates(), meshConfigs: clusterConfig.meshConfigs, namespace: clusterConfig.namespace,
+        policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+      },
+    });
+    rollouts.start();
+  }
   void clusterConfig.waitForSync().then(() => {
     // Before ready, not before listening: the API server may call at any time. The warm-up holds
     // the event loop for at most its budget (1 s), so such a request waits at most that long.
@@ -146,6 +181,8 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
     server,
     async stop() {
       await server.close();
+      rollouts?.stop();
+      rolloutEvents?.stop();
       events.stop();
       await Promise.all([clusterConfig.stop(), workloads.stop()]);
     },

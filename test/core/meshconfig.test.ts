@@ -39,6 +39,8 @@ describe('core/meshconfig: parseMeshConfig', () => {
           priority: 0,
           sidecar: { initContainers: [], containers: [proxy], volumes: [], imagePullSecrets: [], podAnnotations: {}, podLabels: {} },
           conflictingContainers: [],
+          updatePolicy: 'OnCreate',
+          rollout: { maxPerMinute: 5, paused: false, timeoutSeconds: 600 },
         },
       });
     });

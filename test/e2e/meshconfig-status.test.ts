@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { freePort, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { startWorkloadsWebhook } from './workloads-webhook.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
 const NS = 'e2e-status';
@@ -109,25 +109,7 @@ for (const setup of SETUPS) {
     }
 
     async function startWebhook(): Promise<void> {
-      for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
-      const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-      fs.writeFileSync(path.join(dir, 'tls.crt'), certs.certPem);
-      fs.writeFileSync(path.join(dir, 'tls.key'), certs.keyPem);
-      const port = await freePort();
-      const shipped = readYaml('manifests/webhook/mutatingwebhookconfiguration.yaml')[0] as { webhooks: Json[] };
-      await mustCreate(plane, {
-        apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-e2e-status' },
-        webhooks: [{
-          ...shipped.webhooks[0], name: 'workloads.sidecar.meshinit.dev',
-          clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') },
-          rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets'], scope: 'Namespaced' }],
-        }],
-      });
-      meshinit = new MeshinitProcess([
-        'run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
-        '--tls-cert-file', path.join(dir, 'tls.crt'), '--tls-key-file', path.join(dir, 'tls.key'), '--target', 'workloads',
-      ]);
-      await meshinit.waitForLog((l) => l.message === 'Webhook serving', 'the webhook serving');
+      meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-status', dir });
     }
 
     before(async function () {

@@ -47,7 +47,7 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 
 const KEYWORDS = new Set([
   'type', 'enum', 'required', 'properties', 'items', 'minItems', 'additionalProperties',
-  'description', 'format', 'default', 'x-kubernetes-preserve-unknown-fields', 'pattern', 'maxLength',
+  'description', 'format', 'default', 'x-kubernetes-preserve-unknown-fields', 'pattern', 'maxLength', 'minimum',
 ]);
 
 interface ValidateOptions {
@@ -81,6 +81,7 @@ function validate(schema: Schema, value: unknown, at: string, opts: ValidateOpti
     if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value)) errors.push(`${at}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
     if (typeof schema.maxLength === 'number' && value.length > schema.maxLength) errors.push(`${at}: longer than ${schema.maxLength}`);
   }
+  if (typeof value === 'number' && typeof schema.minimum === 'number' && value < schema.minimum) errors.push(`${at}: less than ${schema.minimum}`);
   if (Array.isArray(value)) {
     if (typeof schema.minItems === 'number' && value.length < schema.minItems) {
       errors.push(`${at}: needs at least ${schema.minItems} items`);

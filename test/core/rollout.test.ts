@@ -1,0 +1,226 @@
+// The rollout planner: workloads injected by the real injection core, kept as the informer caches
+// keep them (summaries), planned against a changed MeshConfig. Each rule of core/rollout.ts is a
+// case here that fails if the rule goes: the rate window, pause, opt-outs, Jobs, the wait for a
+// rollout under way, the ledger's no-double-start, timeouts, OnCreate, deleted and shadowed MeshConfigs.
+import { expect } from 'chai';
+import { injectWorkload } from '../../controller/core/inject.ts';
+import { ExpectedHashes } from '../../controller/core/meshconfig-counts.ts';
+import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
+import { planRollouts, RolloutLedger, type RolloutCandidate, type RolloutPlan, type RolloutStart } from '../../controller/core/rollout.ts';
+import { rolloutFacts, rolloutUnderWay } from '../../controller/core/rollout-progress.ts';
+import type { KubeObject, MeshConfig, NamespaceInfo, Workload, WorkloadKind } from '../../controller/core/types.ts';
+import { createWorkloadSummariser, rolloutCandidate } from '../../controller/core/workload-summary.ts';
+import { meshConfig, namespace, rawMeshConfig } from './fixtures/helpers.ts';
+
+const NAMESPACES: Record<string, NamespaceInfo> = {
+  shop: namespace('shop'),
+  quiet: namespace('quiet', { 'meshinit.dev/injection': 'disabled' }),
+};
+
+interface Shape {
+  kind?: WorkloadKind;
+  ns?: string;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  /** generation / observedGeneration / replicas / updatedReplicas. */
+  status?: { generation?: number; observedGeneration?: number; replicas?: number; updatedReplicas?: number };
+}
+
+function workload(name: string, shape: Shape = {}): Workload {
+  const labels = shape.labels ?? { app: name };
+  const s = { generation: 1, observedGeneration: 1, replicas: 2, updatedReplicas: 2, ...shape.status };
+  return {
+    apiVersion: shape.kind === 'Job' ? 'batch/v1' : 'apps/v1',
+    kind: shape.kind ?? 'Deployment',
+    metadata: { name, namespace: shape.ns ?? 'shop', uid: `uid-${name}`, resourceVersion: '7', generation: s.generation, labels, ...(shape.annotations ? { annotations: shape.annotations } : {}) },
+    spec: { replicas: s.replicas, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
+    // As the deployment controller leaves a finished rollout: only updated Pods, all available.
+    status: { observedGeneration: s.observedGeneration, replicas: s.updatedReplicas, updatedReplicas: s.updatedReplicas, availableReplicas: s.updatedReplicas, readyReplicas: s.updatedReplicas },
+  };
+}
+
+function mc(generation: number, image: string, extra: Record<string, unknown> = {}, name = 'mesh'): MeshConfig {
+  return meshConfig(name, { updatePolicy: 'Rollout', rollout: { maxPerMinute: 3 }, sidecar: { containers: [{ name: 'mesh-proxy', image }] }, ...extra }, generation);
+}
+
+const V1 = mc(1, 'proxy:1');
+const V2 = mc(2, 'proxy:2');
+
+const summarise = createWorkloadSummariser();
+function cached(object: Workload, by: MeshConfig = V1): RolloutCandidate {
+  const injected: KubeObject = injectWorkload(object, by).object;
+  return rolloutCandidate(object.kind, summarise(injected));
+}
+
+function plan(workloads: RolloutCandidate[], meshConfigs: MeshConfig[], ledger = new RolloutLedger(), now = 1_000_000): RolloutPlan {
+  return planRollouts({ now, meshConfigs, workloads, namespace: (n) => NAMESPACES[n], policy: { controllerNamespace: 'meshinit-system' }, ledger, hashes: new ExpectedHashes() });
+}
+
+const names = (starts: RolloutStart[]): string[] => starts.map((s) => s.workload.name);
+
+/** Records starts as the executor does after a successful PATCH (generation + 1). */
+function record(ledger: RolloutLedger, starts: RolloutStart[], at: number, timeoutMs = 600_000): void {
+  for (const s of starts) ledger.started({ ...s.workload, meshConfig: s.meshConfig.name, from: s.from, toGeneration: s.meshConfig.generation, toHash: s.toHash, startedAt: at, patchedGeneration: 2, timeoutMs });
+}
+
+describe('rollout planner (core/rollout.ts)', function () {
+  const many = ['e', 'a', 'd', 'c', 'b'].map((n) => cached(workload(n)));
+
+  it('starts outdated workloads in namespace/name order, at most maxPerMinute', function () {
+    const result = plan(many, [V2]);
+    expect(names(result.start)).to.deep.equal(['a', 'b', 'c']);
+    expect(result.start[0]!.from).to.include({ meshConfig: 'mesh', generation: 1 });
+    expect(result.progress.get('mesh')).to.deep.include({ outdated: 5, rateLimited: 2, inProgress: 0 });
+  });
+
+  it('counts the window as sliding: a start 59 s ago still counts, one 60 s ago no longer', function () {
+    const ledger = new RolloutLedger();
+    const t0 = 1_000_000;
+    record(ledger, plan(many, [V2], ledger, t0).start, t0);
+    expect(plan(many, [V2], ledger, t0 + 59_000).start).to.deep.equal([]);
+    expect(names(plan(many, [V2], ledger, t0 + 60_000).start)).to.deep.equal(['d', 'e']);
+  });
+
+  it('never starts the same workload twice for the same sidecar, though the cache still shows the old one', function () {
+    const ledger = new RolloutLedger();
+    const first = plan(many, [V2], ledger);
+    record(ledger, first.start, 1_000_000);
+    // Still the same cache (it lags the PATCH), an hour later: only the two never started.
+    const later = plan(many, [V2], ledger, 1_000_000 + 3_600_000);
+    expect(names(later.start)).to.deep.equal(['d', 'e']);
+  });
+
+  it('does nothing while paused, and counts what waits', function () {
+    const paused = mc(2, 'proxy:2', { rollout: { maxPerMinute: 3, paused: true } });
+    const result = plan(many, [paused]);
+    expect(result.start).to.deep.equal([]);
+    expect(result.progress.get('mesh')).to.deep.include({ outdated: 5, paused: true });
+  });
+
+  it('leaves OnCreate MeshConfigs alone: nothing planned, nothing counted', function () {
+    const onCreate = meshConfig('mesh', { sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:2' }] } }, 2);
+    expect(onCreate.spec.updatePolicy).to.equal('OnCreate');
+    const result = plan(many, [onCreate]);
+    expect(result.start).to.deep.equal([]);
+    expect(result.progress.size).to.equal(0);
+  });
+
+  it('never touches opted-out workloads (annotation on the workload or its template, namespace, policy Disabled)', function () {
+    const optedOut = workload('opted', { annotations: { 'sidecar.meshinit.dev/inject': 'false' } });
+    const templateOptOut = workload('tmpl');
+    templateOptOut.spec.template.metadata!.annotations = { 'sidecar.meshinit.dev/inject': 'false' };
+    const quiet = workload('quiet', { ns: 'quiet' });
+    const candidates = [cached(optedOut), cached(templateOptOut), cached(quiet), cached(workload('ok'))];
+    expect(names(plan(candidates, [V2]).start)).to.deep.equal(['ok']);
+    // policy Disabled: only workloads annotated "true" are rolled.
+    const disabled = mc(2, 'proxy:2', { policy: 'Disabled' });
+    const optedIn = workload('in', { annotations: { 'sidecar.meshinit.dev/inject': 'true' } });
+    expect(names(plan([cached(optedIn), cached(workload('ok'))], [disabled]).start)).to.deep.equal(['in']);
+  });
+
+  it('never starts a Job (its template is immutable), but does StatefulSets and DaemonSets', function () {
+    const job = cached(workload('job', { kind: 'Job' }));
+    const sts = cached(workload('sts', { kind: 'StatefulSet' }));
+    // (The fixture's status has readyReplicas, as a settled StatefulSet's does.)
+    const dsObject = workload('ds', { kind: 'DaemonSet' });
+    (dsObject as KubeObject).status = { observedGeneration: 1, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 };
+    expect(names(plan([job, sts, cached(dsObject)], [mc(2, 'proxy:2', { rollout: { maxPerMinute: 10 } })]).start)).to.deep.equal(['ds', 'sts']);
+  });
+
+  it('waits for a workload whose own rollout is under way (generation ahead, or replicas not updated yet)', function () {
+    const unobserved = cached(workload('unobserved', { status: { generation: 3, observedGeneration: 2 } }));
+    const updating = cached(workload('updating', { status: { replicas: 3, updatedReplicas: 1 } }));
+    const result = plan([unobserved, updating, cached(workload('settled'))], [V2]);
+    expect(names(result.start)).to.deep.equal(['settled']);
+    expect(result.progress.get('mesh')).to.deep.include({ waiting: 2 });
+  });
+
+  it('reports a started rollout finished once the controller observed the PATCH and every replica is updated', function () {
+    const ledger = new RolloutLedger();
+    const a = [cached(workload('a'))];
+    record(ledger, plan(a, [V2], ledger).start, 1_000_000);
+    // The cache shows the PATCH (generation 2) not yet observed: in progress.
+    const patched = workload('a', { status: { generation: 2, observedGeneration: 1 } });
+    const midway = plan([cached(patched, V2)], [V2], ledger, 1_010_000);
+    expect(midway.finished).to.deep.equal([]);
+    expect(midway.progress.get('mesh')).to.deep.include({ inProgress: 1, outdated: 0 });
+    const done = workload('a', { status: { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2 } });
+    const result = plan([cached(done, V2)], [V2], ledger, 1_020_000);
+    expect(result.finished.map((e) => e.name)).to.deep.equal(['a']);
+  });
+
+  it('reports a rollout that outlives timeoutSeconds once, and does not start it again', function () {
+    const ledger = new RolloutLedger();
+    record(ledger, plan([cached(workload('a'))], [V2], ledger).start, 1_000_000, 30_000);
+    const stuck = [cached(workload('a', { status: { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 1 } }), V1)];
+    expect(plan(stuck, [V2], ledger, 1_029_000).timedOut).to.deep.equal([]);
+    const result = plan(stuck, [V2], ledger, 1_030_000);
+    expect(result.timedOut.map((e) => e.name)).to.deep.equal(['a']);
+    ledger.ended('uid-a', 'timedOut');
+    const after = plan(stuck, [V2], ledger, 1_100_000);
+    expect(after.timedOut).to.deep.equal([]);
+    expect(after.start).to.deep.equal([]);
+  });
+
+  it('starts nothing for a deleted MeshConfig or one shadowed by a higher priority', function () {
+    const orphan = cached(workload('a'), mc(1, 'proxy:1', {}, 'gone'));
+    expect(plan([orphan], [V2]).start).to.deep.equal([]);
+    const higher = mc(1, 'proxy:9', { priority: 10 }, 'takeover');
+    const result = plan([cached(workload('b'))], [V2, higher]);
+    expect(result.start).to.deep.equal([]);
+    expect(result.progress.get('mesh')).to.deep.include({ outdated: 0 });
+  });
+
+  it('leaves workloads already carrying the current sidecar alone, and an edit that keeps the sidecar starts nothing', function () {
+    expect(plan([cached(workload('a'), V2)], [V2]).start).to.deep.equal([]);
+    const samesidecar = mc(3, 'proxy:1', { priority: 5 });
+    expect(plan([cached(workload('a'))], [samesidecar]).start).to.deep.equal([]);
+  });
+
+  it('forgets a workload that is gone from the cache', function () {
+    const ledger = new RolloutLedger();
+    record(ledger, plan([cached(workload('a'))], [V2], ledger).start, 1_000_000);
+    expect(plan([], [V2], ledger).forget.map((e) => e.name)).to.deep.equal(['a']);
+  });
+});
+
+describe('rollout progress (core/rollout-progress.ts)', function () {
+  it('judges each kind by its own status fields, as kubectl rollout status does', function () {
+    expect(rolloutUnderWay('Deployment', rolloutFacts(workload('d')))).to.equal(undefined);
+    const deployment = { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2, statusReplicas: 2, availableReplicas: 2 };
+    expect(rolloutUnderWay('Deployment', deployment)).to.equal(undefined);
+    expect(rolloutUnderWay('Deployment', { ...deployment, statusReplicas: 3 })).to.match(/1 old replicas are pending termination/);
+    expect(rolloutUnderWay('Deployment', { ...deployment, availableReplicas: 1 })).to.match(/1 of 2 updated replicas available/);
+    expect(rolloutUnderWay('Deployment', { ...deployment, observedGeneration: 1 })).to.match(/not observed generation 2/);
+    const daemonSet = { generation: 1, observedGeneration: 1, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2 };
+    expect(rolloutUnderWay('DaemonSet', daemonSet)).to.equal(undefined);
+    expect(rolloutUnderWay('DaemonSet', { ...daemonSet, updatedNumberScheduled: 1 })).to.match(/1 of 2 scheduled/);
+    expect(rolloutUnderWay('DaemonSet', { ...daemonSet, numberAvailable: 1 })).to.match(/1 of 2 Pods available/);
+    const statefulSet = { generation: 1, observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, currentRevision: 'b', updateRevision: 'b' };
+    expect(rolloutUnderWay('StatefulSet', statefulSet)).to.equal(undefined);
+    expect(rolloutUnderWay('StatefulSet', { ...statefulSet, currentRevision: 'a' })).to.match(/currentRevision a/);
+    expect(rolloutUnderWay('StatefulSet', { ...statefulSet, readyReplicas: 0 })).to.match(/0 of 1 replicas ready/);
+  });
+});
+
+describe('spec.updatePolicy and spec.rollout (core/rollout-spec.ts)', function () {
+  it('defaults to OnCreate with maxPerMinute 5, not paused, timeoutSeconds 600', function () {
+    const parsed = meshConfig('m');
+    expect(parsed.spec.updatePolicy).to.equal('OnCreate');
+    expect(parsed.spec.rollout).to.deep.equal({ maxPerMinute: 5, paused: false, timeoutSeconds: 600 });
+  });
+
+  it('refuses bad values with the path of each', function () {
+    const result = parseMeshConfig(rawMeshConfig('m', { updatePolicy: 'Always', rollout: { maxPerMinute: 0, paused: 'yes', timeoutSeconds: 1.5 } }));
+    expect(result.ok).to.equal(false);
+    if (result.ok) return;
+    expect(result.error.problems).to.include.members([
+      'spec.updatePolicy: must be one of OnCreate, Rollout, got "Always"',
+      'spec.rollout.maxPerMinute: must be an integer of at least 1, got 0',
+      'spec.rollout.paused: must be true or false, got "yes"',
+      'spec.rollout.timeoutSeconds: must be an integer of at least 1, got 1.5',
+    ]);
+    const notObject = parseMeshConfig(rawMeshConfig('m', { rollout: 5 }));
+    expect(notObject.ok ? [] : notObject.error.problems).to.deep.equal(['spec.rollout: must be an object (maxPerMinute, paused, timeoutSeconds)']);
+  });
+});

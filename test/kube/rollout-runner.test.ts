@@ -1,0 +1,239 @@
+// The rollout executor against a fake API server that applies JSON Patches as the real one does
+// (a failed `test` is refused, the resourceVersion moves on every write): the PATCH it sends, the
+// ledger and Events it leaves, and what it does when the world moved between plan and PATCH — a
+// conflict, the leader fence refusing, the workload gone, the workload changed since the plan.
+import { expect } from 'chai';
+import jsonpatch from 'fast-json-patch';
+import { injectWorkload } from '../../controller/core/inject.ts';
+import type { KubeObject, MeshConfig, Workload } from '../../controller/core/types.ts';
+import { createWorkloadSummariser, rolloutCandidate } from '../../controller/core/workload-summary.ts';
+import { KubeApiError } from '../../controller/kube/errors.ts';
+import type { EventRecord } from '../../controller/kube/events.ts';
+import { fenceWrites } from '../../controller/kube/leader-election.ts';
+import { REASON_ROLLOUT_FINISHED, REASON_ROLLOUT_STARTED, REASON_ROLLOUT_TIMED_OUT, RolloutRunner } from '../../controller/kube/rollout-runner.ts';
+import type { KubeApi } from '../../controller/kube/types.ts';
+import { createMemoryLogger } from '../../controller/logger.ts';
+import { Metrics } from '../../controller/metrics.ts';
+import { meshConfig } from '../core/fixtures/helpers.ts';
+
+const V1 = meshConfig('mesh', { updatePolicy: 'Rollout', rollout: { maxPerMinute: 10, timeoutSeconds: 30 }, sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:1' }] } }, 1);
+const V2 = meshConfig('mesh', { updatePolicy: 'Rollout', rollout: { maxPerMinute: 10, timeoutSeconds: 30 }, sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:2' }] } }, 2);
+
+function deployment(name: string): Workload {
+  const labels = { app: name };
+  return injectWorkload({
+    apiVersion: 'apps/v1', kind: 'Deployment',
+    metadata: { name, namespace: 'shop', uid: `uid-${name}`, resourceVersion: '10', generation: 1, labels },
+    spec: { replicas: 2, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
+    status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
+  } as Workload, V1).object;
+}
+
+const path = (name: string): string => `/apis/apps/v1/namespaces/shop/deployments/${name}`;
+
+/** Objects by path; PATCH applies the JSON Patch (a failed test is a 422), bumps resourceVersion and, on a spec change, generation. */
+class FakeServer {
+  readonly objects = new Map<string, KubeObject>();
+  readonly patches: Array<{ path: string; ops: jsonpatch.Operation[] }> = [];
+  /** Called before a PATCH is applied (a concurrent writer, say). */
+  beforePatch: ((path: string) => void) | undefined;
+  private rv = 100;
+
+  put(object: KubeObject): void {
+    this.objects.set(path(object.metadata!.name!), structuredClone(object));
+  }
+
+  write(p: string, change: (object: KubeObject) => void): void {
+    const object = this.objects.get(p)!;
+    change(object);
+    object.metadata!.resourceVersion = String(++this.rv);
+  }
+
+  api(): KubeApi {
+    const notFound = (method: string, p: string) => new KubeApiError({ method, path: p, statusCode: 404, reason: 'NotFound', message: 'not found' });
+    return {
+      get: async <T>(p: string) => {
+        const object = this.objects.get(p);
+        if (!object) throw notFound('GET', p);
+        return structuredClone(object) as T;
+      },
+      patch: async <T>(p: string, body: unknown) => {
+        this.beforePatch?.(p);
+        const current = this.objects.get(p);
+        if (!current) throw notFound('PATCH', p);
+        this.patches.push({ path: p, ops: body as jsonpatch.Operation[] });
+        let next: KubeObject;
+        try {
+          next = jsonpatch.applyPatch(structuredClone(current), body as jsonpatch.Operation[], true, false).newDocument;
+        } catch {
+          throw new KubeApiError({ method: 'PATCH', path: p, statusCode: 422, reason: 'Invalid', message: 'the JSON Patch test failed' });
+        }
+        const specChanged = JSON.stringify(next.spec) !== JSON.stringify(current.spec);
+        next.metadata!.resourceVersion = String(++this.rv);
+        if (specChanged) next.metadata!.generation = (current.metadata!.generation ?? 0) + 1;
+        this.objects.set(p, next);
+        return structuredClone(next) as T;
+      },
+    } as unknown as KubeApi;
+  }
+}
+
+interface Rig {
+  server: FakeServer;
+  runner: RolloutRunner;
+  events: EventRecord[];
+  log: ReturnType<typeof createMemoryLogger>;
+  metrics: Metrics;
+  clock: { now: number };
+  /** The informer cache: summaries, refreshed from the server by `sync()`. */
+  cache: Map<string, KubeObject>;
+  sync(): void;
+}
+
+function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: () => boolean } = {}): Rig {
+  const server = new FakeServer();
+  for (const name of options.names ?? ['a']) server.put(deployment(name));
+  const summarise = createWorkloadSummariser();
+  const cache = new Map<string, KubeObject>();
+  const sync = (): void => {
+    cache.clear();
+    for (const [p, object] of server.objects) cache.set(p, summarise(object));
+  };
+  sync();
+  const events: EventRecord[] = [];
+  const log = createMemoryLogger();
+  const metrics = new Metrics({ processMetrics: false });
+  const clock = { now: 1_000_000 };
+  const leader = options.leader ?? (() => true);
+  const runner = new RolloutRunner({
+    api: fenceWrites(server.api(), { isLeader: leader }),
+    log, metrics,
+    events: { record: (event) => events.push(event) },
+    isLeader: () => true,
+    clock: () => clock.now,
+    source: {
+      synced: () => true,
+      workloads: () => [...cache.values()].map((object) => rolloutCandidate('Deployment', object)),
+      meshConfigs: () => options.meshConfigs ?? [V2],
+      namespace: (name) => ({ name, labels: {} }),
+      policy: { controllerNamespace: 'meshinit-system' },
+    },
+  });
+  return { server, runner, events, log, metrics, clock, cache, sync };
+}
+
+const image = (object: KubeObject | undefined): unknown => (object as Workload).spec.template.spec.containers.find((c) => c.name === 'mesh-proxy')?.image;
+
+async function rolloutsTotal(metrics: Metrics, result: string): Promise<number> {
+  const text = await metrics.render();
+  const match = new RegExp(`^meshinit_rollouts_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+describe('rollout executor (kube/rollout-runner.ts)', function () {
+  it('re-injects with one conditional PATCH, records the start, and says so in an Event, a log line and a metric', async function () {
+    const { server, runner, events, log, metrics } = rig();
+    await runner.tick();
+    expect(server.patches).to.have.length(1);
+    const ops = server.patches[0]!.ops;
+    expect(ops[0]).to.deep.equal({ op: 'test', path: '/metadata/resourceVersion', value: '10' });
+    expect(image(server.objects.get(path('a')))).to.equal('proxy:2');
+    expect(server.objects.get(path('a'))!.metadata!.generation).to.equal(2);
+    expect(runner.ledger.get('uid-a')).to.include({ state: 'inProgress', patchedGeneration: 2, toGeneration: 2 });
+    expect(events.map((e) => [e.type, e.reason, e.object.uid])).to.deep.equal([['Normal', REASON_ROLLOUT_STARTED, 'uid-a']]);
+    expect(events[0]!.message).to.match(/MeshConfig mesh: sidecar generation 1 .* -> 2/);
+    const line = log.lines.find((l) => l.message === 'Sidecar rollout started');
+    expect(line?.fields).to.include({ kind: 'Deployment', namespace: 'shop', name: 'a', uid: 'uid-a', action: 'started' });
+    expect(await rolloutsTotal(metrics, 'started')).to.equal(1);
+  });
+
+  it('does not PATCH again while the cache still shows the old sidecar, and reports the finish once the controller is done', async function () {
+    const { server, runner, events, clock, sync } = rig();
+    await runner.tick();
+    clock.now += 5000;
+    await runner.tick();
+    expect(server.patches).to.have.length(1);
+    // The deployment controller observes generation 2 and updates every replica.
+    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }; });
+    sync();
+    clock.now += 5000;
+    await runner.tick();
+    expect(events.map((e) => e.reason)).to.deep.equal([REASON_ROLLOUT_STARTED, REASON_ROLLOUT_FINISHED]);
+    expect(runner.ledger.get('uid-a')?.state ?? 'forgotten').to.be.oneOf(['finished', 'forgotten']);
+    await runner.tick();
+    expect(server.patches).to.have.length(1);
+  });
+
+  it('reports a rollout that does not finish within timeoutSeconds with one Warning Event', async function () {
+    const { runner, events, clock, sync, server } = rig();
+    await runner.tick();
+    server.write(path('a'), (object) => { object.status = { observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 }; });
+    sync();
+    clock.now += 31_000;
+    await runner.tick();
+    clock.now += 31_000;
+    await runner.tick();
+    expect(events.filter((e) => e.reason === REASON_ROLLOUT_TIMED_OUT).map((e) => e.type)).to.deep.equal(['Warning']);
+  });
+
+  it('on a conflict (another writer between GET and PATCH) writes nothing, records nothing, and plans again next tick', async function () {
+    const { server, runner, log, events } = rig();
+    let once = true;
+    server.beforePatch = (p) => {
+      if (!once) return;
+      once = false;
+      server.write(p, (object) => { object.metadata!.labels = { ...object.metadata!.labels, touched: 'yes' }; });
+    };
+    await runner.tick();
+    expect(image(server.objects.get(path('a')))).to.equal('proxy:1');
+    expect(runner.ledger.size).to.equal(0);
+    expect(events).to.deep.equal([]);
+    expect(log.lines.find((l) => l.message === 'Sidecar rollout deferred')?.fields).to.include({ action: 'conflict', name: 'a' });
+    await runner.tick();
+    expect(image(server.objects.get(path('a')))).to.equal('proxy:2');
+  });
+
+  it('sends nothing when the leader fence refuses, and records nothing', async function () {
+    let leading = true;
+    const { server, runner, events } = rig({ leader: () => leading });
+    leading = false;
+    await runner.tick();
+    expect(server.patches).to.deep.equal([]);
+    expect(runner.ledger.size).to.equal(0);
+    expect(events).to.deep.equal([]);
+  });
+
+  it('skips a workload deleted since the plan, and one changed since (opted out, already rolling, already current)', async function () {
+    const { server, runner, log, events } = rig({ names: ['gone', 'optout', 'rolling', 'current'] });
+    server.objects.delete(path('gone'));
+    server.write(path('optout'), (object) => { object.metadata!.annotations = { ...object.metadata!.annotations, 'sidecar.meshinit.dev/inject': 'false' }; });
+    server.write(path('rolling'), (object) => { object.metadata!.generation = 5; });
+    server.write(path('current'), (object) => { Object.assign(object, injectWorkload(object as Workload, V2).object); });
+    await runner.tick();
+    expect(server.patches).to.deep.equal([]);
+    expect(events).to.deep.equal([]);
+    const skipped = Object.fromEntries(log.lines.filter((l) => l.message === 'Sidecar rollout skipped').map((l) => [l.fields.name, l.fields.reason]));
+    expect(skipped).to.have.keys(['gone', 'optout', 'rolling', 'current']);
+    expect(skipped.gone).to.match(/deleted/);
+    expect(skipped.optout).to.match(/"false"/);
+    expect(skipped.rolling).to.match(/under way/);
+    expect(skipped.current).to.match(/already carries/);
+  });
+
+  it('holds a workload whose PATCH failed for another reason (403) instead of retrying every tick', async function () {
+    const { server, runner, clock, log } = rig();
+    let calls = 0;
+    server.beforePatch = () => {
+      calls++;
+      throw new KubeApiError({ method: 'PATCH', path: path('a'), statusCode: 403, reason: 'Forbidden', message: 'cannot patch deployments' });
+    };
+    await runner.tick();
+    clock.now += 2000;
+    await runner.tick();
+    expect(calls).to.equal(1);
+    expect(log.lines.filter((l) => l.message === 'Sidecar rollout failed')).to.have.length(1);
+    clock.now += 60_000;
+    await runner.tick();
+    expect(calls).to.equal(2);
+  });
+});
