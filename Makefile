@@ -80,11 +80,13 @@ bench-webhook: deps control-plane
 	npm run build --silent
 	node --import tsx bench/webhook.ts
 
-# kube-apiserver and etcd for the end-to-end tests and the demo, built from the Go modules pinned
-# in test/control-plane/go.mod and cached under .cache/control-plane/ (or
-# $MESHINIT_CONTROL_PLANE_DIR). Needs Go >= 1.26. Cold: about 12 minutes; when cached: a no-op.
+# kube-apiserver, kube-controller-manager, kube-scheduler and etcd for the end-to-end tests and the
+# demo, built from the Go modules pinned in test/control-plane/go.mod, and kwok (fake Node and Pod
+# status, test/kwok/go.mod), cached under .cache/control-plane/ (or $MESHINIT_CONTROL_PLANE_DIR).
+# Needs Go >= 1.26. Cold: about 17 minutes on 2 cores; when cached: a no-op.
 control-plane:
 	@bash test/control-plane/build.sh
+	@bash test/kwok/build.sh
 
 # The Initializer-era kube-apiservers v1.13.0 and v1.9.11 and etcd 3.4, built from Go modules only
 # (see test/legacy-control-plane/README.md). Cold: about 5 minutes on 2 cores; when cached: a no-op.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go modules pinned in test/control-plane/go.mod and caches
-# them under $MESHINIT_CONTROL_PLANE_DIR (default: <repo>/.cache/control-plane), one folder per
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler and etcd from the Go modules pinned
+# in test/control-plane/go.mod and caches them under $MESHINIT_CONTROL_PLANE_DIR (default: <repo>/.cache/control-plane), one folder per
 # version. A binary that is already there is not built again, so a second run is a no-op.
 # Run through `make control-plane`; test/control-plane/control-plane.ts finds the same paths.
 set -euo pipefail
@@ -17,10 +17,12 @@ if [[ -z "$kube_version" || -z "$etcd_version" ]]; then
   exit 1
 fi
 apiserver="$cache/kube-apiserver-$kube_version/kube-apiserver"
+controller_manager="$cache/kube-controller-manager-$kube_version/kube-controller-manager"
+scheduler="$cache/kube-scheduler-$kube_version/kube-scheduler"
 etcd="$cache/etcd-$etcd_version/etcd"
 
-if [[ -x "$apiserver" && -x "$etcd" ]]; then
-  echo "control-plane: up to date: kube-apiserver $kube_version, etcd $etcd_version in $cache"
+if [[ -x "$apiserver" && -x "$controller_manager" && -x "$scheduler" && -x "$etcd" ]]; then
+  echo "control-plane: up to date: kube-apiserver, kube-controller-manager, kube-scheduler $kube_version, etcd $etcd_version in $cache"
   exit 0
 fi
 
@@ -28,7 +30,7 @@ if ! command -v go >/dev/null 2>&1; then
   if [[ -x /usr/local/go/bin/go ]]; then
     PATH="/usr/local/go/bin:$PATH"
   else
-    echo "control-plane: the Go toolchain (go >= 1.26) is needed to build kube-apiserver and etcd" >&2
+    echo "control-plane: the Go toolchain (go >= 1.26) is needed to build the Kubernetes binaries and etcd" >&2
     exit 1
   fi
 fi
@@ -68,6 +70,10 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 step "kube-apiserver $kube_version" "$apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+# Only started by startControlPlane({ controllers: true }): Deployments, ReplicaSets, Jobs and the
+# garbage collector (kube-controller-manager), and Pods bound to a node (kube-scheduler).
+step "kube-controller-manager $kube_version" "$controller_manager" k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
+step "kube-scheduler $kube_version" "$scheduler" k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 step "etcd $etcd_version" "$etcd" go.etcd.io/etcd/server/v3 "-s -w"
 
 echo "control-plane: done in $((SECONDS - start))s: $("$apiserver" --version), etcd $("$etcd" --version | awk '/^etcd Version/ { print $3 }')"

@@ -2,8 +2,11 @@
 // `make control-plane` (see test/control-plane/README.md), started on free 127.0.0.1 ports with
 // certificates made by openssl in a temporary folder, and always torn down again.
 //
-// There is no kube-controller-manager, scheduler or kubelet: objects are stored and served,
-// admission (webhooks included) and RBAC run, but no controller acts on them.
+// By default there is no kube-controller-manager, scheduler or kubelet: objects are stored and
+// served, admission (webhooks included) and RBAC run, but no controller acts on them. With
+// `controllers: true` (modern release only) kube-controller-manager, kube-scheduler and kwok run
+// too, with one fake Node that kwok keeps Ready: Deployments roll out, Pods are scheduled and
+// become Running and Ready (no containers run), and Job Pods succeed.
 //
 // `release` picks an Initializer-era server instead of the modern one: kube-apiserver v1.13.0 or
 // v1.9.11 built by `make legacy-control-plane` (test/legacy-control-plane/), with the Initializers
@@ -61,7 +64,34 @@ export interface ControlPlaneOptions {
   apiserverArgs?: string[];
   /** Keep the temporary folder (certificates, kubeconfigs, logs) after stop(). Default: env MESHINIT_KEEP_CONTROL_PLANE=1. */
   keep?: boolean;
+  /**
+   * Also start kube-controller-manager (the controllers in CONTROLLER_MANAGER_CONTROLLERS),
+   * kube-scheduler and kwok with one fake Node (FAKE_NODE_NAME), and wait until all three answer
+   * and the Node is Ready (~2 s more). Modern release only. Default false: the plain plane is
+   * faster and nothing acts on what a test stores.
+   */
+  controllers?: boolean;
 }
+
+/**
+ * The kube-controller-manager controllers that `controllers: true` runs: what workloads need to
+ * roll out and finish, and what cleans up after them. Not the token, node-lifecycle, endpoint or
+ * volume controllers (no kubelet, no Services here).
+ */
+export const CONTROLLER_MANAGER_CONTROLLERS = [
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'job-controller',
+  'garbage-collector-controller',
+  'namespace-controller',
+  'serviceaccount-controller',
+] as const;
+
+/** The fake Node of `controllers: true`; kwok manages Nodes with the annotation FAKE_NODE_ANNOTATION. */
+export const FAKE_NODE_NAME = 'kwok-node-0';
+export const FAKE_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
 export interface ControlPlaneBinaries {
   kubeVersion: string;
@@ -69,6 +99,31 @@ export interface ControlPlaneBinaries {
   apiserver: string;
   etcd: string;
 }
+
+/** What `controllers: true` starts besides the plane (modern release only). */
+export interface ControllerBinaries {
+  kubeVersion: string;
+  kwokVersion: string;
+  controllerManager: string;
+  scheduler: string;
+  kwok: string;
+  /** The Stages kwok plays (test/kwok/build.sh copies kwokctl's defaults from the kwok module). */
+  kwokStages: string;
+}
+
+/** What `controllers: true` started, on which ports, and how long they took to be ready. */
+export interface ControllersInfo {
+  kwokVersion: string;
+  /** The fake Node (FAKE_NODE_NAME): Ready, no taints, so the scheduler binds every Pod there. */
+  nodeName: string;
+  /** kube-controller-manager and kube-scheduler serve /healthz there (https), kwok on http. */
+  ports: { controllerManager: number; scheduler: number; kwok: number };
+  /** Milliseconds from kube-apiserver ready to all three ready and the Node Ready. */
+  startupMs: number;
+}
+
+/** The processes whose logs are kept in the plane's folder. */
+export type ControlPlaneLog = 'apiserver' | 'etcd' | 'controllerManager' | 'scheduler' | 'kwok';
 
 export interface ControlPlane {
   /** https://127.0.0.1:PORT */
@@ -99,10 +154,13 @@ export interface ControlPlane {
   kubeconfigFor(identity: Identity): Promise<string>;
   /** Plain HTTPS request with an identity's client certificate; the body is sent as JSON unless a string. */
   request(method: string, urlPath: string, options?: { as?: Identity; body?: unknown; contentType?: string }): Promise<{ status: number; body: string }>;
-  logs: { apiserver: string; etcd: string };
+  /** Only with `controllers: true`. */
+  controllers?: ControllersInfo;
+  /** controllerManager, scheduler and kwok only with `controllers: true`. */
+  logs: { apiserver: string; etcd: string } & Partial<Record<ControlPlaneLog, string>>;
   /** The last lines of a log, for failure messages. */
-  logTail(which: 'apiserver' | 'etcd', lines?: number): string;
-  /** Stops kube-apiserver and etcd (their whole process groups) and removes `dir`. Idempotent. */
+  logTail(which: ControlPlaneLog, lines?: number): string;
+  /** Stops every process it started (their whole process groups) and removes `dir`. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -131,6 +189,26 @@ export function controlPlaneBinaries(): ControlPlaneBinaries {
 }
 
 /**
+ * Where `make control-plane` caches kube-controller-manager and kube-scheduler (the versions of
+ * test/control-plane/go.mod) and kwok (test/kwok/go.mod).
+ */
+export function controllerBinaries(): ControllerBinaries {
+  const { kubeVersion } = controlPlaneBinaries();
+  const kwokGoMod = readFileSync(path.join(REPO_ROOT, 'test', 'kwok', 'go.mod'), 'utf8');
+  const kwokVersion = /^\s*sigs\.k8s\.io\/kwok (v\d+\.\d+\.\d+)\b/m.exec(kwokGoMod)?.[1];
+  if (!kwokVersion) throw new Error('test/kwok/go.mod does not require sigs.k8s.io/kwok');
+  const cache = controlPlaneCacheDir();
+  return {
+    kubeVersion,
+    kwokVersion,
+    controllerManager: path.join(cache, `kube-controller-manager-${kubeVersion}`, 'kube-controller-manager'),
+    scheduler: path.join(cache, `kube-scheduler-${kubeVersion}`, 'kube-scheduler'),
+    kwok: path.join(cache, `kwok-${kwokVersion}`, 'kwok'),
+    kwokStages: path.join(cache, `kwok-${kwokVersion}`, 'stages.yaml'),
+  };
+}
+
+/**
  * Where `make legacy-control-plane` caches an Initializer-era kube-apiserver, and the etcd it runs
  * against (the versions are written by test/legacy-control-plane/build.sh, which owns them).
  */
@@ -151,18 +229,31 @@ export function legacyControlPlaneBinaries(release: LegacyRelease): ControlPlane
 export async function findControlPlaneBinaries(release?: LegacyRelease): Promise<ControlPlaneBinaries> {
   const bins = release ? legacyControlPlaneBinaries(release) : controlPlaneBinaries();
   const target = release ? 'make legacy-control-plane' : 'make control-plane';
-  for (const file of [bins.apiserver, bins.etcd]) {
+  await requireFiles([bins.apiserver, bins.etcd], target, `kube-apiserver ${bins.kubeVersion} and etcd`);
+  return bins;
+}
+
+/** Throws, saying that `make control-plane` builds them, unless all of them are there. */
+export async function findControllerBinaries(): Promise<ControllerBinaries> {
+  const bins = controllerBinaries();
+  await requireFiles([bins.controllerManager, bins.scheduler, bins.kwok], 'make control-plane',
+    `kube-controller-manager and kube-scheduler ${bins.kubeVersion} and kwok ${bins.kwokVersion}`);
+  await requireFiles([bins.kwokStages], 'make control-plane', `the kwok ${bins.kwokVersion} Stages`, constants.R_OK);
+  return bins;
+}
+
+async function requireFiles(files: string[], target: string, what: string, mode = constants.X_OK): Promise<void> {
+  for (const file of files) {
     try {
-      await access(file, constants.X_OK);
+      await access(file, mode);
     } catch {
       throw new Error(
         `control plane binary missing: ${file}\n` +
-          `Run \`${target}\` at the repository root first (builds kube-apiserver ${bins.kubeVersion} ` +
-          `and etcd with Go; the first build takes many minutes).`,
+          `Run \`${target}\` at the repository root first (builds ${what} ` +
+          `with Go; the first build takes many minutes).`,
       );
     }
   }
-  return bins;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,11 +456,22 @@ async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<bool
 
 // ---------------------------------------------------------------------------------------------
 
-/** Starts etcd and kube-apiserver; resolves once /readyz answers ok. Call stop() when done. */
+/**
+ * Starts etcd and kube-apiserver (and with `controllers: true` kube-controller-manager,
+ * kube-scheduler and kwok); resolves once all of them are ready. Call stop() when done.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const started = Date.now();
-  const bins = await findControlPlaneBinaries(options.release);
   const legacy = options.release;
+  if (options.controllers && legacy) {
+    throw new Error(
+      `startControlPlane({ release: '${legacy}', controllers: true }): the controllers (kube-controller-manager, ` +
+        'kube-scheduler, kwok) are built for the modern release only (test/control-plane/go.mod); ' +
+        `on ${legacy} create Pods directly instead, or drop \`release\` to get the modern server with controllers.`,
+    );
+  }
+  const bins = await findControlPlaneBinaries(legacy);
+  const controllerBins = options.controllers ? await findControllerBinaries() : undefined;
   const timeoutMs = options.startTimeoutMs ?? 90_000;
   const keep = options.keep ?? process.env['MESHINIT_KEEP_CONTROL_PLANE'] === '1';
   sweepStaleDirs();
@@ -379,20 +481,26 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   running.add(state);
   register();
 
-  const logs = { apiserver: path.join(dir, 'kube-apiserver.log'), etcd: path.join(dir, 'etcd.log') };
+  const logs: ControlPlane['logs'] = { apiserver: path.join(dir, 'kube-apiserver.log'), etcd: path.join(dir, 'etcd.log') };
   const identities = new Map<string, Promise<string>>();
   let stopped: Promise<void> | undefined;
+  // kube-controller-manager, kube-scheduler and kwok: clients of the apiserver, stopped together
+  // before it so that none of them logs a storm of connection errors on the way out.
+  const clients: ChildProcess[] = [];
 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      // apiserver first, then etcd; SIGTERM, then SIGKILL after 10 s.
-      for (const child of [...state.children].reverse()) {
+      // SIGTERM, then SIGKILL after 10 s.
+      const terminate = async (child: ChildProcess): Promise<void> => {
         killGroup(child, 'SIGTERM');
         if (!(await waitForExit(child, 10_000))) {
           killGroup(child, 'SIGKILL');
           await waitForExit(child, 5_000);
         }
-      }
+      };
+      await Promise.all(clients.map(terminate));
+      // Then the apiserver, then etcd.
+      for (const child of [...state.children].reverse()) await terminate(child);
       if (keep) {
         rmSync(path.join(dir, OWNER_FILE), { force: true });
         process.stderr.write(`control plane files kept in ${dir}\n`);
@@ -498,8 +606,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     state.children.push(etcd);
 
     const deadline = started + timeoutMs;
-    const failure = (what: string, which: 'etcd' | 'apiserver'): Error =>
-      new Error(`${what}\n--- last lines of ${logs[which]} ---\n${tail(logs[which])}`);
+    const failure = (what: string, which: ControlPlaneLog): Error =>
+      new Error(`${what}\n--- last lines of ${logs[which] ?? which} ---\n${logs[which] ? tail(logs[which]) : '(no log)'}`);
 
     while (!(await httpOk(`${etcdUrl}/health`))) {
       if (exited(etcd)) throw failure(`etcd exited (code ${etcd.exitCode}, signal ${etcd.signalCode}) during startup`, 'etcd');
@@ -559,6 +667,20 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       await sleep(200);
     }
 
+    const controllers = controllerBins
+      ? await startControllers({
+          bins: controllerBins, dir, server, caCertPem, adminKubeconfigPath, request, logs, taken, deadline, timeoutMs, failure,
+          spawnClient: (binary, args, log) => {
+            const child = startProcess(binary, args, log, dir);
+            // In state.children too, so that exit, signal and SIGKILL-of-the-runner cleanup reach it.
+            state.children.push(child);
+            clients.push(child);
+            return child;
+          },
+          watched: [apiserver, etcd],
+        })
+      : undefined;
+
     return {
       server,
       ...(legacy ? { insecureServer: `http://127.0.0.1:${ports.insecure}`, release: legacy, controllerToken } : {}),
@@ -573,13 +695,131 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeconfigFor,
       request,
       logs,
-      logTail: (which, lines) => tail(logs[which], lines),
+      ...(controllers ? { controllers } : {}),
+      logTail: (which, lines) => (logs[which] ? tail(logs[which], lines) : '(no log)'),
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+interface ControllersContext {
+  bins: ControllerBinaries;
+  dir: string;
+  server: string;
+  caCertPem: string;
+  adminKubeconfigPath: string;
+  request: ControlPlane['request'];
+  logs: ControlPlane['logs'];
+  taken: Set<number>;
+  deadline: number;
+  timeoutMs: number;
+  failure: (what: string, which: ControlPlaneLog) => Error;
+  spawnClient: (binary: string, args: string[], logFile: string) => ChildProcess;
+  /** The apiserver and etcd: if one dies while the controllers start, say so instead of timing out. */
+  watched: ChildProcess[];
+}
+
+/**
+ * kube-controller-manager, kube-scheduler and kwok, all as the admin (system:masters: no RBAC
+ * bootstrap to wait for), leader election off (one of each), each serving /healthz on its own free
+ * port with the apiserver's certificate (SAN 127.0.0.1, signed by the plane's CA). Resolves when
+ * all three answer and the fake Node is Ready, which is what the scheduler needs to bind a Pod.
+ */
+async function startControllers(ctx: ControllersContext): Promise<ControllersInfo> {
+  const t0 = Date.now();
+  const { bins, dir, logs } = ctx;
+  const ports = { controllerManager: await freePort(ctx.taken), scheduler: await freePort(ctx.taken), kwok: await freePort(ctx.taken) };
+  logs.controllerManager = path.join(dir, 'kube-controller-manager.log');
+  logs.scheduler = path.join(dir, 'kube-scheduler.log');
+  logs.kwok = path.join(dir, 'kwok.log');
+  const serving = (port: number): string[] => [
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--tls-cert-file=${path.join(dir, 'apiserver.crt')}`,
+    `--tls-private-key-file=${path.join(dir, 'apiserver.key')}`,
+    // Without a delegated authentication/authorization kubeconfig /healthz stays open to
+    // anonymous requests (--authorization-always-allow-paths), and nothing else is served.
+    `--kubeconfig=${ctx.adminKubeconfigPath}`,
+    '--leader-elect=false',
+    '--profiling=false',
+  ];
+
+  const children = {
+    controllerManager: ctx.spawnClient(bins.controllerManager, [
+      ...serving(ports.controllerManager),
+      `--controllers=${CONTROLLER_MANAGER_CONTROLLERS.join(',')}`,
+      // Every controller acts as the admin, not as its own ServiceAccount: no token controller
+      // runs, and no per-controller RBAC bootstrap needs to settle first.
+      '--use-service-account-credentials=false',
+    ], logs.controllerManager),
+    scheduler: ctx.spawnClient(bins.scheduler, serving(ports.scheduler), logs.scheduler),
+    kwok: ctx.spawnClient(bins.kwok, [
+      `--kubeconfig=${ctx.adminKubeconfigPath}`,
+      // Only our Stages file; without --config kwok would read ~/.kwok/kwok.yaml.
+      `--config=${bins.kwokStages}`,
+      `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION}=fake`,
+      `--server-address=127.0.0.1:${ports.kwok}`,
+      // Pod IPs apart from the Service range (10.0.0.0/24), which is also kwok's default.
+      '--cidr=10.244.0.0/16',
+      '--node-ip=10.243.0.1',
+    ], logs.kwok),
+  };
+
+  // The fake Node: kwok's node-initialize Stage makes it Ready (and node-heartbeat-with-lease
+  // keeps its Lease fresh). No taints, so every Pod fits there; the labels a kubelet would set.
+  const node = await ctx.request('POST', '/api/v1/nodes', {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: FAKE_NODE_NAME,
+        annotations: { [FAKE_NODE_ANNOTATION]: 'fake' },
+        labels: { 'kubernetes.io/hostname': FAKE_NODE_NAME, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
+      },
+    },
+  });
+  if (node.status !== 201) throw new Error(`creating the fake Node ${FAKE_NODE_NAME} failed: ${node.status} ${node.body}`);
+
+  const waiting = new Set<keyof typeof children | 'node'>(['controllerManager', 'scheduler', 'kwok', 'node']);
+  const last: Record<string, string> = {};
+  for (;;) {
+    const probes: Record<keyof typeof children | 'node', () => Promise<string>> = {
+      // /healthz turns ok once its controllers are started; kube-scheduler's /readyz also waits for its informers.
+      controllerManager: async () => String(await httpsStatus(`https://127.0.0.1:${ports.controllerManager}/healthz`, ctx.caCertPem)),
+      scheduler: async () => String(await httpsStatus(`https://127.0.0.1:${ports.scheduler}/readyz`, ctx.caCertPem)),
+      kwok: async () => ((await httpOk(`http://127.0.0.1:${ports.kwok}/healthz`)) ? '200' : 'not ok'),
+      node: async () => nodeReady(await ctx.request('GET', `/api/v1/nodes/${FAKE_NODE_NAME}`)),
+    };
+    await Promise.all([...waiting].map(async (name) => {
+      last[name] = await probes[name]();
+      if (last[name] === '200' || last[name] === 'Ready') waiting.delete(name);
+    }));
+    if (waiting.size === 0) break;
+    for (const [name, child] of Object.entries(children) as [keyof typeof children, ChildProcess][]) {
+      if (exited(child)) throw ctx.failure(`${name} exited (code ${child.exitCode}, signal ${child.signalCode}) during startup`, name);
+    }
+    for (const child of ctx.watched) {
+      if (exited(child)) throw ctx.failure(`the apiserver or etcd exited (code ${child.exitCode}) while the controllers were starting`, 'apiserver');
+    }
+    if (Date.now() > ctx.deadline) {
+      const first = [...waiting][0]!;
+      const detail = [...waiting].map((name) => `${name}: ${last[name]}`).join(', ');
+      throw ctx.failure(`controllers not ready after ${ctx.timeoutMs} ms (${detail})`, first === 'node' ? 'kwok' : first);
+    }
+    await sleep(100);
+  }
+  return { kwokVersion: bins.kwokVersion, nodeName: FAKE_NODE_NAME, ports, startupMs: Date.now() - t0 };
+}
+
+/** 'Ready' when the Node's Ready condition is True, else what it says instead. */
+function nodeReady(res: { status: number; body: string }): string {
+  if (res.status !== 200) return `GET node: ${res.status}`;
+  const conditions = (JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? [];
+  const ready = conditions.find((c) => c.type === 'Ready');
+  return ready?.status === 'True' ? 'Ready' : `Node Ready=${ready?.status ?? 'unset'}`;
 }
 
 function httpOk(url: string): Promise<boolean> {
@@ -593,9 +833,9 @@ function httpOk(url: string): Promise<boolean> {
   });
 }
 
-function httpsStatus(url: string, ca: string, cert: string, key: string): Promise<number> {
+function httpsStatus(url: string, ca: string, cert?: string, key?: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = https.get(url, { ca, cert, key, agent: false, timeout: 5000 }, (res) => {
+    const req = https.get(url, { ca, ...(cert && key ? { cert, key } : {}), agent: false, timeout: 5000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
