@@ -1,7 +1,10 @@
 // spec.sidecar.nativeSidecar on real API servers. On today's server (v1.36) a Job gets the proxy as
 // an init container with restartPolicy Always, read back from the server (which keeps the field),
 // both where the webhook injects the Job's template (--target workloads) and where it injects the
-// Job's Pod (--target pods). On the Initializer-era servers (v1.13.0, v1.9.11) Auto falls back to a
+// Job's Pod (--target pods); the Job controller makes the Pod and kwok runs it, so the Job reaches
+// Complete. (kwok completes any Job's Pod, whatever its containers: Complete shows that the
+// injected Pod is valid and schedulable and that the Job goes through, not the kubelet stopping the
+// proxy after the app, which only a real kubelet does.) On the Initializer-era servers (v1.13.0, v1.9.11) Auto falls back to a
 // regular container and says so in the log, and Always is an injection error that goes through
 // failurePolicy: the workload is released without a sidecar, never held.
 import fs from 'node:fs';
@@ -10,8 +13,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
-import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { FAKE_NODE_NAME, LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
+import { freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, mustKubectl, readYaml, runCommand, waitForPendingList, waitUntil, type Json } from './cluster.ts';
 
 interface Container { name: string; image?: string; restartPolicy?: string }
 interface PodSpec { containers: Container[]; initContainers?: Container[] }
@@ -71,8 +74,13 @@ describe('nativeSidecar on a real kube-apiserver v1.36 (webhook mode)', function
   }
 
   before(async function () {
-    plane = await startControlPlane();
+    // The Job controller makes the Pods and kwok runs them on a fake Node, so the Job can complete.
+    plane = await startControlPlane({ controllers: true });
     certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-e2e-native-'));
+    // The fake Node keeps the node.kubernetes.io/not-ready:NoSchedule taint the API server gives every
+    // new Node (TaintNodesByCondition): the node-lifecycle controller that lifts it does not run here.
+    const untainted = await plane.request('PATCH', `/api/v1/nodes/${FAKE_NODE_NAME}`, { body: JSON.stringify({ spec: { taints: null } }), contentType: 'application/merge-patch+json' });
+    expect(untainted.status, untainted.body).to.equal(200);
     const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
     fs.writeFileSync(path.join(certDir, 'tls.key'), certs.keyPem);
@@ -114,39 +122,67 @@ describe('nativeSidecar on a real kube-apiserver v1.36 (webhook mode)', function
     expect(webhooks[0]!.lines.some((l) => l.message === 'MeshConfig sidecar layout differs from what it asks'), 'Auto is native here: nothing to say').to.equal(false);
   });
 
-  it('--target workloads: a Job\'s template gets the proxy as an init container with restartPolicy Always, as the server stores it', async function () {
+  /** Waits for the Job's condition Complete, then returns its one Pod (made by the Job controller, run by kwok). */
+  async function completedPodOf(namespace: string, name: string): Promise<{ metadata: Json; spec: PodSpec; status: Json }> {
+    const started = Date.now();
+    try {
+      await waitUntil(async () => {
+        const stored = JSON.parse((await plane.request('GET', `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`)).body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+        return stored.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ? true : undefined;
+      }, `Job ${namespace}/${name} to be Complete`, 60_000);
+    } catch (error) {
+      const job = (await plane.request('GET', `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`)).body;
+      const pods = (await plane.request('GET', `/api/v1/namespaces/${namespace}/pods`)).body;
+      const events = (await plane.request('GET', `/api/v1/namespaces/${namespace}/events`)).body;
+      throw new Error(`${(error as Error).message}\nJob: ${job.slice(-1500)}\nPods: ${pods.slice(0, 4000)}\nEvents: ${events.slice(0, 3000)}`);
+    }
+    console.log(`        Job ${namespace}/${name} Complete ${Date.now() - started} ms after the create was answered`);
+    const pods = JSON.parse((await plane.request('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`batch.kubernetes.io/job-name=${name}`)}`)).body) as { items: Array<{ metadata: Json; spec: PodSpec; status: Json }> };
+    expect(pods.items).to.have.length(1);
+    return pods.items[0]!;
+  }
+
+  function expectNativeProxy(spec: PodSpec, what: string): void {
+    expect(names(spec.initContainers), what).to.deep.equal(['mesh-init', 'mesh-proxy', 'fetch']);
+    expect(spec.initContainers![1], what).to.include({ restartPolicy: 'Always', image: 'registry.example.com/mesh/envoy:1.8.0' });
+    expect(spec.initContainers![0], what).to.not.have.property('restartPolicy');
+    expect(names(spec.containers), what).to.deep.equal(['work']);
+  }
+
+  it('--target workloads: a Job\'s template gets the proxy as an init container with restartPolicy Always, as the server stores it, and the Job completes', async function () {
     const created = await mustCreate(plane, job('migrate', 'native-workloads', 'jobs'));
     const stored = JSON.parse((await plane.request('GET', '/apis/batch/v1/namespaces/native-workloads/jobs/migrate')).body) as Json;
-    for (const object of [created, stored]) {
-      const spec = ((object.spec as Json).template as { spec: PodSpec }).spec;
-      expect(names(spec.initContainers)).to.deep.equal(['mesh-init', 'mesh-proxy', 'fetch']);
-      expect(spec.initContainers![1]).to.include({ restartPolicy: 'Always', image: 'registry.example.com/mesh/envoy:1.8.0' });
-      expect(spec.initContainers![0]).to.not.have.property('restartPolicy');
-      expect(names(spec.containers)).to.deep.equal(['work']);
-    }
+    expectNativeProxy(((created.spec as Json).template as { spec: PodSpec }).spec, 'the create\'s answer');
+    expectNativeProxy(((stored.spec as Json).template as { spec: PodSpec }).spec, 'the stored Job');
     const template = (stored.spec as Json).template as { metadata: { annotations: Record<string, string> } };
     expect(JSON.parse(template.metadata.annotations['sidecar.meshinit.dev/status']!)).to.deep.include({ initContainers: ['mesh-init', 'mesh-proxy'], containers: [] });
+    // The Job controller's Pod is a copy of that template; kwok runs it to Succeeded.
+    const pod = await completedPodOf('native-workloads', 'migrate');
+    expectNativeProxy(pod.spec, 'the Job\'s Pod');
+    expect(pod.status.phase).to.equal('Succeeded');
   });
 
-  it('--target pods: a Job\'s Pod gets the proxy as an init container with restartPolicy Always, as the server stores it', async function () {
+  it('--target pods: the Job controller\'s Pod gets the proxy as an init container with restartPolicy Always, as the server stores it, and the Job completes', async function () {
     const owner = await mustCreate(plane, job('report', 'native-pods', 'jobs'));
     const template = (owner.spec as Json).template as { metadata: Json; spec: PodSpec };
     expect(names(template.spec.initContainers), 'the Job itself is not mutated with --target pods').to.deep.equal(['fetch']);
-    const metadata = owner.metadata as { uid: string };
-    // The Pod the Job controller would create (no controller-manager runs here): the template, owned by the Job.
-    const pod = {
-      apiVersion: 'v1', kind: 'Pod',
-      metadata: { name: 'report-x7k2p', namespace: 'native-pods', labels: template.metadata.labels, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'report', uid: metadata.uid, controller: true, blockOwnerDeletion: true }] },
-      spec: template.spec,
-    };
-    const { status, object } = await create(plane, pod);
-    expect(status, JSON.stringify(object).slice(0, 400)).to.equal(201);
-    const stored = JSON.parse((await plane.request('GET', '/api/v1/namespaces/native-pods/pods/report-x7k2p')).body) as { spec: PodSpec };
-    expect(names(stored.spec.initContainers)).to.deep.equal(['mesh-init', 'mesh-proxy', 'fetch']);
-    expect(stored.spec.initContainers![1]).to.include({ restartPolicy: 'Always' });
-    expect(names(stored.spec.containers)).to.deep.equal(['work']);
-    const line = await webhooks[0]!.waitForLog((l) => l.message === 'Injected sidecar' && l.name === 'report-x7k2p', 'the Pod decision');
-    expect(line).to.include({ meshConfig: 'jobs' });
+    const pod = await completedPodOf('native-pods', 'report');
+    expectNativeProxy(pod.spec, 'the Job\'s Pod');
+    expect(pod.status.phase).to.equal('Succeeded');
+    // At admission the Pod has only its generateName (report-): the line names the Job it was judged as.
+    const line = await webhooks[0]!.waitForLog((l) => l.message === 'Injected sidecar' && l.kind === 'Pod' && l.decidedFrom === 'Job/report', 'the Pod decision');
+    expect(line).to.include({ meshConfig: 'jobs', name: 'report-', namespace: 'native-pods' });
+  });
+
+  it('explain says how the sidecar goes in on this server, and that the Job carries the current injection', async function () {
+    const text = await runCommand(process.execPath, ['bin/meshinit.js', 'explain', 'job/migrate', '-n', 'native-workloads', '--kubeconfig', plane.adminKubeconfigPath]);
+    expect(text.code, text.stderr).to.equal(0);
+    console.log(text.stdout.replace(/^/gm, '        '));
+    expect(text.stdout).to.include('  Sidecar layout (nativeSidecar Auto, server v1.36.3): native sidecars (its containers as init containers with restartPolicy Always)\n');
+    expect(text.stdout).to.match(/Carries now: the current injection \(MeshConfig jobs/);
+    const json = await runCommand(process.execPath, ['bin/meshinit.js', 'explain', 'job/migrate', '-n', 'native-workloads', '--kubeconfig', plane.adminKubeconfigPath, '-o', 'json']);
+    const explained = (JSON.parse(json.stdout) as { explanations: Array<{ sidecarLayout: Json; injection: { initContainers: Array<{ name: string }> } }> }).explanations[0]!;
+    expect(explained.sidecarLayout).to.deep.equal({ meshConfig: 'jobs', nativeSidecar: 'Auto', layout: 'native', server: 'v1.36.3' });
   });
 });
 
@@ -217,6 +253,13 @@ for (const release of LEGACY_RELEASES) {
       expect(names(spec.containers)).to.deep.equal(['app', 'mesh-proxy']);
       expect(names(spec.initContainers)).to.deep.equal(['mesh-init']);
       expect(spec.containers[1]).to.not.have.property('restartPolicy');
+    });
+
+    it('explain, live, says Auto falls back here and why', async function () {
+      const text = await runCommand(process.execPath, ['bin/meshinit.js', 'explain', 'deploy/web', '-n', 'native-apps', '--kubeconfig', plane.adminKubeconfigPath]);
+      expect(text.code, text.stderr).to.equal(0);
+      console.log(text.stdout.replace(/^/gm, '        '));
+      expect(text.stdout).to.include(`  Sidecar layout (nativeSidecar Auto, server ${release}): regular containers\n    nativeSidecar Auto: the API server is ${release} and native sidecars`);
     });
 
     it('Always, failurePolicy Ignore: released at once without a sidecar, the reason logged and on the Event', async function () {
