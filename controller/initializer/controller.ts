@@ -96,9 +96,7 @@ export function createInitializerController(config: InitializerControllerConfig,
   const leading = (): boolean => leadership?.isLeader() ?? true;
   // Only the leader writes status: a standby's write would be refused by the fence anyway.
   const statusWriter = new MeshConfigStatusWriter(api, log, { isLeader: config.isLeader ?? leading });
-  const clusterConfig = createClusterConfig({
-    api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}), ...(config.server ? { server: config.server } : {}),
-  });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}), ...(config.server ? { server: config.server } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();

@@ -12,6 +12,8 @@ import { placeholderValues, renderSidecar } from '../../controller/core/render.t
 import { canonicalJson, hashString, readInjectionStatus } from '../../controller/core/status-record.ts';
 import type { Container, KubeServer, MeshConfig, NativeSidecarMode, Workload } from '../../controller/core/types.ts';
 import { renderExplainJson, renderExplainText } from '../../controller/cli/explain-format.ts';
+import { admit } from '../../controller/webhook/admission.ts';
+import jsonpatch from 'fast-json-patch';
 import { envoyMeshConfig, mustParse, rawEnvoyMeshConfig, shopContext, shopDeployment } from './fixtures/helpers.ts';
 
 function server(gitVersion: string): KubeServer {
@@ -210,6 +212,36 @@ describe('core/native-sidecar: spec.sidecar.nativeSidecar', () => {
         expect(initializer.action).to.equal(failurePolicy === 'Fail' ? 'failed' : 'released');
       });
     }
+  });
+
+  describe('the webhook', () => {
+    const jobPod = () => ({
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { generateName: 'migrate-', labels: { app: 'migrate' }, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'migrate', uid: 'j1', controller: true }] },
+      spec: { restartPolicy: 'Never', initContainers: [{ name: 'fetch', image: 'f:1' }], containers: [{ name: 'work', image: 'w:1' }] },
+    });
+    const review = (object: unknown) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'r1', resource: { group: '', version: 'v1', resource: 'pods' }, namespace: 'shop', operation: 'CREATE', object } });
+    const context = (meshConfig: MeshConfig) => ({ target: 'pods' as const, namespace: () => ({ name: 'shop', labels: { mesh: 'enabled' } }), meshConfigs: () => [meshConfig], controllerNamespace: 'meshinit-system' });
+
+    it('--target pods, Auto on 1.36: the patch puts the proxy among the Pod\'s init containers with restartPolicy Always', () => {
+      const outcome = admit(review(jobPod()), context(envoy('Auto', V1_36)));
+      expect(outcome.decision.action).to.equal('injected');
+      const ops = JSON.parse(Buffer.from(outcome.review.response.patch ?? '', 'base64').toString('utf8')) as jsonpatch.Operation[];
+      const patched = jsonpatch.applyPatch(jobPod(), ops, true, false).newDocument as { spec: { initContainers: Container[]; containers: Container[] } };
+      expect(patched.spec.initContainers.map((c) => `${c.name}${c.restartPolicy ? `:${String(c.restartPolicy)}` : ''}`)).to.deep.equal(['mesh-init', 'mesh-proxy:Always', 'fetch']);
+      expect(names(patched.spec.containers)).to.deep.equal(['work']);
+    });
+
+    it('--target pods, Always on 1.13 with failurePolicy Fail: denied with the reason and its code; Ignore: admitted uninjected with a warning', () => {
+      const denied = admit(review(jobPod()), context(envoy('Always', V1_13, { failurePolicy: 'Fail' })));
+      expect(denied.decision).to.include({ action: 'denied', code: 'native_sidecar_unsupported' });
+      expect(denied.review.response.allowed).to.equal(false);
+      expect(JSON.stringify(denied.review.response.status)).to.include('asks for nativeSidecar Always');
+      const admitted = admit(review(jobPod()), context(envoy('Always', V1_13)));
+      expect(admitted.decision).to.include({ action: 'allowed-uninjected', code: 'native_sidecar_unsupported' });
+      expect(admitted.review.response.patch).to.equal(undefined);
+      expect(admitted.review.response.warnings?.[0]).to.include('set spec.sidecar.nativeSidecar to Auto');
+    });
   });
 
   describe('status counts and explain agree with injection', () => {
