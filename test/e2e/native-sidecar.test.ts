@@ -114,6 +114,12 @@ describe('nativeSidecar on a real kube-apiserver v1.36 (webhook mode)', function
     if (certDir) fs.rmSync(certDir, { recursive: true, force: true });
   });
 
+  it('the v1 CRD refuses a nativeSidecar outside Auto, Always, Never', async function () {
+    const reply = await plane.request('POST', '/apis/meshinit.dev/v1alpha1/meshconfigs', { body: meshConfig('typo', 'auto' as 'Auto') });
+    expect(reply.status).to.equal(422);
+    expect(reply.body).to.include('spec.sidecar.nativeSidecar').and.include('supported values');
+  });
+
   it('says at start-up that this server runs native sidecars', async function () {
     const line = await webhooks[0]!.waitForLog((l) => l.message === 'Connected to the API server', 'the start-up line');
     console.log(`        ${JSON.stringify(line)}`);
