@@ -6,7 +6,7 @@
 // no RBAC) workloads are released unchanged, with the reason, until they can.
 import type { Backoff } from '../backoff.ts';
 import { isOwnTurn } from '../core/initializers.ts';
-import type { KubeObject } from '../core/types.ts';
+import type { KubeObject, KubeServer } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
@@ -50,6 +50,8 @@ export interface InitializerControllerConfig {
    * should be fenced with fenceWrites). Without it every replica acts.
    */
   leadership?: Leadership;
+  /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
+  server?: KubeServer;
 }
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
@@ -94,7 +96,7 @@ export function createInitializerController(config: InitializerControllerConfig,
   const leading = (): boolean => leadership?.isLeader() ?? true;
   // Only the leader writes status: a standby's write would be refused by the fence anyway.
   const statusWriter = new MeshConfigStatusWriter(api, log, { isLeader: config.isLeader ?? leading });
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}) });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}), ...(config.server ? { server: config.server } : {}) });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];
   const workloadInformers = new Map<SyncKind, Array<Informer<KubeObject>>>();

@@ -1,6 +1,6 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
 import { SidecarMemo } from '../core/sidecar-memo.ts';
-import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
+import { WORKLOAD_KINDS, type KubeObject, type KubeServer, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
 import { countedWorkload, createWorkloadSummariser } from '../core/workload-summary.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
@@ -26,6 +26,8 @@ export interface WebhookRuntimeConfig {
   namespaces: readonly string[];
   /** How often MeshConfig status counts are refreshed (DEFAULT_STATUS_PERIOD_MS); tests shorten it. */
   statusPeriodMs?: number;
+  /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
+  server?: KubeServer;
 }
 
 export interface WebhookRuntime {
@@ -87,7 +89,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: { api: Ku
   // Every replica writes status (webhook replicas are stateless and alike): a write happens only
   // when status differs, so replicas agreeing on the counts write once between them.
   const statusWriter = new MeshConfigStatusWriter(api, log);
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}) });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});
