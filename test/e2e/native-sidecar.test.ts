@@ -13,7 +13,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
-import { FAKE_NODE_NAME, LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
+import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, mustKubectl, readYaml, runCommand, waitForPendingList, waitUntil, type Json } from './cluster.ts';
 
 interface Container { name: string; image?: string; restartPolicy?: string }
@@ -77,10 +77,6 @@ describe('nativeSidecar on a real kube-apiserver v1.36 (webhook mode)', function
     // The Job controller makes the Pods and kwok runs them on a fake Node, so the Job can complete.
     plane = await startControlPlane({ controllers: true });
     certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-e2e-native-'));
-    // The fake Node keeps the node.kubernetes.io/not-ready:NoSchedule taint the API server gives every
-    // new Node (TaintNodesByCondition): the node-lifecycle controller that lifts it does not run here.
-    const untainted = await plane.request('PATCH', `/api/v1/nodes/${FAKE_NODE_NAME}`, { body: JSON.stringify({ spec: { taints: null } }), contentType: 'application/merge-patch+json' });
-    expect(untainted.status, untainted.body).to.equal(200);
     const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
     fs.writeFileSync(path.join(certDir, 'tls.key'), certs.keyPem);
