@@ -2,7 +2,8 @@
 // health server → wait for a signal → graceful stop.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApi } from './kube/api-client.ts';
-import { InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
+import { discoverServer, InitializersUnavailableError, initializerApiStatus } from './kube/discovery.ts';
+import type { KubeServer } from './core/types.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from './kube/credentials.ts';
 import { plainHttpCredentialWarning } from './kube/plain-http.ts';
 import { createLeaderElector, fenceWrites } from './kube/leader-election.ts';
@@ -56,7 +57,7 @@ async function resolveMode(options: RunOptions, api: KubeApi, log: Logger): Prom
   return mode;
 }
 
-async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, api: KubeApi, log: Logger, metrics: Metrics): Promise<Running> {
+async function startMode(mode: 'initializer' | 'webhook', options: RunOptions & { server: KubeServer }, api: KubeApi, log: Logger, metrics: Metrics): Promise<Running> {
   if (mode === 'initializer') {
     // A standby is ready once its caches are synced: it serves nothing, and being ready is what
     // lets a rolling update go on while the other replica leads.
@@ -130,11 +131,12 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   log.info('Starting meshinit', { version: io.version, mode: options.mode, server: kc.getCurrentCluster()?.server });
   const exposure = plainHttpCredentialWarning(kc);
   if (exposure) log.warn('Credentials sent in the clear', { problem: exposure, server: kc.getCurrentCluster()?.server });
+  let discovered: { server: KubeServer; gitVersion: string | undefined; nativeSidecars: string };
   try {
     // One request before anything else: an unreachable server or unusable credentials fail the
     // start with their reason, instead of informers relisting forever and never becoming ready.
-    const version = await api.get<{ gitVersion?: string }>('/version');
-    log.info('Connected to the API server', { serverVersion: version.gitVersion });
+    discovered = await discoverServer(api);
+    log.info('Connected to the API server', { serverVersion: discovered.gitVersion, nativeSidecars: discovered.nativeSidecars });
   } catch (error) {
     log.error('API server unreachable', { error: ((error as Error).message.split('\n')[0] ?? '').slice(0, 500), server: kc.getCurrentCluster()?.server });
     return 1;
@@ -143,7 +145,7 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
   // One registry for the process; leader election sets meshinit_leader through metrics.setLeader.
   const metrics = new Metrics();
   try {
-    running = await startMode(await resolveMode(options, api, log), options, api, log, metrics);
+    running = await startMode(await resolveMode(options, api, log), { ...options, server: discovered.server }, api, log, metrics);
     metrics.observeReadiness(() => running.notReadyReason() === undefined);
   } catch (error) {
     const message = error instanceof InitializersUnavailableError ? 'Initializers unavailable' : 'Start-up failed';

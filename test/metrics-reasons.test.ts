@@ -14,7 +14,8 @@ import type { KubeApi } from '../controller/kube/types.ts';
 import { createMemoryLogger } from '../controller/logger.ts';
 import { DECISION_ACTIONS, Metrics, METRIC_KINDS } from '../controller/metrics.ts';
 import { admit, type AdmissionContext } from '../controller/webhook/admission.ts';
-import { demoDeployment, meshConfig, OUR_INITIALIZER, reportJob } from './core/fixtures/helpers.ts';
+import { knownServer } from '../controller/core/native-sidecar.ts';
+import { demoDeployment, meshConfig, mustParse, OUR_INITIALIZER, rawMeshConfig, reportJob } from './core/fixtures/helpers.ts';
 import { uninitializedPod } from './support/objects.ts';
 
 const produced = new Map<ReasonCode, string>();
@@ -153,6 +154,11 @@ describe('reason codes: every rule has its own, bounded code', function () {
     const clash = await sync(demo, 'Deployment', { meshConfigs: [meshConfig('clash', { sidecar: { containers: [{ name: 'app', image: 'proxy:1' }] } })] });
     expect(clash.code).to.equal('injection_error');
     saw(clash.code!, 'sync: injection error');
+    const oldServer = knownServer({ major: 1, minor: 13, gitVersion: 'v1.13.0' });
+    const always = mustParse(rawMeshConfig('native', { sidecar: { nativeSidecar: 'Always', containers: [{ name: 'mesh-proxy', image: 'proxy:1' }] } }), oldServer);
+    const unsupported = await sync(demo, 'Deployment', { meshConfigs: [always] });
+    expect(unsupported).to.include({ action: 'released', code: 'native_sidecar_unsupported' });
+    saw(unsupported.code!, 'sync: native sidecar on a server without them');
     const refused = new KubeApiError({ method: 'PATCH', path: '/x', statusCode: 422, reason: 'Invalid', message: 'spec.template.spec.containers[1].fancyField: unknown' });
     const rejected = await sync(demo, 'Deployment', { patch: [refused] });
     expect(rejected).to.include({ action: 'released', code: 'rejected_by_server' });

@@ -6,13 +6,14 @@
 import { parseArgs } from 'node:util';
 import { explainWorkload, type ExplainMode, type MeshConfigEntry } from '../core/explain.ts';
 import { isRecord } from '../core/untrusted.ts';
-import type { NamespaceInfo } from '../core/types.ts';
+import type { KubeServer, NamespaceInfo } from '../core/types.ts';
 import { isPodTemplateKind, recognisePodTemplateCarrier } from '../core/workload.ts';
 import { meshConfigEntries } from './explain-meshconfigs.ts';
 import { parseResourceRef, type ResourceRef } from './explain-ref.ts';
 import { renderExplainJson, renderExplainText, type ExplainReport, type PassedOver } from './explain-format.ts';
 import { DEFAULT_MESHCONFIG_RELATIVE_PATH, defaultMeshConfigPath } from './default-meshconfig.ts';
 import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
+import { KUBE_VERSION_HELP, kubeVersionServer } from './kube-version-flag.ts';
 // Type only: the YAML side (the yaml package and the editors) is imported when a file is read, so
 // `explain --help` and a live `explain KIND/NAME` never load it.
 import type { Manifest } from './inject-manifests.ts';
@@ -57,6 +58,8 @@ Flags:
                                 what --target pods does. The Initializer mode holds only
                                 Deployments, StatefulSets, DaemonSets and Jobs ("not-held").
       --controller-namespace NS meshinit's own namespace, never injected (default: none).
+${KUBE_VERSION_HELP}
+                                Offline only: live, the server's own version is read.
       --kubeconfig FILE         Live: the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the
                                 Pod's service account in a cluster).
   -o, --output text|json        text (default) or JSON (shape in README "Explain").
@@ -87,6 +90,8 @@ export interface ExplainOptions {
   controllerNamespace: string | undefined;
   kubeconfig: string | undefined;
   output: 'text' | 'json';
+  /** Offline: --kube-version, or unknown (it decides the sidecar layout of nativeSidecar Auto and Always). */
+  server: KubeServer;
 }
 
 class UsageError extends Error {}
@@ -128,6 +133,7 @@ export function parseExplainFlags(argv: readonly string[]): ExplainOptions | und
         mode: { type: 'string' },
         'controller-namespace': { type: 'string' },
         kubeconfig: { type: 'string' },
+        'kube-version': { type: 'string' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -146,6 +152,9 @@ export function parseExplainFlags(argv: readonly string[]): ExplainOptions | und
   if (typeof ref === 'string') throw new UsageError(ref);
   if (ref && values.meshconfig) throw new UsageError('--meshconfig is for -f: live, the MeshConfigs are read from the cluster');
   if (ref && values['namespace-labels'] !== undefined) throw new UsageError('--namespace-labels is for -f: live, the Namespace is read from the cluster');
+  if (ref && values['kube-version'] !== undefined) throw new UsageError('--kube-version is for -f: live, the server\'s own version is read');
+  const server = kubeVersionServer(values['kube-version']);
+  if (typeof server === 'string') throw new UsageError(server);
   return {
     files,
     ref,
@@ -156,6 +165,7 @@ export function parseExplainFlags(argv: readonly string[]): ExplainOptions | und
     controllerNamespace: namespaceFlag('--controller-namespace', values['controller-namespace']),
     kubeconfig: values.kubeconfig,
     output: oneOf('-o', values.output, ['text', 'json'] as const, 'text'),
+    server,
   };
 }
 
@@ -173,7 +183,7 @@ async function offlineMeshConfigs(options: ExplainOptions, io: ExplainIo): Promi
       raws.push(manifest.value);
     }
   }
-  return meshConfigEntries(raws);
+  return meshConfigEntries(raws, options.server);
 }
 
 function describeDocument(manifest: Manifest): { kind: string; name: string } {

@@ -38,6 +38,7 @@ export function renderExplainJson(report: ExplainReport): string {
     selected: explanation.selected ?? null,
     decisions: explanation.decisions,
     injection: explanation.injection ?? null,
+    ...(explanation.sidecarLayout ? { sidecarLayout: explanation.sidecarLayout } : {}),
     injected: explanation.injected,
   }));
   return `${JSON.stringify({ explainVersion: EXPLAIN_JSON_VERSION, explanations, passedOver: report.passedOver, notes: report.notes }, null, 2)}\n`;
@@ -90,6 +91,17 @@ function injectionLines(explanation: Explanation): string[] {
   ];
 }
 
+/** Only for a MeshConfig that asks for native sidecars: how its sidecar goes in, and why not natively. */
+function layoutLines(explanation: Explanation): string[] {
+  const layout = explanation.sidecarLayout;
+  if (!layout) return [];
+  const how = layout.refusal !== undefined
+    ? 'not injected'
+    : layout.layout === 'native' ? 'native sidecars (its containers as init containers with restartPolicy Always)' : 'regular containers';
+  const why = layout.refusal ?? layout.note;
+  return [`  Sidecar layout (nativeSidecar ${layout.nativeSidecar}, server ${layout.server}): ${how}${why !== undefined ? `\n    ${why}` : ''}`];
+}
+
 function injectedLine(explanation: Explanation): string {
   const state = explanation.injected;
   switch (state.state) {
@@ -116,6 +128,7 @@ export function renderExplainText(report: ExplainReport): string {
       ...explanation.meshConfigs.flatMap(meshConfigLines),
       ...decisionLines(explanation.decisions),
       ...injectionLines(explanation),
+      ...layoutLines(explanation),
       injectedLine(explanation),
     ].join('\n');
   });

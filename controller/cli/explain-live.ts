@@ -3,11 +3,12 @@
 // offline. Loaded by a dynamic import from explain-command.ts: it brings in the kubeconfig code.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { explainWorkload, type ExplainMode } from '../core/explain.ts';
+import { unknownServer } from '../core/native-sidecar.ts';
 import type { KubeObject, NamespaceInfo, PodTemplateCarrier } from '../core/types.ts';
 import { controllerOwner, isPodTemplateKind, podOwnerIdentity, recognisePod, recognisePodTemplateCarrier } from '../core/workload.ts';
 import { createKubeApi } from '../kube/api-client.ts';
 import { kubeconfigFiles, kubeconfigTokenFile } from '../kube/credentials.ts';
-import { initializerApiStatus, servedVersion } from '../kube/discovery.ts';
+import { discoverServer, initializerApiStatus, servedVersion } from '../kube/discovery.ts';
 import { isKubeApiError } from '../kube/errors.ts';
 import { apiVersionOf, collectionPath, CRONJOB_VERSIONS, DEPLOYMENTCONFIG, MESHCONFIG, NAMESPACE, objectPath, POD, podTemplateDescriptor, REPLICASET, type ResourceDescriptor } from '../kube/resources.ts';
 import { loadKubeConfigClass } from '../kube/slim-kubeconfig.ts';
@@ -161,13 +162,16 @@ export async function explainLive(options: ExplainOptions & { ref: ResourceRef }
   } catch (error) {
     throw readError('the API discovery', error, server);
   }
+  // Its version decides the sidecar layout of a MeshConfig with nativeSidecar Auto or Always; a
+  // server that will not say (a proxy in front of it) is judged as unknown, as offline.
+  const kubeServer = await discoverServer(api).then((found) => found.server, (error: unknown) => unknownServer(`GET /version failed: ${firstLine(error)}`));
   const reader: Reader = { api, server, includeUninitialized: initializers === 'served' };
   // auto: the mode `meshinit run --mode auto` picks on this server.
   const mode: ExplainMode = options.mode !== 'auto' ? options.mode : initializers === 'served' ? 'initializer' : 'webhook';
   const notes: string[] = [];
   const workload = await readWorkload(reader, options.ref, namespace, notes);
   const namespaceInfo = await readNamespace(reader, namespace);
-  const meshConfigs = meshConfigEntries(await readMeshConfigs(reader));
+  const meshConfigs = meshConfigEntries(await readMeshConfigs(reader), kubeServer);
   if (options.mode === 'auto') notes.push(`${mode} mode: what "meshinit run --mode auto" runs on this server (${initializers === 'served' ? 'it serves Initializers' : 'no Initializers'}); --mode chooses`);
   const explanation = explainWorkload({
     workload: { ...workload, metadata: { ...workload.metadata, namespace } },

@@ -4,12 +4,13 @@
 import { parseArgs } from 'node:util';
 import { parseMeshConfig } from '../core/meshconfig.ts';
 import { planWorkloadInjection } from '../core/plan.ts';
-import type { MeshConfig, PodTemplateCarrier } from '../core/types.ts';
+import type { KubeServer, MeshConfig, PodTemplateCarrier } from '../core/types.ts';
 import { injectedNotes, recogniseInjectable, skippedNote } from './inject-notes.ts';
 import { inputLabel, InputError, message, readInput, type InputIo } from './input.ts';
 import { unifiedDiff } from './line-diff.ts';
 import { defaultMeshConfigPath, DEFAULT_MESHCONFIG_RELATIVE_PATH } from './default-meshconfig.ts';
 import { withValue, type Manifest } from './manifest.ts';
+import { KUBE_VERSION_HELP, kubeVersionServer } from './kube-version-flag.ts';
 
 /** The YAML side (the yaml package), imported once the flags ask for a run. */
 type ManifestStreams = typeof import('./inject-manifests.ts');
@@ -38,6 +39,7 @@ Flags:
                                 is not reported as changed everywhere). Apply with: patch -p0
   -n, --namespace NS            Namespace of documents without metadata.namespace (default "default").
       --controller-namespace NS meshinit's own namespace; its workloads are never injected (default: none).
+${KUBE_VERSION_HELP}
   -h, --help                    Show this help.
 
 Every kind that carries a pod template is injected when the MeshConfig selects it and policy
@@ -85,6 +87,8 @@ interface InjectOptions {
   diff: boolean;
   namespace: string;
   controllerNamespace: string | undefined;
+  /** --kube-version, or unknown: decides the sidecar layout of nativeSidecar Auto and Always. */
+  server: KubeServer;
 }
 
 class UsageError extends Error {}
@@ -110,6 +114,7 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
         diff: { type: 'boolean' },
         namespace: { type: 'string', short: 'n' },
         'controller-namespace': { type: 'string' },
+        'kube-version': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -127,6 +132,8 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
   if (values.diff && values.output !== undefined) throw new UsageError('--diff compares YAML: it cannot be combined with -o');
   checkNamespace('--namespace', values.namespace);
   checkNamespace('--controller-namespace', values['controller-namespace']);
+  const server = kubeVersionServer(values['kube-version']);
+  if (typeof server === 'string') throw new UsageError(server);
   return {
     files,
     meshConfigFile: values.meshconfig,
@@ -134,10 +141,11 @@ function parseFlags(argv: readonly string[]): InjectOptions | undefined {
     diff: values.diff === true,
     namespace: values.namespace ?? 'default',
     controllerNamespace: values['controller-namespace'],
+    server,
   };
 }
 
-async function loadMeshConfig(file: string | undefined, io: InjectIo, streams: ManifestStreams): Promise<MeshConfig> {
+async function loadMeshConfig(file: string | undefined, server: KubeServer, io: InjectIo, streams: ManifestStreams): Promise<MeshConfig> {
   const location = file ?? defaultMeshConfigPath();
   if (location === undefined) {
     throw new InputError(`cannot find meshinit's package directory for the default MeshConfig (${DEFAULT_MESHCONFIG_RELATIVE_PATH}); give --meshconfig FILE`);
@@ -145,7 +153,7 @@ async function loadMeshConfig(file: string | undefined, io: InjectIo, streams: M
   const source = await readInput(location, io);
   const document = streams.parseSingleDocument(source, location);
   if (!document.ok) throw new InputError(document.message);
-  const parsed = parseMeshConfig(document.value);
+  const parsed = parseMeshConfig(document.value, server);
   if (!parsed.ok) {
     const name = parsed.error.meshConfigName || '(unnamed)';
     throw new InputError(`${location}: invalid MeshConfig ${name}:\n${parsed.error.problems.map((problem) => `  - ${problem}`).join('\n')}`);
@@ -246,7 +254,7 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
   const manifests: Manifest[] = [];
   const parseWarnings: string[] = [];
   try {
-    meshConfig = await loadMeshConfig(options.meshConfigFile, io, streams);
+    meshConfig = await loadMeshConfig(options.meshConfigFile, options.server, io, streams);
     for (const file of options.files) {
       const source = await readInput(file, io);
       const parsed = streams.parseManifests(source, inputLabel(file));
@@ -262,7 +270,9 @@ export async function runInjectCommand(argv: readonly string[], io: InjectIo): P
   }
 
   const outcomes = manifests.map((manifest) => injectManifest(manifest, meshConfig, options));
-  const notes = [...parseWarnings, ...outcomes.flatMap((outcome) => outcome.notes)];
+  // Once, not per document: the layout is the MeshConfig's, the same for every workload.
+  const layoutNote = meshConfig.layout.note !== undefined ? [`meshinit: note: MeshConfig ${meshConfig.name}: ${meshConfig.layout.note}`] : [];
+  const notes = [...parseWarnings, ...layoutNote, ...outcomes.flatMap((outcome) => outcome.notes)];
   if (notes.length > 0) io.stderr.write(`${notes.join('\n')}\n`);
   if (outcomes.some((outcome) => outcome.failed)) return 1;
   const results = outcomes.map((outcome) => outcome.manifest);

@@ -11,7 +11,7 @@ import type { ReasonCode } from './reasons.ts';
 import { placeholderValues, renderedSidecarHash } from './render.ts';
 import { compareMeshConfigs, meshConfigMismatch, type SelectionTarget } from './selection.ts';
 import { readInjectionStatus, type InjectionStatus } from './status-record.ts';
-import type { Container, LabelSelector, MeshConfig, NamespaceInfo, PodTemplateCarrier } from './types.ts';
+import type { Container, LabelSelector, MeshConfig, NamespaceInfo, NativeSidecarMode, PodTemplateCarrier } from './types.ts';
 import { isWorkloadKind, podTemplateOf, workloadCandidate } from './workload.ts';
 
 /**
@@ -93,6 +93,21 @@ export type InjectedState =
   | { state: 'outdated'; record: InjectionStatus; reason: string }
   | { state: 'corrupt'; reason: string };
 
+/**
+ * How the selected MeshConfig's sidecar goes in on this server, when it asks for native sidecars
+ * (nativeSidecar Auto or Always): the layout resolved for the server, and why when it is not native.
+ */
+export interface SidecarLayoutExplanation {
+  meshConfig: string;
+  nativeSidecar: NativeSidecarMode;
+  layout: 'native' | 'containers';
+  /** The server's version, or why it is not known (offline without --kube-version). */
+  server: string;
+  note?: string;
+  /** Always on a server without native sidecars: why nothing is injected. */
+  refusal?: string;
+}
+
 export interface Explanation {
   workload: { kind: string; namespace: string; name: string };
   namespace: NamespaceInfo;
@@ -101,6 +116,8 @@ export interface Explanation {
   selected?: string;
   decisions: ModeDecision[];
   injection?: InjectionSummary;
+  /** Only when the selected MeshConfig asks for native sidecars (Auto or Always). */
+  sidecarLayout?: SidecarLayoutExplanation;
   /** What the workload carries now (its status annotation), against what would be injected today. */
   injected: InjectedState;
 }
@@ -231,9 +248,15 @@ export function injectedState(workload: PodTemplateCarrier, selected: MeshConfig
   const carried = `MeshConfig ${record.meshConfig} generation ${record.generation} (sidecar hash ${record.hash})`;
   if (!selected || !wouldInject) return { state: 'outdated', record, reason: `carries ${carried}, but no MeshConfig would inject it today` };
   const identity = { kind: workload.kind, name: workload.metadata.name ?? '', namespace: workload.metadata.namespace ?? '' };
-  const hash = renderedSidecarHash(selected.spec.sidecar, placeholderValues(identity, selected.name));
+  const hash = renderedSidecarHash(selected.layout.sidecar, placeholderValues(identity, selected.name));
   if (record.meshConfig === selected.name && record.hash === hash) return { state: 'current', record };
   return { state: 'outdated', record, reason: `carries ${carried}; today MeshConfig ${selected.name} generation ${selected.generation} would inject sidecar hash ${hash}` };
+}
+
+function layoutExplanation(selected: MeshConfig | undefined): SidecarLayoutExplanation | undefined {
+  if (!selected || selected.layout.requested === 'Never') return undefined;
+  const { requested, effective, server, note, refusal } = selected.layout;
+  return { meshConfig: selected.name, nativeSidecar: requested, layout: effective, server, ...(note !== undefined ? { note } : {}), ...(refusal !== undefined ? { refusal } : {}) };
 }
 
 export function explainWorkload(request: ExplainRequest): Explanation {
@@ -249,6 +272,7 @@ export function explainWorkload(request: ExplainRequest): Explanation {
   const target: SelectionTarget = { kind: workload.kind, labels: workloadCandidate(workload).labels, namespace };
   const { meshConfigs, selected } = explainMeshConfigs(request.meshConfigs, target);
   const injection = summary(workload, plan);
+  const sidecarLayout = layoutExplanation(selected);
   return {
     workload: { kind: workload.kind, namespace: workload.metadata.namespace ?? namespace.name, name: workload.metadata.name ?? workload.metadata.generateName ?? '' },
     namespace,
@@ -256,6 +280,7 @@ export function explainWorkload(request: ExplainRequest): Explanation {
     ...(selected ? { selected: selected.name } : {}),
     decisions: request.modes.map((mode) => decisionFor(mode, plan, workload.kind)),
     ...(injection ? { injection } : {}),
+    ...(sidecarLayout ? { sidecarLayout } : {}),
     injected: injectedState(workload, selected, plan.action !== 'skip'),
   };
 }

@@ -105,6 +105,9 @@ function injectPodParts(parts: PodParts, meshConfig: MeshConfig, identity: Workl
   if (typeof parts.spec !== 'object' || parts.spec === null || !Array.isArray(parts.spec.containers)) {
     throw new InjectionError(`${where}: the pod spec has no containers list`);
   }
+  // Before anything is rendered: the layout asked for would be mangled by this server (an old
+  // one drops an init container's restartPolicy and the Pod never leaves Init).
+  if (meshConfig.layout.refusal !== undefined) throw new InjectionError(`${where}: MeshConfig ${meshConfig.name} asks for ${meshConfig.layout.refusal}`, 'native_sidecar_unsupported');
   const { sidecar, hash } = sidecars ? sidecars.get(meshConfig, identity) : renderSidecarFor(meshConfig, identity);
   const previous = readInjectionStatus(parts.metadata?.annotations, where);
   const recorded = (field: keyof InjectionStatus): string[] => (previous ? (previous[field] as string[]) : []);

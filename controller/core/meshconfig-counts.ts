@@ -83,7 +83,7 @@ export class ExpectedHashes {
     const memo = workload.memoKey ? this.memoFor(meshConfig) : undefined;
     const found = memo?.get(workload.memoKey!);
     if (found !== undefined) return found;
-    const hash = renderedSidecarHash(meshConfig.spec.sidecar, placeholderValues(workload, meshConfig.name));
+    const hash = renderedSidecarHash(meshConfig.layout.sidecar, placeholderValues(workload, meshConfig.name));
     memo?.set(workload.memoKey!, hash);
     return hash;
   }
@@ -97,7 +97,7 @@ export class ExpectedHashes {
   private versionKey(meshConfig: MeshConfig): string {
     let key = this.versionKeys.get(meshConfig);
     if (key === undefined) {
-      key = canonicalJson([meshConfig.name, meshConfig.spec.sidecar]);
+      key = canonicalJson([meshConfig.name, meshConfig.layout.sidecar]);
       this.versionKeys.set(meshConfig, key);
     }
     return key;

@@ -4,10 +4,12 @@
 // where defaults and the rules beyond the schema live. A MeshConfig that fails here is never used.
 import { MESHCONFIG_API_VERSION, MESHCONFIG_KIND, PLACEHOLDERS, STATUS_ANNOTATION } from './constants.ts';
 import { MeshConfigError } from './errors.ts';
+import { resolveSidecarLayout, UNKNOWN_SERVER } from './native-sidecar.ts';
 import { isRecord, nestsDeeperThan, quote } from './untrusted.ts';
 import { parseRolloutSpec, parseUpdatePolicy } from './rollout-spec.ts';
 import type {
   Container,
+  KubeServer,
   LabelSelector,
   LabelSelectorRequirement,
   LocalObjectReference,
@@ -16,7 +18,7 @@ import type {
   PodTemplateKind,
   Volume,
 } from './types.ts';
-import { POD_TEMPLATE_KINDS } from './types.ts';
+import { NATIVE_SIDECAR_MODES, POD_TEMPLATE_KINDS } from './types.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -192,6 +194,10 @@ function parseSidecar(value: unknown, problems: Problems): SidecarSpec {
     podAnnotations: parseStringMap(value.podAnnotations, 'spec.sidecar.podAnnotations', problems, 'annotation'),
     podLabels: parseStringMap(value.podLabels, 'spec.sidecar.podLabels', problems, 'label'),
   };
+  // Kept only when set: a MeshConfig without it parses to the sidecar (and hash) it always had.
+  if (value.nativeSidecar !== undefined && value.nativeSidecar !== null) {
+    sidecar.nativeSidecar = parseEnum(value.nativeSidecar, NATIVE_SIDECAR_MODES, 'Never', 'spec.sidecar.nativeSidecar', problems);
+  }
   if (!Array.isArray(value.containers) || value.containers.length === 0) {
     problems.add('spec.sidecar.containers', 'must list at least one container');
   }
@@ -236,8 +242,11 @@ function parseConflictingContainers(value: unknown, sidecar: SidecarSpec, proble
 
 export type MeshConfigParseResult = { ok: true; meshConfig: MeshConfig } | { ok: false; error: MeshConfigError };
 
-/** Validates a MeshConfig object (from the API or a file) and applies the defaults. Never throws. */
-export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
+/**
+ * Validates a MeshConfig object (from the API or a file) and applies the defaults. Never throws.
+ * `server` is the API server it injects for: it decides the sidecar's layout (nativeSidecar).
+ */
+export function parseMeshConfig(raw: unknown, server: KubeServer = UNKNOWN_SERVER): MeshConfigParseResult {
   const problems = new Problems();
   if (nestsDeeperThan(raw, MAX_DOCUMENT_DEPTH)) {
     const name = isRecord(raw) && isRecord(raw.metadata) && typeof raw.metadata.name === 'string' ? raw.metadata.name : '';
@@ -274,7 +283,7 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
     if (typeof s.priority === 'number' && Number.isSafeInteger(s.priority)) priority = s.priority;
     else problems.add('spec.priority', `must be an integer, got ${quote(s.priority)}`);
   }
-  const parsed: MeshConfig = {
+  const parsed: Omit<MeshConfig, 'layout'> = {
     name,
     generation: typeof metadata.generation === 'number' ? metadata.generation : 0,
     ...(typeof metadata.resourceVersion === 'string' ? { resourceVersion: metadata.resourceVersion } : {}),
@@ -293,5 +302,5 @@ export function parseMeshConfig(raw: unknown): MeshConfigParseResult {
   };
   parsed.spec.conflictingContainers = parseConflictingContainers(s.conflictingContainers, parsed.spec.sidecar, problems);
   if (problems.list.length > 0) return { ok: false, error: new MeshConfigError(name, problems.list) };
-  return { ok: true, meshConfig: parsed };
+  return { ok: true, meshConfig: { ...parsed, layout: resolveSidecarLayout(parsed.spec.sidecar, server) } };
 }

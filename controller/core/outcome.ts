@@ -116,7 +116,7 @@ export function initializerVerdict(plan: InjectionPlan<unknown>, input: Initiali
   if (plan.action === 'skip') return { action: 'skipped', reason: plan.reason, code: plan.code, ...meshConfig, level: plan.otherMesh ? 'warn' : 'info' };
   const problem = input.rejection ?? (plan.action === 'error' ? plan.error.message : undefined);
   if (problem !== undefined) {
-    const code: ReasonCode = input.rejection !== undefined ? 'rejected_by_server' : 'injection_error';
+    const code: ReasonCode = input.rejection !== undefined ? 'rejected_by_server' : plan.action === 'error' ? plan.error.code : 'injection_error';
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
       return {
         action: 'failed',
@@ -164,9 +164,9 @@ export function admissionVerdict(plan: InjectionPlan<unknown>): AdmissionVerdict
     const message = `meshinit could not inject the sidecar: ${plan.error.message}`;
     const meshConfig = plan.meshConfig.name;
     if (plan.meshConfig.spec.failurePolicy === 'Fail') {
-      return { action: 'denied', reason: plan.error.message, code: 'injection_error', meshConfig, denial: `${message} (MeshConfig ${meshConfig} has failurePolicy Fail)` };
+      return { action: 'denied', reason: plan.error.message, code: plan.error.code, meshConfig, denial: `${message} (MeshConfig ${meshConfig} has failurePolicy Fail)` };
     }
-    return { action: 'allowed-uninjected', reason: plan.error.message, code: 'injection_error', meshConfig, warning: `${message}; admitted without a sidecar (failurePolicy Ignore)` };
+    return { action: 'allowed-uninjected', reason: plan.error.message, code: plan.error.code, meshConfig, warning: `${message}; admitted without a sidecar (failurePolicy Ignore)` };
   }
   if (!plan.changed) return { action: 'skipped', reason: alreadyInjectedReason(plan.meshConfig.name), code: 'already_injected', meshConfig: plan.meshConfig.name };
   return { action: 'injected', reason: plan.reason, code: plan.code, meshConfig: plan.meshConfig.name };

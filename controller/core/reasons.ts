@@ -25,6 +25,7 @@ export const REASON_CODES = [
   // What an adapter adds after policy.
   'already_injected',
   'injection_error',
+  'native_sidecar_unsupported',
   'rejected_by_server',
   'job_template_immutable',
   'not_job_pod',

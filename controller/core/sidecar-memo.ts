@@ -16,7 +16,9 @@ export interface RenderedSidecar {
 /** The sidecar `meshConfig` gives the workload `identity`, placeholders filled in, and its hash. */
 export function renderSidecarFor(meshConfig: MeshConfig, identity: WorkloadIdentity): RenderedSidecar {
   const values = placeholderValues(identity, meshConfig.name);
-  return { sidecar: renderSidecar(meshConfig.spec.sidecar, values), hash: renderedSidecarHash(meshConfig.spec.sidecar, values) };
+  // The sidecar in the layout resolved for the server (core/native-sidecar.ts), not as written.
+  const { sidecar } = meshConfig.layout;
+  return { sidecar: renderSidecar(sidecar, values), hash: renderedSidecarHash(sidecar, values) };
 }
 
 /**

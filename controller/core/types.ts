@@ -159,8 +159,16 @@ export interface RolloutSpec {
   /** A workload whose own rollout has not finished by then is reported (Warning Event) and let go. */
   timeoutSeconds: number;
 }
+/**
+ * spec.sidecar.nativeSidecar: whether the sidecar's containers are injected as native sidecars
+ * (init containers with restartPolicy Always, Kubernetes 1.29+), so that a Job's Pod completes.
+ */
+export const NATIVE_SIDECAR_MODES = ['Auto', 'Always', 'Never'] as const;
+export type NativeSidecarMode = (typeof NATIVE_SIDECAR_MODES)[number];
 
 export interface SidecarSpec {
+  /** Only when the MeshConfig sets it (absent means Never): the rendered sidecar never carries it. */
+  nativeSidecar?: NativeSidecarMode;
   initContainers: Container[];
   containers: Container[];
   volumes: Volume[];
@@ -184,12 +192,43 @@ export interface MeshConfigSpec {
   rollout: RolloutSpec;
 }
 
+export interface ServerVersion {
+  major: number;
+  minor: number;
+  /** As the server gave it (v1.36.3, v1.29.4-eks-1a2b3c), or as the user typed it. */
+  gitVersion: string;
+}
+
+/** The API server meshinit injects for: its version, or why it is not known (offline). */
+export type KubeServer = { known: true; version: ServerVersion } | { known: false; why: string };
+
+/**
+ * How a MeshConfig's sidecar is put into pod specs on the server meshinit works for (see
+ * core/native-sidecar.ts): resolved once per MeshConfig version, and the one source of what is
+ * injected, hashed, counted and explained.
+ */
+export interface SidecarLayout {
+  /** spec.sidecar.nativeSidecar as asked (Never when absent). */
+  requested: NativeSidecarMode;
+  /** native: the sidecar's containers become init containers with restartPolicy Always. */
+  effective: 'native' | 'containers';
+  /** The sidecar as injected: spec.sidecar in the effective layout, without nativeSidecar. */
+  sidecar: SidecarSpec;
+  /** The server the layout was resolved for: its gitVersion, or why it is not known. */
+  server: string;
+  /** Why the layout is not simply what was asked (Auto fell back; Always on an unknown server). */
+  note?: string;
+  /** Always on a server without native sidecars: nothing is injected, with this reason. */
+  refusal?: string;
+}
+
 export interface MeshConfig {
   name: string;
   /** metadata.generation; 0 on servers that do not keep it for custom resources (1.9). */
   generation: number;
   resourceVersion?: string;
   spec: MeshConfigSpec;
+  layout: SidecarLayout;
 }
 
 /** What the policy needs to know about a namespace (from the Namespace informer cache). */

@@ -6,7 +6,7 @@
 // no RBAC) workloads are released unchanged, with the reason, until they can.
 import type { Backoff } from '../backoff.ts';
 import { isOwnTurn } from '../core/initializers.ts';
-import type { KubeObject } from '../core/types.ts';
+import type { KubeObject, KubeServer } from '../core/types.ts';
 import { WORKLOAD_KINDS } from '../core/types.ts';
 import { recogniseWorkload } from '../core/workload.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
@@ -53,6 +53,8 @@ export interface InitializerControllerConfig {
    * should be fenced with fenceWrites). Without it every replica acts.
    */
   leadership?: Leadership;
+  /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
+  server?: KubeServer;
 }
 
 /** Slow enough not to flood the server and the log, quick enough to notice a fixed RBAC. */
@@ -111,7 +113,7 @@ export function createInitializerController(config: InitializerControllerConfig,
   });
   const clusterConfig = createClusterConfig({
     api, log, statusWriter, onMeshConfigChange: () => void rollouts.tick(),
-    ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}),
+    ...(metrics ? { metrics } : {}), ...(config.informerBackoff ? { informerBackoff: config.informerBackoff } : {}), ...(config.server ? { server: config.server } : {}),
   });
 
   const kinds: SyncKind[] = [...WORKLOAD_KINDS, ...(config.jobPods ? (['Pod'] as const) : [])];

@@ -7,7 +7,7 @@
 // unchanged, as failurePolicy Ignore would, while the informer keeps trying and picks the CRD
 // and its MeshConfigs up as soon as they appear.
 import type { Backoff } from '../backoff.ts';
-import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
+import type { KubeObject, KubeServer, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { isKubeApiError } from './errors.ts';
@@ -42,6 +42,8 @@ export interface ClusterConfigOptions {
   metrics?: Pick<Metrics, 'meshConfigRead' | 'meshConfigRemoved' | 'relisted' | 'watchRestarted'>;
   /** After a MeshConfig was added, changed or deleted (the rollout plans again at once). */
   onMeshConfigChange?: () => void;
+  /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
+  server?: KubeServer;
 }
 
 /** The command that installs the CRD, as README.md gives it. */
@@ -98,7 +100,7 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
       failure = undefined;
     },
   });
-  const store = new MeshConfigStore(log);
+  const store = new MeshConfigStore(log, options.server);
   const statusWriter = options.statusWriter ?? new MeshConfigStatusWriter(api, log);
   const load = (object: KubeObject): void => {
     const verdict = store.apply(object);

@@ -1,6 +1,8 @@
 // Initializers exist only where the API server serves admissionregistration.k8s.io/v1alpha1
 // (Kubernetes 1.7-1.13 with the alpha feature turned on). Without it the controller would wait for
 // objects that never become uninitialized, so it refuses to start and says what to do instead.
+import { knownServer, parseServerVersion, supportsNativeSidecars, unknownServer } from '../core/native-sidecar.ts';
+import type { KubeServer } from '../core/types.ts';
 import { isKubeApiError } from './errors.ts';
 import type { KubeApi } from './types.ts';
 
@@ -54,4 +56,29 @@ export async function servedVersion(api: KubeApi, descriptor: { group: string; p
     if ((list.resources ?? []).some((resource) => resource.name === descriptor.plural)) return version;
   }
   return undefined;
+}
+
+/**
+ * The server's version from GET /version, as the core decides with it (the sidecar layout), and
+ * what that means for native sidecars, in words for the start-up log line. Failures are thrown:
+ * the caller's first request is this one, and an unreachable server fails the start.
+ */
+export async function discoverServer(api: KubeApi): Promise<{ gitVersion: string | undefined; server: KubeServer; nativeSidecars: string }> {
+  const info = await api.get<{ gitVersion?: unknown }>('/version');
+  const version = parseServerVersion(info);
+  const gitVersion = typeof info.gitVersion === 'string' ? info.gitVersion : undefined;
+  if (!version) {
+    return {
+      gitVersion,
+      server: unknownServer(`GET /version answered no readable version (${JSON.stringify(info).slice(0, 200)})`),
+      nativeSidecars: 'unknown: MeshConfigs with nativeSidecar Auto inject regular containers',
+    };
+  }
+  return {
+    gitVersion,
+    server: knownServer(version),
+    nativeSidecars: supportsNativeSidecars(version)
+      ? 'supported: MeshConfigs with nativeSidecar Auto or Always inject init containers with restartPolicy Always'
+      : 'not supported (Kubernetes 1.29+): MeshConfigs with nativeSidecar Auto inject regular containers, Always is an injection error',
+  };
 }

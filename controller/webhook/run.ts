@@ -1,6 +1,6 @@
 // Webhook mode wiring: MeshConfig and Namespace caches, the serving certificate, the HTTPS listener.
 import { SidecarMemo } from '../core/sidecar-memo.ts';
-import { WORKLOAD_KINDS, type KubeObject, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
+import { WORKLOAD_KINDS, type KubeObject, type KubeServer, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
 import { countedWorkload, createWorkloadSummariser, rolloutCandidate } from '../core/workload-summary.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
@@ -30,6 +30,8 @@ export interface WebhookRuntimeConfig {
   statusPeriodMs?: number;
   /** How often the rollout of changed MeshConfigs plans (DEFAULT_ROLLOUT_PERIOD_MS). */
   rolloutPeriodMs?: number;
+  /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
+  server?: KubeServer;
 }
 
 export interface WebhookRuntime {
@@ -107,7 +109,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   const statusWriter = new MeshConfigStatusWriter(api, log);
   let rollouts: RolloutRunner | undefined;
   let rolloutEvents: ReturnType<typeof createEventRecorder> | undefined;
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => void rollouts?.tick(), ...(metrics ? { metrics } : {}) });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => void rollouts?.tick(), ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});

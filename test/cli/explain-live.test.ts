@@ -84,6 +84,7 @@ describe('meshinit explain KIND/NAME (live, against a fake API server)', functio
     expect(requests.every((line) => line.startsWith('GET '))).to.equal(true);
     expect(requests.map((line) => line.split('?')[0])).to.deep.equal([
       'GET /apis/admissionregistration.k8s.io/v1alpha1',
+      'GET /version',
       'GET /apis/apps/v1/namespaces/team-a/deployments/web',
       'GET /api/v1/namespaces/team-a',
       'GET /apis/meshinit.dev/v1alpha1/meshconfigs',
@@ -114,6 +115,7 @@ describe('meshinit explain KIND/NAME (live, against a fake API server)', functio
     }]);
     expect(requests.map((line) => line.split('?')[0])).to.deep.equal([
       'GET /apis/admissionregistration.k8s.io/v1alpha1',
+      'GET /version',
       'GET /apis/batch/v1',
       'GET /apis/batch/v1beta1',
       'GET /apis/batch/v1beta1/namespaces/team-a/cronjobs/nightly',

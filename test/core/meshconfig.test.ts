@@ -27,7 +27,11 @@ describe('core/meshconfig: parseMeshConfig', () => {
       const result = parseMeshConfig({ metadata: { name: 'minimal' }, spec: { sidecar: { containers: [proxy] } } });
       expect(result.ok).to.equal(true);
       if (!result.ok) return;
-      expect(result.meshConfig).to.deep.equal({
+      const { layout, ...meshConfig } = result.meshConfig;
+      // Without nativeSidecar the sidecar goes in as written, the very object: the same hash as before the field existed.
+      expect(layout).to.include({ requested: 'Never', effective: 'containers' });
+      expect(layout.sidecar).to.equal(result.meshConfig.spec.sidecar);
+      expect(meshConfig).to.deep.equal({
         name: 'minimal',
         generation: 0,
         spec: {
