@@ -83,9 +83,10 @@ async function startMode(mode: 'initializer' | 'webhook', options: RunOptions & 
   // Loaded only in webhook mode: its TLS and certificate code (node-forge) is a few MB the
   // Initializer mode never needs.
   const { startWebhook } = await import('./webhook/run.ts');
-  // Admission needs no leader (every replica answers alike); rolling a changed MeshConfig out to
-  // workload templates (--target workloads) does: one replica paces it, as in the Initializer mode.
-  const elector = options.webhook.target === 'workloads' && options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
+  // Admission needs no leader (every replica answers alike); rolling a changed MeshConfig out
+  // (re-injecting templates with --target workloads, restarting workloads with --target pods) does:
+  // one replica paces it, as in the Initializer mode.
+  const elector = options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
   const webhook = await startWebhook(options, { api, log, metrics, ...(elector ? { rolloutLeadership: elector } : {}) });
   elector?.start();
   return {

@@ -5,8 +5,6 @@
 // maxUnavailable, PodDisruptionBudgets) paces it.
 import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from './constants.ts';
 import type { InjectionMark } from './meshconfig-counts.ts';
-import type { JsonPatchOperation } from './patch.ts';
-import { diffJson } from './json-diff.ts';
 import type { KubeObject } from './types.ts';
 import { isRecord } from './untrusted.ts';
 
@@ -31,11 +29,11 @@ export function restartedFor(object: KubeObject, target: RestartTarget): boolean
 }
 
 /**
- * One conditional JSON Patch: the resourceVersion read is written back, which the API server
- * checks (409 Conflict if the workload changed since), then the two template annotations.
- * Nothing else of the template changes, so nothing a user or another controller wrote is lost.
+ * The workload with the two template annotations stamped and nothing else changed, so nothing a
+ * user or another controller wrote is lost; sent with buildRolloutPatch (core/patch.ts), the same
+ * conditional PATCH a re-injection sends.
  */
-export function buildRestartPatch(original: KubeObject, target: RestartTarget, now: Date): JsonPatchOperation[] {
+export function restartedWorkload<T extends KubeObject>(original: T, target: RestartTarget, now: Date): T {
   const spec = original.spec;
   if (!isRecord(spec) || !isRecord(spec.template)) throw new Error(`${String(original.kind)} ${original.metadata?.namespace ?? ''}/${original.metadata?.name ?? ''} has no spec.template to restart`);
   const template = spec.template;
@@ -43,7 +41,5 @@ export function buildRestartPatch(original: KubeObject, target: RestartTarget, n
   const annotations: Record<string, unknown> = { ...(templateAnnotations(original) ?? {}) };
   annotations[RESTARTED_AT_ANNOTATION] = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   annotations[RESTARTED_FOR_ANNOTATION] = formatRestartTarget(target);
-  const desired: KubeObject = { ...original, spec: { ...spec, template: { ...template, metadata: { ...metadata, annotations } } } };
-  const guard: JsonPatchOperation[] = original.metadata?.resourceVersion ? [{ op: 'replace', path: '/metadata/resourceVersion', value: original.metadata.resourceVersion }] : [];
-  return [...guard, ...diffJson(original, desired)];
+  return { ...original, spec: { ...spec, template: { ...template, metadata: { ...metadata, annotations } } } };
 }

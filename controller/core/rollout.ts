@@ -79,6 +79,14 @@ export class RolloutLedger {
     this.starts.set(entry.meshConfig, list);
   }
 
+  /**
+   * A rollout this replica did not start but finds under way (a template already stamped for the
+   * target sidecar): waited for like its own, without taking from the maxPerMinute budget.
+   */
+  adopted(entry: Omit<RolloutEntry, 'state'>): void {
+    this.byUid.set(entry.uid, { ...entry, state: 'inProgress' });
+  }
+
   ended(uid: string, state: Exclude<RolloutState, 'inProgress'>): void {
     const entry = this.byUid.get(uid);
     if (entry) this.byUid.set(uid, { ...entry, state });

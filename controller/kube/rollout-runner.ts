@@ -8,6 +8,8 @@
 import { carriesCurrent, ExpectedHashes } from '../core/meshconfig-counts.ts';
 import { injectWorkload } from '../core/inject.ts';
 import { buildRolloutPatch } from '../core/patch.ts';
+import { RESTARTED_FOR_ANNOTATION } from '../core/constants.ts';
+import { restartedFor, restartedWorkload } from '../core/restart.ts';
 import { decideInjection } from '../core/policy.ts';
 import { planRollouts, RolloutLedger, type RolloutEntry, type RolloutPlanInput, type RolloutProgress, type RolloutStart } from '../core/rollout.ts';
 import { rolloutUnderWay } from '../core/rollout-progress.ts';
@@ -55,11 +57,22 @@ export interface RolloutRunnerDeps {
   metrics?: Pick<Metrics, 'rollout' | 'conflict'>;
   source: RolloutSource;
   isLeader: () => boolean;
+  /**
+   * How a chosen workload gets the new sidecar: `reinject` (its template carries the sidecar: the
+   * Initializer mode, webhook --target workloads) or `restart` (webhook --target pods: the sidecar
+   * is in its Pods, which are re-created). Default reinject.
+   */
+  strategy?: RolloutStrategy;
   /** Wall-clock ms (the rate window and timeouts). */
   clock?: () => number;
   timers?: Timers;
   periodMs?: number;
 }
+
+export type RolloutStrategy = 'reinject' | 'restart';
+
+/** What a start sends (the whole desired workload, diffed into one conditional PATCH) and what the workload then carries. */
+type Change = { desired: KubeObject; toGeneration: number; toHash: string } | { skip: string; adopt?: true };
 
 type Outcome = { result: 'started'; entry: RolloutEntry } | { result: 'skipped' | 'conflict' | 'failed'; reason: string };
 
@@ -167,7 +180,7 @@ export class RolloutRunner {
         fromGeneration: entry.from.generation, toGeneration: entry.toGeneration, workloadGeneration: entry.patchedGeneration,
       });
       this.event(entry, 'Normal', REASON_ROLLOUT_STARTED,
-        `Re-injected with MeshConfig ${meshConfig.name}: sidecar generation ${entry.from.generation} (hash ${entry.from.hash}) -> ${entry.toGeneration} (hash ${entry.toHash}); the ${workload.kind}'s own rolling update replaces its Pods`);
+        `${this.deps.strategy === 'restart' ? 'Restarted for the new sidecar of' : 'Re-injected with'} MeshConfig ${meshConfig.name}: sidecar generation ${entry.from.generation} (hash ${entry.from.hash}) -> ${entry.toGeneration} (hash ${entry.toHash}); the ${workload.kind}'s own rolling update replaces its Pods`);
       return;
     }
     const message = outcome.result === 'conflict' ? 'Sidecar rollout deferred' : outcome.result === 'failed' ? 'Sidecar rollout failed' : 'Sidecar rollout skipped';
@@ -181,7 +194,7 @@ export class RolloutRunner {
 
   /** Fresh read, the decision again on the whole object, one conditional PATCH. */
   private async startOne(start: RolloutStart): Promise<Outcome> {
-    const { workload: ref, meshConfig } = start;
+    const { workload: ref } = start;
     const path = objectPath(workloadDescriptor(ref.kind), ref.namespace, ref.name);
     let fresh: KubeObject;
     try {
@@ -195,11 +208,14 @@ export class RolloutRunner {
     const workload: Workload = recognised.value;
     const changed = this.changedSincePlan(start, workload);
     if (changed !== undefined) return { result: 'skipped', reason: changed };
-    const injected = injectWorkload(workload, meshConfig);
-    if (!injected.changed) return { result: 'skipped', reason: 'the re-injection changes nothing' };
+    const change = this.deps.strategy === 'restart' ? this.restart(start, workload) : this.reinject(start, workload);
+    if ('skip' in change) {
+      if (change.adopt) this.ledger.adopted(this.entryFor(start, workload, { toGeneration: start.meshConfig.generation, toHash: start.toHash }, workload.metadata.generation ?? 0));
+      return { result: 'skipped', reason: change.skip };
+    }
     let answer: KubeObject;
     try {
-      answer = await this.deps.api.patch<KubeObject>(path, buildRolloutPatch(workload, injected.object), 'application/json-patch+json');
+      answer = await this.deps.api.patch<KubeObject>(path, buildRolloutPatch(workload, change.desired), 'application/json-patch+json');
     } catch (error) {
       if (!isKubeApiError(error)) throw error;
       if (error.isNotFound) return { result: 'skipped', reason: 'the workload was deleted before the PATCH' };
@@ -212,13 +228,34 @@ export class RolloutRunner {
       return { result: 'failed', reason: `${error.message}; planned again on the next tick` };
     }
     const generation = answer.metadata?.generation;
-    const entry: RolloutEntry = {
-      ...ref, meshConfig: meshConfig.name, from: start.from, toGeneration: injected.status.generation, toHash: injected.status.hash,
-      startedAt: this.clock(), patchedGeneration: typeof generation === 'number' ? generation : (workload.metadata.generation ?? 0) + 1,
-      timeoutMs: meshConfig.spec.rollout.timeoutSeconds * 1000, state: 'inProgress',
-    };
+    const entry = this.entryFor(start, workload, change, typeof generation === 'number' ? generation : (workload.metadata.generation ?? 0) + 1);
     this.ledger.started(entry);
     return { result: 'started', entry };
+  }
+
+  private entryFor(start: RolloutStart, workload: Workload, to: { toGeneration: number; toHash: string }, patchedGeneration: number): RolloutEntry {
+    return {
+      ...start.workload, meshConfig: start.meshConfig.name, from: start.from, toGeneration: to.toGeneration, toHash: to.toHash,
+      startedAt: this.clock(), patchedGeneration, timeoutMs: start.meshConfig.spec.rollout.timeoutSeconds * 1000, state: 'inProgress',
+    };
+  }
+
+  /** The template re-injected: exactly the recorded items replaced. */
+  private reinject(start: RolloutStart, workload: Workload): Change {
+    const injected = injectWorkload(workload, start.meshConfig);
+    if (!injected.changed) return { skip: 'the re-injection changes nothing' };
+    return { desired: injected.object, toGeneration: injected.status.generation, toHash: injected.status.hash };
+  }
+
+  /**
+   * The template stamped for a restart (core/restart.ts). A template already stamped for this very
+   * sidecar was restarted before this replica's ledger began (a new leader, a restarted meshinit):
+   * its Pods are being replaced, so it is not restarted again.
+   */
+  private restart(start: RolloutStart, workload: Workload): Change {
+    const target = { meshConfig: start.meshConfig.name, hash: start.toHash };
+    if (restartedFor(workload, target)) return { skip: `its template was already restarted for this sidecar (${RESTARTED_FOR_ANNOTATION}); waiting for its Pods to be replaced`, adopt: true };
+    return { desired: restartedWorkload(workload, target, new Date(this.clock())), toGeneration: start.meshConfig.generation, toHash: start.toHash };
   }
 
   /** Why the plan no longer holds for the object as read now, or undefined when it does. */
@@ -228,9 +265,12 @@ export class RolloutRunner {
     if (workload.metadata.uid !== start.workload.uid) return 'the workload was deleted and created again since the plan';
     if (!workload.metadata.resourceVersion) return 'the server sent no resourceVersion: a PATCH could not be conditional';
     const candidate = rolloutCandidate(start.workload.kind, workload);
-    const mark = candidate.injection;
-    if (!mark || mark.meshConfig !== meshConfig.name) return `its record no longer names MeshConfig ${meshConfig.name}`;
-    if (carriesCurrent(meshConfig, candidate, mark, this.hashes)) return 'it already carries the current sidecar';
+    // With --target pods the record is in the Pods (the plan read them); the template has none.
+    if (this.deps.strategy !== 'restart') {
+      const mark = candidate.injection;
+      if (!mark || mark.meshConfig !== meshConfig.name) return `its record no longer names MeshConfig ${meshConfig.name}`;
+      if (carriesCurrent(meshConfig, candidate, mark, this.hashes)) return 'it already carries the current sidecar';
+    }
     const namespace = source.namespace(start.workload.namespace) ?? { name: start.workload.namespace, labels: {} };
     const decision = decideInjection(workloadCandidate(workload), { namespace, meshConfigs: source.meshConfigs(), ...source.policy });
     if (!decision.inject) return decision.reason;

@@ -2,7 +2,7 @@
 import { SidecarMemo } from '../core/sidecar-memo.ts';
 import { WORKLOAD_KINDS, type KubeObject, type KubeServer, type WorkloadKind, type WorkloadMetadata } from '../core/types.ts';
 import type { CountedWorkload } from '../core/meshconfig-counts.ts';
-import { countedWorkload, createWorkloadSummariser, rolloutCandidate } from '../core/workload-summary.ts';
+import { countedWorkload, createWorkloadSummariser, rolloutCandidate, SUMMARY_ROLLOUT } from '../core/workload-summary.ts';
 import { createClusterConfig, informerErrorLogger } from '../kube/cluster-config.ts';
 import { countFromCaches, MeshConfigStatusWriter } from '../kube/meshconfig-status-writer.ts';
 import { createInformer } from '../kube/informer.ts';
@@ -12,6 +12,10 @@ import { publishCaBundle } from '../kube/webhook-configuration.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { fenceWrites, type Leadership } from '../kube/leader-election.ts';
 import { RolloutRunner } from '../kube/rollout-runner.ts';
+import { PodMarksRefresher } from '../kube/pod-marks-refresher.ts';
+import { scanPodMarks } from '../kube/pod-scan.ts';
+import type { PodMarks } from '../core/pod-marks.ts';
+import { rolloutFacts } from '../core/rollout-progress.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WebhookOptions } from '../options.ts';
@@ -30,6 +34,8 @@ export interface WebhookRuntimeConfig {
   statusPeriodMs?: number;
   /** How often the rollout of changed MeshConfigs plans (DEFAULT_ROLLOUT_PERIOD_MS). */
   rolloutPeriodMs?: number;
+  /** --target pods: how often Pods are read while a rollout is wanted (POD_SCAN_PERIOD_MS). */
+  podScanPeriodMs?: number;
   /** The server's version (discovered at start-up): it decides the sidecar layout (nativeSidecar). */
   server?: KubeServer;
 }
@@ -42,10 +48,13 @@ export interface WebhookRuntime {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-/** What a Pod decision keeps of its workload: identity, labels, annotations (not the pod template). */
+/**
+ * What a Pod decision keeps of its workload: identity, labels, annotations (not the pod template),
+ * and what a rollout needs to know of it (generations, updated replicas, the template's opt-out).
+ */
 function metadataOnly(object: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion, labels, annotations } = object.metadata ?? {};
-  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion, labels, annotations } };
+  return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion, labels, annotations }, [SUMMARY_ROLLOUT]: Object.freeze(rolloutFacts(object)) };
 }
 
 /** LIST pages, as in the Initializer mode (client-go's default): a cluster's workloads are never held raw at once. */
@@ -72,8 +81,17 @@ function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: Kub
     *counted(): Iterable<CountedWorkload> {
       for (const [kind, informer] of informers) for (const object of informer.list()) yield countedWorkload(kind, object);
     },
-    *rolloutCandidates() {
-      for (const [kind, informer] of informers) for (const object of informer.list()) yield rolloutCandidate(kind, object);
+    /**
+     * With --target pods the templates carry no record: `podMarks` says which sidecar each
+     * workload's Pods carry (the oldest first, the one a restart is for).
+     */
+    *rolloutCandidates(podMarks?: PodMarks) {
+      for (const [kind, informer] of informers) {
+        for (const object of informer.list()) {
+          const candidate = rolloutCandidate(kind, object);
+          yield podMarks ? { ...candidate, injection: podMarks.of(kind, candidate.namespace, candidate.name)[0] } : candidate;
+        }
+      }
     },
   };
 }
@@ -107,9 +125,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   // Every replica writes status (webhook replicas are stateless and alike): a write happens only
   // when status differs, so replicas agreeing on the counts write once between them.
   const statusWriter = new MeshConfigStatusWriter(api, log);
-  let rollouts: RolloutRunner | undefined;
-  let rolloutEvents: ReturnType<typeof createEventRecorder> | undefined;
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => void rollouts?.tick(), ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => { podMarks?.requestScan(); void rollouts.tick(); }, ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});
@@ -153,21 +169,32 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
     recordsVisible: options.target !== 'pods',
     ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
   }));
-  if (options.target === 'workloads') {
-    // Rollout writes (the workload PATCHes and their Events) go through the fence: only the leader's leave the process.
-    const leadership = deps.rolloutLeadership;
-    const rolloutApi = leadership ? fenceWrites(api, leadership) : api;
-    rolloutEvents = createEventRecorder(rolloutApi, log, metrics ? { metrics } : {});
-    rollouts = new RolloutRunner({
-      api: rolloutApi, log, events: rolloutEvents, isLeader: () => leadership?.isLeader() ?? true,
-      ...(metrics ? { metrics } : {}), ...(config.rolloutPeriodMs !== undefined ? { periodMs: config.rolloutPeriodMs } : {}),
-      source: {
-        synced: () => synced && workloads.synced(), workloads: () => workloads.rolloutCandidates(), meshConfigs: clusterConfig.meshConfigs, namespace: clusterConfig.namespace,
-        policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
-      },
-    });
-    rollouts.start();
-  }
+  // Rollout writes (the workload PATCHes and their Events) go through the fence: only the leader's leave the process.
+  const leadership = deps.rolloutLeadership;
+  const isLeader = (): boolean => leadership?.isLeader() ?? true;
+  const rolloutApi = leadership ? fenceWrites(api, leadership) : api;
+  // --target pods: the sidecar is in the Pods, so the rollout reads them (paged, while a rollout is
+  // wanted) and restarts a workload whose Pods carry an older sidecar, as kubectl rollout restart does.
+  const podMarks = options.target === 'pods'
+    ? new PodMarksRefresher({
+      scan: () => scanPodMarks(api, { namespaces: config.namespaces }), log, isLeader, onScanned: () => void rollouts.tick(),
+      needed: () => clusterConfig.meshConfigs().some((mc) => mc.spec.updatePolicy === 'Rollout' && !mc.spec.rollout.paused),
+      ...(config.podScanPeriodMs !== undefined ? { periodMs: config.podScanPeriodMs } : {}),
+    })
+    : undefined;
+  const rolloutEvents = createEventRecorder(rolloutApi, log, metrics ? { metrics } : {});
+  const rollouts = new RolloutRunner({
+    api: rolloutApi, log, events: rolloutEvents, isLeader, strategy: podMarks ? 'restart' : 'reinject',
+    ...(metrics ? { metrics } : {}), ...(config.rolloutPeriodMs !== undefined ? { periodMs: config.rolloutPeriodMs } : {}),
+    source: {
+      // Pods not read yet: no workload looks outdated, rather than every one looking uninjected.
+      synced: () => synced && workloads.synced() && (podMarks === undefined || podMarks.marks() !== undefined),
+      workloads: () => workloads.rolloutCandidates(podMarks?.marks()), meshConfigs: clusterConfig.meshConfigs, namespace: clusterConfig.namespace,
+      policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+    },
+  });
+  rollouts.start();
+  podMarks?.start();
   void clusterConfig.waitForSync().then(() => {
     // Before ready, not before listening: the API server may call at any time. The warm-up holds
     // the event loop for at most its budget (1 s), so such a request waits at most that long.
@@ -183,8 +210,9 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
     server,
     async stop() {
       await server.close();
-      rollouts?.stop();
-      rolloutEvents?.stop();
+      rollouts.stop();
+      await podMarks?.stop();
+      rolloutEvents.stop();
       events.stop();
       await Promise.all([clusterConfig.stop(), workloads.stop()]);
     },

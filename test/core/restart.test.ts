@@ -4,7 +4,8 @@
 import { expect } from 'chai';
 import jsonpatch from 'fast-json-patch';
 import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
-import { buildRestartPatch, restartedFor } from '../../controller/core/restart.ts';
+import { buildRolloutPatch } from '../../controller/core/patch.ts';
+import { restartedFor, restartedWorkload, type RestartTarget } from '../../controller/core/restart.ts';
 import type { KubeObject } from '../../controller/core/types.ts';
 
 const NOW = new Date('2026-11-30T23:15:07.123Z');
@@ -21,6 +22,10 @@ function deployment(templateMetadata?: Record<string, unknown>): KubeObject {
   };
 }
 
+function buildRestartPatch(original: KubeObject, target: RestartTarget, now: Date) {
+  return buildRolloutPatch(original, restartedWorkload(original, target, now));
+}
+
 function apply(object: KubeObject, ops: ReturnType<typeof buildRestartPatch>): KubeObject {
   return jsonpatch.applyPatch(structuredClone(object), ops as jsonpatch.Operation[], true, false).newDocument;
 }
@@ -34,7 +39,7 @@ describe('restart of a workload for a new sidecar (--target pods)', function () 
     it(`stamps restartedAt and restartedFor on ${what} and changes nothing else`, function () {
       const original = deployment(metadata as Record<string, unknown> | undefined);
       const ops = buildRestartPatch(original, TARGET, NOW);
-      expect(ops[0]).to.deep.equal({ op: 'replace', path: '/metadata/resourceVersion', value: '4711' });
+      expect(ops.slice(0, 2)).to.deep.equal([{ op: 'test', path: '/metadata/resourceVersion', value: '4711' }, { op: 'replace', path: '/metadata/resourceVersion', value: '4711' }]);
       const patched = apply(original, ops);
       const annotations = (patched.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations;
       expect(annotations[RESTARTED_AT_ANNOTATION]).to.equal('2026-11-30T23:15:07Z');
@@ -52,6 +57,6 @@ describe('restart of a workload for a new sidecar (--target pods)', function () 
   }
 
   it('refuses an object without a pod template', function () {
-    expect(() => buildRestartPatch({ kind: 'Job', metadata: { name: 'j', namespace: 'shop' }, spec: {} }, TARGET, NOW)).to.throw('Job shop/j has no spec.template to restart');
+    expect(() => restartedWorkload({ kind: 'Job', metadata: { name: 'j', namespace: 'shop' }, spec: {} }, TARGET, NOW)).to.throw('Job shop/j has no spec.template to restart');
   });
 });

@@ -10,7 +10,11 @@ import { createWorkloadSummariser, rolloutCandidate } from '../../controller/cor
 import { KubeApiError } from '../../controller/kube/errors.ts';
 import type { EventRecord } from '../../controller/kube/events.ts';
 import { fenceWrites } from '../../controller/kube/leader-election.ts';
-import { REASON_ROLLOUT_FINISHED, REASON_ROLLOUT_STARTED, REASON_ROLLOUT_TIMED_OUT, RolloutRunner } from '../../controller/kube/rollout-runner.ts';
+import { REASON_ROLLOUT_FINISHED, REASON_ROLLOUT_STARTED, REASON_ROLLOUT_TIMED_OUT, RolloutRunner, type RolloutStrategy } from '../../controller/kube/rollout-runner.ts';
+import { injectPod } from '../../controller/core/inject.ts';
+import { PodMarks } from '../../controller/core/pod-marks.ts';
+import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
+import type { Pod } from '../../controller/core/types.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
 import { Metrics } from '../../controller/metrics.ts';
@@ -90,10 +94,11 @@ interface Rig {
   sync(): void;
 }
 
-function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: () => boolean } = {}): Rig {
+function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: () => boolean; strategy?: RolloutStrategy; podMarks?: () => PodMarks; put?: (name: string) => KubeObject } = {}): Rig {
   const server = new FakeServer();
-  for (const name of options.names ?? ['a']) server.put(deployment(name));
-  const summarise = createWorkloadSummariser();
+  for (const name of options.names ?? ['a']) server.put(options.put ? options.put(name) : deployment(name));
+  // --target pods caches the workload's metadata and rollout facts; whole objects give the same candidate.
+  const summarise = options.strategy === 'restart' ? (object: KubeObject) => structuredClone(object) : createWorkloadSummariser();
   const cache = new Map<string, KubeObject>();
   const sync = (): void => {
     cache.clear();
@@ -111,9 +116,13 @@ function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: (
     events: { record: (event) => events.push(event) },
     isLeader: () => true,
     clock: () => clock.now,
+    ...(options.strategy ? { strategy: options.strategy } : {}),
     source: {
       synced: () => true,
-      workloads: () => [...cache.values()].map((object) => rolloutCandidate('Deployment', object)),
+      workloads: () => [...cache.values()].map((object) => {
+        const candidate = rolloutCandidate('Deployment', object);
+        return options.podMarks ? { ...candidate, injection: options.podMarks().of('Deployment', candidate.namespace, candidate.name)[0] } : candidate;
+      }),
       meshConfigs: () => options.meshConfigs ?? [V2],
       namespace: (name) => ({ name, labels: {} }),
       policy: { controllerNamespace: 'meshinit-system' },
@@ -235,5 +244,82 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
     clock.now += 60_000;
     await runner.tick();
     expect(calls).to.equal(2);
+  });
+});
+
+describe('rollout executor, --target pods (restart strategy)', function () {
+  /** A Deployment as --target pods leaves it: the template is the user's, the sidecar is in its Pods. */
+  function plainDeployment(name: string): KubeObject {
+    const labels = { app: name };
+    return {
+      apiVersion: 'apps/v1', kind: 'Deployment',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}`, resourceVersion: '10', generation: 1, labels },
+      spec: { replicas: 2, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'nginx' }] } } },
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
+    };
+  }
+
+  /** What the webhook injected into the Deployment's Pods, with the sidecar of `version`. */
+  function podsOf(names: string[], version: MeshConfig): PodMarks {
+    const marks = new PodMarks();
+    for (const name of names) {
+      for (const suffix of ['x1', 'x2']) {
+        const pod: Pod = {
+          apiVersion: 'v1', kind: 'Pod',
+          metadata: { name: `${name}-7f9c-${suffix}`, namespace: 'shop', labels: { app: name, 'pod-template-hash': '7f9c' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${name}-7f9c`, uid: 'rs', controller: true }] },
+          spec: { containers: [{ name: 'app', image: 'nginx' }] },
+        };
+        marks.add(injectPod(pod, version, { kind: 'Deployment', name, namespace: 'shop' }).object);
+      }
+    }
+    return marks;
+  }
+
+  it('restarts a workload whose Pods carry the old sidecar: one conditional PATCH of two template annotations, an Event, nothing else', async function () {
+    const marks = podsOf(['a'], V1);
+    const { server, runner, events } = rig({ strategy: 'restart', put: plainDeployment, podMarks: () => marks });
+    const before = structuredClone(server.objects.get(path('a'))!);
+    await runner.tick();
+    expect(server.patches).to.have.length(1);
+    expect(server.patches[0]!.ops[0]).to.deep.equal({ op: 'test', path: '/metadata/resourceVersion', value: '10' });
+    const after = server.objects.get(path('a'))!;
+    const annotations = (after as Workload).spec.template.metadata!.annotations!;
+    expect(annotations[RESTARTED_FOR_ANNOTATION]).to.equal(`mesh/${runner.ledger.get('uid-a')!.toHash}`);
+    expect(annotations[RESTARTED_AT_ANNOTATION]).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // The template is the user's apart from the two annotations: no sidecar goes into it.
+    expect((after as Workload).spec.template.spec).to.deep.equal((before as Workload).spec.template.spec);
+    expect(after.metadata!.generation).to.equal(2);
+    expect(events.map((e) => [e.type, e.reason])).to.deep.equal([['Normal', REASON_ROLLOUT_STARTED]]);
+    expect(events[0]!.message).to.match(/^Restarted for the new sidecar of MeshConfig mesh: sidecar generation 1 .* -> 2/);
+  });
+
+  it('leaves a workload whose Pods already carry the current sidecar, and one with no injected Pod', async function () {
+    const current = podsOf(['a'], V2);
+    const { server, runner } = rig({ strategy: 'restart', names: ['a', 'b'], put: plainDeployment, podMarks: () => current });
+    await runner.tick();
+    expect(server.patches).to.have.length(0);
+    expect(runner.ledger.size).to.equal(0);
+  });
+
+  it('does not restart twice: not while the Pods read still show the old sidecar, nor when another replica already stamped the template', async function () {
+    const marks = podsOf(['a', 'b'], V1);
+    const { server, runner, clock, events, sync } = rig({ strategy: 'restart', names: ['a', 'b'], put: plainDeployment, podMarks: () => marks });
+    const hash = (await (async () => { await runner.tick(); return runner.ledger.get('uid-a')!.toHash; })());
+    expect(server.patches.map((p) => p.path)).to.deep.equal([path('a'), path('b')]);
+    server.patches.length = 0;
+    // The pod reading is stale (both still old) and the cache has caught up with the PATCHes.
+    sync();
+    clock.now += 5_000;
+    await runner.tick();
+    expect(server.patches, 'no second PATCH for the same sidecar').to.have.length(0);
+    // The Deployment controller has rolled both out, but the Pods read are from before: a new
+    // replica with an empty ledger finds the templates stamped for this sidecar and adopts the
+    // rollouts instead of restarting again.
+    for (const name of ['a', 'b']) server.write(path(name), (object) => { object.status = { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }; });
+    const fresh = rig({ strategy: 'restart', names: ['a', 'b'], put: (name) => server.objects.get(path(name))!, podMarks: () => marks });
+    await fresh.runner.tick();
+    expect(fresh.server.patches).to.have.length(0);
+    expect(fresh.runner.ledger.get('uid-a')).to.include({ state: 'inProgress', toHash: hash });
+    expect(events.filter((e) => e.reason === REASON_ROLLOUT_STARTED)).to.have.length(2);
   });
 });
