@@ -86,7 +86,6 @@ async function startMode(mode: 'initializer' | 'webhook', options: RunOptions, a
   // workload templates (--target workloads) does: one replica paces it, as in the Initializer mode.
   const elector = options.webhook.target === 'workloads' && options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
   const webhook = await startWebhook(options, { api, log, metrics, ...(elector ? { rolloutLeadership: elector } : {}) });
-  elector?.start();
   return {
     notReadyReason: webhook.notReadyReason,
     started: Promise.resolve(),

@@ -82,9 +82,10 @@ export interface WebhookDeps {
   metrics?: Metrics;
   /**
    * --target workloads: the replica holding it rolls changed MeshConfigs out (admission needs no
-   * leader: every replica answers). Without it this replica rolls out alone.
+   * leader: every replica answers). Not started yet: it starts with the first MeshConfig of
+   * updatePolicy Rollout. Without it this replica rolls out alone.
    */
-  rolloutLeadership?: Leadership;
+  rolloutLeadership?: Leadership & { start(): void };
 }
 
 export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDeps): Promise<WebhookRuntime> {
@@ -107,7 +108,13 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   const statusWriter = new MeshConfigStatusWriter(api, log);
   let rollouts: RolloutRunner | undefined;
   let rolloutEvents: ReturnType<typeof createEventRecorder> | undefined;
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => void rollouts?.tick(), ...(metrics ? { metrics } : {}) });
+  const onMeshConfigChange = (): void => {
+    // The election starts with the first Rollout MeshConfig: until one exists a --target workloads
+    // webhook needs no lock (nor the Role for it), and says nothing about one.
+    if (clusterConfig.meshConfigs().some((mc) => mc.spec.updatePolicy === 'Rollout')) deps.rolloutLeadership?.start();
+    void rollouts?.tick();
+  };
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange, ...(metrics ? { metrics } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});

@@ -178,11 +178,15 @@ for (const setup of SETUPS) {
     async function startWebhook(): Promise<void> {
       // rollout-rbac.yaml: what --target workloads with updatePolicy Rollout needs beyond rbac.yaml.
       meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-rollout', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'], jobs: true });
-      // Leader election on (the default): the rollout runs on the replica holding the lock.
-      await meshinit.waitForLog((l) => l.message === 'Became leader', 'the rollout leader lock taken', 30_000);
     }
 
     let stopLease: (() => void) | undefined;
+
+    if (setup.mode === 'webhook') it('starts no leader election while no MeshConfig has updatePolicy Rollout', async function () {
+      await applyMeshConfig(meshConfig(STEADY, 'ghcr.io/meshinit/proxy:1.0.0', false));
+      await counted(STEADY, { matchedWorkloads: 0 });
+      expect(meshinit!.lines.filter((l) => l.message === 'Leader election started')).to.deep.equal([]);
+    });
 
     before(async function () {
       plane = await startControlPlane(setup.release ? { release: setup.release } : { controllers: true });
@@ -209,6 +213,10 @@ for (const setup of SETUPS) {
       await applyMeshConfig(meshConfig(ROLLING, 'ghcr.io/meshinit/proxy:1.0.0', true));
       await applyMeshConfig(meshConfig(STEADY, 'ghcr.io/meshinit/proxy:1.0.0', false));
       for (const name of [ROLLING, STEADY]) await counted(name, { matchedWorkloads: 0 });
+      if (setup.mode === 'webhook') {
+        // Leader election on (the default), started by the first Rollout MeshConfig: the rollout runs on the replica holding the lock.
+        await meshinit!.waitForLog((l) => l.message === 'Became leader', 'the rollout leader lock taken', 30_000);
+      }
       const creates: Json[] = [
         ...names.map((name) => deployment(ROLLING, name)),
         ...names.map((name) => deployment(STEADY, name)),
