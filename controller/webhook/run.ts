@@ -156,6 +156,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
     policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
     // --target pods injects Pods, which are not cached: templates carry no record to count.
     recordsVisible: options.target !== 'pods',
+    rollout: (name) => rollouts?.status(name),
     ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
   }));
   if (options.target === 'workloads') {

@@ -251,7 +251,7 @@ for (const setup of SETUPS) {
       await applyMeshConfig(meshConfig(ROLLING, 'ghcr.io/meshinit/proxy:1.0.1', true));
       await applyMeshConfig(meshConfig(STEADY, 'ghcr.io/meshinit/proxy:1.0.1', false));
       const firstSeen = new Map<string, number>();
-      let midway: { table: string; outdated: unknown } | undefined;
+      let midway: { table: string; outdated: unknown; rollout: unknown } | undefined;
       await diagnosed(() => waitUntil(async () => {
         const now = Date.now();
         for (const w of await list(ROLLING)) {
@@ -260,13 +260,17 @@ for (const setup of SETUPS) {
         await settle(ROLLING);
         // Between the first minute's starts and the next: status has recounted (every 5 s) and shows half done.
         if (!midway && firstSeen.size === RATE && now - changedAt > 20_000) {
-          midway = { table: (await mustKubectl(admin(), ['get', 'meshconfig'])).stdout, outdated: (await status(ROLLING)).outdatedWorkloads };
+          const now = await status(ROLLING);
+          midway = { table: (await mustKubectl(admin(), ['get', 'meshconfig'])).stdout, outdated: now.outdatedWorkloads, rollout: now.rollout };
         }
         return firstSeen.size === COUNT ? true : undefined;
       }, `all ${COUNT} Deployments re-injected`, 150_000));
       expect(midway, 'a look at status between the two minutes').to.not.equal(undefined);
-      console.log(`      kubectl get meshconfig, 20 s after the change:\n${midway!.table.replace(/^/gm, '        ')}`);
+      console.log(`      kubectl get meshconfig, 20 s after the change:\n${midway!.table.replace(/^/gm, '        ')}      status.rollout: ${JSON.stringify(midway!.rollout)}`);
       expect(midway!.outdated, 'outdatedWorkloads half-way').to.equal(COUNT - RATE + untouchedMarked);
+      // The other 10 are ready to go and held by maxPerMinute; the first 10 have finished (or are finishing).
+      expect(midway!.rollout, 'status.rollout half-way').to.deep.include({ paused: false, waiting: 0, rateLimited: COUNT - RATE });
+      expect(Date.parse(String((midway!.rollout as Json).lastStartedAt))).to.be.within(changedAt - 1000, changedAt + 20_000);
       const tookS = (Date.now() - changedAt) / 1000;
 
       // Each PATCHed exactly once for the change: one spec change, so generation + 1, and one start logged.
@@ -306,6 +310,11 @@ for (const setup of SETUPS) {
       await allSettled(ROLLING);
       await counted(ROLLING, { injectedWorkloads: COUNT, outdatedWorkloads: untouchedMarked });
       await counted(STEADY, { injectedWorkloads: 0, outdatedWorkloads: COUNT });
+      expect(await status(STEADY)).to.not.have.property('rollout');
+      await waitUntil(async () => {
+        const rollout = (await status(ROLLING)).rollout as Json | undefined;
+        return rollout?.inProgress === 0 && rollout.rateLimited === 0 && rollout.waiting === 0 ? true : undefined;
+      }, `${ROLLING} status.rollout settled (nothing in progress, nothing held)`, 20_000);
       const events = await waitUntil(async () => {
         const items = (await get<{ items: Array<{ reason: string; type: string; message: string; involvedObject: { name: string; kind: string } }> }>(`/api/v1/namespaces/${ROLLING}/events`)).items;
         const finished = items.filter((e) => e.reason === 'SidecarRolloutFinished');
