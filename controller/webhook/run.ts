@@ -108,10 +108,22 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   const statusWriter = new MeshConfigStatusWriter(api, log);
   let rollouts: RolloutRunner | undefined;
   let rolloutEvents: ReturnType<typeof createEventRecorder> | undefined;
+  const warnedPodTarget = new Set<string>();
   const onMeshConfigChange = (): void => {
+    const rolling = clusterConfig.meshConfigs().filter((mc) => mc.spec.updatePolicy === 'Rollout');
+    if (options.target === 'pods') {
+      // Not carried out here (templates carry no record to compare): said once per MeshConfig rather than ignored.
+      for (const mc of rolling.filter((m) => !warnedPodTarget.has(m.name))) {
+        warnedPodTarget.add(mc.name);
+        log.warn('MeshConfig updatePolicy Rollout is not carried out with --target pods', {
+          meshConfig: mc.name, fix: 'restart the workloads after a MeshConfig change (kubectl rollout restart), or run --target workloads',
+        });
+      }
+      return;
+    }
     // The election starts with the first Rollout MeshConfig: until one exists a --target workloads
     // webhook needs no lock (nor the Role for it), and says nothing about one.
-    if (clusterConfig.meshConfigs().some((mc) => mc.spec.updatePolicy === 'Rollout')) deps.rolloutLeadership?.start();
+    if (rolling.length > 0) deps.rolloutLeadership?.start();
     void rollouts?.tick();
   };
   const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange, ...(metrics ? { metrics } : {}) });
