@@ -88,7 +88,6 @@ async function startMode(mode: 'initializer' | 'webhook', options: RunOptions & 
   // one replica paces it, as in the Initializer mode.
   const elector = options.leaderElection.enabled ? await createLeaderElector(options.leaderElection, { api, log }) : undefined;
   const webhook = await startWebhook(options, { api, log, metrics, ...(elector ? { rolloutLeadership: elector } : {}) });
-  elector?.start();
   return {
     notReadyReason: webhook.notReadyReason,
     started: Promise.resolve(),

@@ -47,6 +47,21 @@ export interface MeshConfigCounts {
   injected?: number;
   /** Workloads whose template carries an older sidecar of it. */
   outdated?: number;
+  /** updatePolicy Rollout only: where the rollout of its current sidecar stands (core/rollout.ts). */
+  rollout?: RolloutStatus;
+}
+
+/** status.rollout of a MeshConfig with updatePolicy Rollout. */
+export interface RolloutStatus {
+  paused: boolean;
+  /** Started and not finished (nor timed out) yet. */
+  inProgress: number;
+  /** Outdated, waiting for the workload's own rollout to finish first. */
+  waiting: number;
+  /** Outdated and ready to start, held back by maxPerMinute. */
+  rateLimited: number;
+  /** When this replica last started one (absent after a restart until it does). */
+  lastStartedAt?: string;
 }
 
 export interface CountInput {

@@ -74,10 +74,11 @@ export function rolloutFacts(object: KubeObject): RolloutFacts {
 }
 
 /**
- * Why the workload's own rollout is still under way, or undefined when it has finished, judged as
- * `kubectl rollout status` judges it: its controller has not yet seen the latest spec (generation
- * ahead of observedGeneration), fewer Pods run the current template than it wants, old Pods are
- * still there, or the new ones are not available (ready) yet.
+ * Why the workload's own rollout is still under way, or undefined when it is not: its controller
+ * has not yet seen the latest spec (generation ahead of observedGeneration), fewer Pods run the
+ * current template than it wants, or old Pods are still there. meshinit starts no rollout on top of
+ * one under way. Availability is not asked: a workload whose Pods are unready (crashing, a node
+ * down) is not rolling, and the new sidecar may be what it needs.
  */
 export function rolloutUnderWay(kind: WorkloadKind, facts: RolloutFacts): string | undefined {
   if (facts.generation > facts.observedGeneration) {
@@ -86,23 +87,39 @@ export function rolloutUnderWay(kind: WorkloadKind, facts: RolloutFacts): string
   if (kind === 'DaemonSet') {
     const desired = facts.desiredNumberScheduled ?? 0;
     const updated = facts.updatedNumberScheduled ?? 0;
-    if (updated < desired) return `${updated} of ${desired} scheduled Pods run the current template`;
-    const available = facts.numberAvailable ?? 0;
-    return available < desired ? `${available} of ${desired} Pods available` : undefined;
+    return updated < desired ? `${updated} of ${desired} scheduled Pods run the current template` : undefined;
   }
   const desired = facts.replicas ?? 1;
   const updated = facts.updatedReplicas ?? 0;
   if (updated < desired) return `${updated} of ${desired} replicas run the current template`;
   if (kind === 'StatefulSet') {
-    const ready = facts.readyReplicas ?? 0;
-    if (ready < desired) return `${ready} of ${desired} replicas ready`;
     if (facts.currentRevision !== undefined && facts.updateRevision !== undefined && facts.currentRevision !== facts.updateRevision) {
       return `currentRevision ${facts.currentRevision} is not yet updateRevision ${facts.updateRevision}`;
     }
     return undefined;
   }
   const total = facts.statusReplicas ?? updated;
-  if (total > updated) return `${total - updated} old replicas are pending termination`;
+  return total > updated ? `${total - updated} old replicas are pending termination` : undefined;
+}
+
+/**
+ * Why a rollout meshinit started has not finished yet, as `kubectl rollout status` judges it: not
+ * under way any more, and every updated Pod available (ready).
+ */
+export function rolloutUnfinished(kind: WorkloadKind, facts: RolloutFacts): string | undefined {
+  const underWay = rolloutUnderWay(kind, facts);
+  if (underWay !== undefined) return underWay;
+  if (kind === 'DaemonSet') {
+    const desired = facts.desiredNumberScheduled ?? 0;
+    const available = facts.numberAvailable ?? 0;
+    return available < desired ? `${available} of ${desired} Pods available` : undefined;
+  }
+  if (kind === 'StatefulSet') {
+    const desired = facts.replicas ?? 1;
+    const ready = facts.readyReplicas ?? 0;
+    return ready < desired ? `${ready} of ${desired} replicas ready` : undefined;
+  }
+  const updated = facts.updatedReplicas ?? 0;
   const available = facts.availableReplicas ?? 0;
   return available < updated ? `${available} of ${updated} updated replicas available` : undefined;
 }

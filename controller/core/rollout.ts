@@ -16,7 +16,7 @@
 //    ledger, not the cache, says what was started.
 import { carriesCurrent, type CountedWorkload, type ExpectedHashes, type InjectionMark } from './meshconfig-counts.ts';
 import { decideInjection, type PolicyContext } from './policy.ts';
-import { ROLLOUT_KINDS, rolloutUnderWay, type RolloutFacts } from './rollout-progress.ts';
+import { ROLLOUT_KINDS, rolloutUnderWay, rolloutUnfinished, type RolloutFacts } from './rollout-progress.ts';
 import { INJECT_ANNOTATION } from './constants.ts';
 import type { MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
 
@@ -178,9 +178,9 @@ function emptyProgress(meshConfig: MeshConfig): RolloutProgress {
   return { outdated: 0, inProgress: 0, waiting: 0, rateLimited: 0, paused: meshConfig.spec.rollout.paused };
 }
 
-/** Whether a started rollout is over: the controller saw our PATCH and every replica runs it. */
+/** Whether a started rollout is over: the controller saw our PATCH, every replica runs it and is available. */
 function hasFinished(entry: RolloutEntry, facts: RolloutFacts | undefined): boolean {
-  return facts !== undefined && facts.observedGeneration >= entry.patchedGeneration && rolloutUnderWay(entry.kind, facts) === undefined;
+  return facts !== undefined && facts.observedGeneration >= entry.patchedGeneration && rolloutUnfinished(entry.kind, facts) === undefined;
 }
 
 export function planRollouts(input: RolloutPlanInput): RolloutPlan {

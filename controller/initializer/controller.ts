@@ -276,6 +276,7 @@ export function createInitializerController(config: InitializerControllerConfig,
         namespace: (name) => clusterConfig.namespace(name),
         policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
         recordsVisible: true,
+        rollout: (name) => rollouts.status(name),
         ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
       }));
       rollouts.start();

@@ -8,7 +8,7 @@
 // instead of flapping. A failed write is retried with backoff until a newer one replaces it: a
 // status left stale would tell operators the wrong thing.
 import { deepEqual } from '../core/equal.ts';
-import { ExpectedHashes, MeshConfigTally, type CountedWorkload, type CountInput, type MeshConfigCounts } from '../core/meshconfig-counts.ts';
+import { ExpectedHashes, MeshConfigTally, type CountedWorkload, type CountInput, type MeshConfigCounts, type RolloutStatus } from '../core/meshconfig-counts.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
 import { isKubeApiError } from './errors.ts';
@@ -198,6 +198,8 @@ export interface CacheCountingSource {
   policy: CountInput['policy'];
   recordsVisible: boolean;
   periodMs?: number;
+  /** status.rollout of a MeshConfig with updatePolicy Rollout (kube/rollout-runner.ts), undefined for the others. */
+  rollout?: (meshConfig: string) => RolloutStatus | undefined;
 }
 
 /** Workloads counted between two turns of the event loop: 50,000 at once would hold it for a tenth of a second (a second on 1.9, hashing). */
@@ -221,7 +223,14 @@ export function countFromCaches(source: CacheCountingSource): StatusCounting {
           await nextTurn();
         }
       }
-      return tally.result();
+      const counts = tally.result();
+      if (source.rollout) {
+        for (const [name, entry] of counts) {
+          const rollout = source.rollout(name);
+          if (rollout) counts.set(name, { ...entry, rollout });
+        }
+      }
+      return counts;
     },
   };
 }

@@ -5,7 +5,7 @@
 // sidecar. The spec of the last accepted version is kept there too (lastValidGeneration,
 // lastValidSpec), so that a meshinit restarted after an invalid edit still serves it.
 // The writer (meshconfig-status-writer.ts) sends it; this file only decides it.
-import type { MeshConfigCounts } from '../core/meshconfig-counts.ts';
+import type { MeshConfigCounts, RolloutStatus } from '../core/meshconfig-counts.ts';
 import { isShadowed } from '../core/meshconfig-counts.ts';
 import { canonicalJson, hashString } from '../core/status-record.ts';
 import type { KubeObject } from '../core/types.ts';
@@ -40,6 +40,7 @@ export interface MeshConfigStatus {
   matchedWorkloads?: number;
   injectedWorkloads?: number;
   outdatedWorkloads?: number;
+  rollout?: RolloutStatus;
   lastValidGeneration?: number;
   lastValidSpec?: unknown;
 }
@@ -70,10 +71,22 @@ function readyCondition(verdict: MeshConfigVerdict, counts: MeshConfigCounts | u
   return { type: CONDITION_READY, status: 'True', reason: REASON_VALID, message: `in use for new workloads${note}` };
 }
 
-function countFields(counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, 'matchedWorkloads' | 'injectedWorkloads' | 'outdatedWorkloads'> {
+type CountField = 'matchedWorkloads' | 'injectedWorkloads' | 'outdatedWorkloads' | 'rollout';
+
+/**
+ * status.rollout when this count has none: a MeshConfig still rolling out keeps what the status
+ * says (a webhook replica that does not hold the rollout lock counts the rest alike, but not the
+ * rollout, which only the leader knows), any other drops it.
+ */
+function carriedRollout(verdict: MeshConfigVerdict, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, 'rollout'> {
+  const inForce = verdict.valid ? verdict.meshConfig : verdict.serving;
+  return inForce?.spec.updatePolicy === 'Rollout' && current?.rollout !== undefined ? { rollout: current.rollout } : {};
+}
+
+function countFields(counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, CountField> {
   if (counts === undefined) {
     // Carried over until the first count: a restart must not show zeros for a few seconds.
-    const carried: Pick<MeshConfigStatus, 'matchedWorkloads' | 'injectedWorkloads' | 'outdatedWorkloads'> = {};
+    const carried: Pick<MeshConfigStatus, CountField> = {};
     if (typeof current?.matchedWorkloads === 'number') carried.matchedWorkloads = current.matchedWorkloads;
     if (typeof current?.injectedWorkloads === 'number') carried.injectedWorkloads = current.injectedWorkloads;
     if (typeof current?.outdatedWorkloads === 'number') carried.outdatedWorkloads = current.outdatedWorkloads;
@@ -83,6 +96,7 @@ function countFields(counts: MeshConfigCounts | undefined, current: Partial<Mesh
     matchedWorkloads: counts.matched,
     ...(counts.injected !== undefined ? { injectedWorkloads: counts.injected } : {}),
     ...(counts.outdated !== undefined ? { outdatedWorkloads: counts.outdated } : {}),
+    ...(counts.rollout !== undefined ? { rollout: counts.rollout } : {}),
   };
 }
 
@@ -115,6 +129,7 @@ export function desiredStatus(verdict: MeshConfigVerdict, object: KubeObject, no
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     observedSpecHash: specHash(object.spec),
     conditions: [{ ...condition, lastTransitionTime }],
+    ...carriedRollout(verdict, current),
     ...countFields(counts, current),
     ...lastValid,
   };

@@ -5,7 +5,7 @@
 // the rolling update (maxSurge, maxUnavailable, PodDisruptionBudgets all apply as to any template
 // change). Nothing is retried in a loop: a conflict, a refusal or a change since the plan leaves
 // the workload to the next tick, which plans again from what the cache then shows.
-import { carriesCurrent, ExpectedHashes } from '../core/meshconfig-counts.ts';
+import { carriesCurrent, ExpectedHashes, type RolloutStatus } from '../core/meshconfig-counts.ts';
 import { injectWorkload } from '../core/inject.ts';
 import { buildRolloutPatch } from '../core/patch.ts';
 import { RESTARTED_FOR_ANNOTATION } from '../core/constants.ts';
@@ -89,10 +89,23 @@ export class RolloutRunner {
   private stopped = false;
   /** The last plan's progress per Rollout MeshConfig (status, tests). */
   progress: ReadonlyMap<string, RolloutProgress> = new Map();
+  /** Wall-clock ms of the last start per MeshConfig. */
+  private readonly lastStarted = new Map<string, number>();
 
   constructor(private readonly deps: RolloutRunnerDeps) {
     this.clock = deps.clock ?? Date.now;
     this.timers = deps.timers ?? REAL_TIMERS;
+  }
+
+  /** status.rollout for a MeshConfig with updatePolicy Rollout, from the last plan; undefined for the others. */
+  status(meshConfig: string): RolloutStatus | undefined {
+    const progress = this.progress.get(meshConfig);
+    if (!progress) return undefined;
+    const last = this.lastStarted.get(meshConfig);
+    return {
+      paused: progress.paused, inProgress: progress.inProgress, waiting: progress.waiting, rateLimited: progress.rateLimited,
+      ...(last !== undefined ? { lastStartedAt: new Date(last).toISOString() } : {}),
+    };
   }
 
   /** Ticks every periodMs until stop(). */
@@ -129,7 +142,12 @@ export class RolloutRunner {
 
   private async once(): Promise<void> {
     const { source } = this.deps;
-    if (this.stopped || !this.deps.isLeader() || !source.synced()) return;
+    if (this.stopped || !source.synced()) return;
+    if (!this.deps.isLeader()) {
+      // What a former leader planned is stale: status carries what the leader writes instead.
+      this.progress = new Map();
+      return;
+    }
     const meshConfigs = source.meshConfigs();
     const plan = planRollouts({ now: this.clock(), meshConfigs, workloads: source.workloads(), namespace: source.namespace, policy: source.policy, ledger: this.ledger, hashes: this.hashes });
     this.progress = plan.progress;
@@ -175,6 +193,7 @@ export class RolloutRunner {
     this.deps.metrics?.rollout(outcome.result);
     if (outcome.result === 'started') {
       const { entry } = outcome;
+      this.lastStarted.set(meshConfig.name, entry.startedAt);
       this.deps.log.info('Sidecar rollout started', {
         ...fields, action: 'started', reason: `outdated: generation ${entry.from.generation} (hash ${entry.from.hash}) -> ${entry.toGeneration} (hash ${entry.toHash})`,
         fromGeneration: entry.from.generation, toGeneration: entry.toGeneration, workloadGeneration: entry.patchedGeneration,

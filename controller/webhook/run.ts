@@ -102,9 +102,10 @@ export interface WebhookDeps {
   metrics?: Metrics;
   /**
    * --target workloads: the replica holding it rolls changed MeshConfigs out (admission needs no
-   * leader: every replica answers). Without it this replica rolls out alone.
+   * leader: every replica answers). Not started yet: it starts with the first MeshConfig of
+   * updatePolicy Rollout. Without it this replica rolls out alone.
    */
-  rolloutLeadership?: Leadership;
+  rolloutLeadership?: Leadership & { start(): void };
 }
 
 export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDeps): Promise<WebhookRuntime> {
@@ -125,7 +126,14 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   // Every replica writes status (webhook replicas are stateless and alike): a write happens only
   // when status differs, so replicas agreeing on the counts write once between them.
   const statusWriter = new MeshConfigStatusWriter(api, log);
-  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange: () => { podMarks?.requestScan(); void rollouts.tick(); }, ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
+  const onMeshConfigChange = (): void => {
+    // The election starts with the first Rollout MeshConfig: until one exists the webhook needs no
+    // lock (nor the Role for it), and says nothing about one.
+    if (clusterConfig.meshConfigs().some((mc) => mc.spec.updatePolicy === 'Rollout')) deps.rolloutLeadership?.start();
+    podMarks?.requestScan();
+    void rollouts.tick();
+  };
+  const clusterConfig = createClusterConfig({ api, log, statusWriter, onMeshConfigChange, ...(metrics ? { metrics } : {}), ...(config.server ? { server: config.server } : {}) });
   const workloads = createWorkloadCaches(api, log, options.target === 'pods' ? metadataOnly : createWorkloadSummariser(), metrics);
   const owners = options.target === 'pods' ? workloads : undefined;
   const events = createEventRecorder(api, log, metrics ? { metrics } : {});
@@ -167,6 +175,7 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
     policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
     // --target pods injects Pods, which are not cached: templates carry no record to count.
     recordsVisible: options.target !== 'pods',
+    rollout: (name) => rollouts?.status(name),
     ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
   }));
   // Rollout writes (the workload PATCHes and their Events) go through the fence: only the leader's leave the process.

@@ -7,7 +7,7 @@ import { injectWorkload } from '../../controller/core/inject.ts';
 import { ExpectedHashes } from '../../controller/core/meshconfig-counts.ts';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
 import { planRollouts, RolloutLedger, type RolloutCandidate, type RolloutPlan, type RolloutStart } from '../../controller/core/rollout.ts';
-import { rolloutFacts, rolloutUnderWay } from '../../controller/core/rollout-progress.ts';
+import { rolloutFacts, rolloutUnderWay, rolloutUnfinished } from '../../controller/core/rollout-progress.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Workload, WorkloadKind } from '../../controller/core/types.ts';
 import { createWorkloadSummariser, rolloutCandidate } from '../../controller/core/workload-summary.ts';
 import { meshConfig, namespace, rawMeshConfig } from './fixtures/helpers.ts';
@@ -144,6 +144,10 @@ describe('rollout planner (core/rollout.ts)', function () {
     const midway = plan([cached(patched, V2)], [V2], ledger, 1_010_000);
     expect(midway.finished).to.deep.equal([]);
     expect(midway.progress.get('mesh')).to.deep.include({ inProgress: 1, outdated: 0 });
+    // Observed and updated, but a new Pod is not available yet: not finished (kubectl rollout status waits too).
+    const unready = workload('a', { status: { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2 } });
+    (unready as KubeObject).status = { ...((unready as KubeObject).status as object), availableReplicas: 1 };
+    expect(plan([cached(unready, V2)], [V2], ledger, 1_015_000).finished).to.deep.equal([]);
     const done = workload('a', { status: { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2 } });
     const result = plan([cached(done, V2)], [V2], ledger, 1_020_000);
     expect(result.finished.map((e) => e.name)).to.deep.equal(['a']);
@@ -185,21 +189,23 @@ describe('rollout planner (core/rollout.ts)', function () {
 });
 
 describe('rollout progress (core/rollout-progress.ts)', function () {
-  it('judges each kind by its own status fields, as kubectl rollout status does', function () {
+  it('judges each kind by its own status fields: under way (no start on top) and unfinished (as kubectl rollout status)', function () {
     expect(rolloutUnderWay('Deployment', rolloutFacts(workload('d')))).to.equal(undefined);
     const deployment = { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 2, statusReplicas: 2, availableReplicas: 2 };
-    expect(rolloutUnderWay('Deployment', deployment)).to.equal(undefined);
+    expect(rolloutUnfinished('Deployment', deployment)).to.equal(undefined);
     expect(rolloutUnderWay('Deployment', { ...deployment, statusReplicas: 3 })).to.match(/1 old replicas are pending termination/);
-    expect(rolloutUnderWay('Deployment', { ...deployment, availableReplicas: 1 })).to.match(/1 of 2 updated replicas available/);
     expect(rolloutUnderWay('Deployment', { ...deployment, observedGeneration: 1 })).to.match(/not observed generation 2/);
+    // Unready Pods hold the finish, not a start: a crashing workload may need the new sidecar.
+    expect(rolloutUnderWay('Deployment', { ...deployment, availableReplicas: 0 })).to.equal(undefined);
+    expect(rolloutUnfinished('Deployment', { ...deployment, availableReplicas: 1 })).to.match(/1 of 2 updated replicas available/);
     const daemonSet = { generation: 1, observedGeneration: 1, desiredNumberScheduled: 2, updatedNumberScheduled: 2, numberAvailable: 2 };
-    expect(rolloutUnderWay('DaemonSet', daemonSet)).to.equal(undefined);
+    expect(rolloutUnfinished('DaemonSet', daemonSet)).to.equal(undefined);
     expect(rolloutUnderWay('DaemonSet', { ...daemonSet, updatedNumberScheduled: 1 })).to.match(/1 of 2 scheduled/);
-    expect(rolloutUnderWay('DaemonSet', { ...daemonSet, numberAvailable: 1 })).to.match(/1 of 2 Pods available/);
+    expect(rolloutUnfinished('DaemonSet', { ...daemonSet, numberAvailable: 1 })).to.match(/1 of 2 Pods available/);
     const statefulSet = { generation: 1, observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1, currentRevision: 'b', updateRevision: 'b' };
-    expect(rolloutUnderWay('StatefulSet', statefulSet)).to.equal(undefined);
+    expect(rolloutUnfinished('StatefulSet', statefulSet)).to.equal(undefined);
     expect(rolloutUnderWay('StatefulSet', { ...statefulSet, currentRevision: 'a' })).to.match(/currentRevision a/);
-    expect(rolloutUnderWay('StatefulSet', { ...statefulSet, readyReplicas: 0 })).to.match(/0 of 1 replicas ready/);
+    expect(rolloutUnfinished('StatefulSet', { ...statefulSet, readyReplicas: 0 })).to.match(/0 of 1 replicas ready/);
   });
 });
 

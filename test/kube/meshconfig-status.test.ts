@@ -23,6 +23,19 @@ function verdictOf(object: KubeObject): MeshConfigVerdict {
 }
 
 describe('MeshConfig status', function () {
+  it('status.rollout: written from the count for a Rollout MeshConfig, carried when the count has none (a replica without the rollout lock), dropped for OnCreate', function () {
+    const rolling = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout' }, 2);
+    const rollout = { paused: false, inProgress: 3, waiting: 1, rateLimited: 6, lastStartedAt: '2026-11-23T03:59:58.000Z' };
+    const counted = desiredStatus(verdictOf(rolling), rolling, NOW, { matched: 10, selecting: 10, takenBy: [], injected: 0, outdated: 10, rollout });
+    expect(counted.rollout).to.deep.equal(rollout);
+    const onServer = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout' }, 2, counted);
+    const standby = desiredStatus(verdictOf(onServer), onServer, NOW, { matched: 10, selecting: 10, takenBy: [], injected: 3, outdated: 7 });
+    expect(standby.rollout, 'carried, not dropped').to.deep.equal(rollout);
+    expect(standby.outdatedWorkloads).to.equal(7);
+    const backToOnCreate = meshConfigObject(VALID_SPEC, 3, counted);
+    expect(desiredStatus(verdictOf(backToOnCreate), backToOnCreate, NOW, { matched: 10, selecting: 10, takenBy: [], injected: 3, outdated: 7 })).to.not.have.property('rollout');
+  });
+
   it('records the accepted spec whole, and keeps it through an invalid edit', function () {
     const valid = meshConfigObject(VALID_SPEC, 4);
     const accepted = desiredStatus(verdictOf(valid), valid, NOW);

@@ -94,7 +94,7 @@ interface Rig {
   sync(): void;
 }
 
-function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: () => boolean; strategy?: RolloutStrategy; podMarks?: () => PodMarks; put?: (name: string) => KubeObject } = {}): Rig {
+function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: () => boolean; plans?: () => boolean; strategy?: RolloutStrategy; podMarks?: () => PodMarks; put?: (name: string) => KubeObject } = {}): Rig {
   const server = new FakeServer();
   for (const name of options.names ?? ['a']) server.put(options.put ? options.put(name) : deployment(name));
   // --target pods caches the workload's metadata and rollout facts; whole objects give the same candidate.
@@ -114,7 +114,7 @@ function rig(options: { names?: string[]; meshConfigs?: MeshConfig[]; leader?: (
     api: fenceWrites(server.api(), { isLeader: leader }),
     log, metrics,
     events: { record: (event) => events.push(event) },
-    isLeader: () => true,
+    isLeader: options.plans ?? (() => true),
     clock: () => clock.now,
     ...(options.strategy ? { strategy: options.strategy } : {}),
     source: {
@@ -154,6 +154,10 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
     const line = log.lines.find((l) => l.message === 'Sidecar rollout started');
     expect(line?.fields).to.include({ kind: 'Deployment', namespace: 'shop', name: 'a', uid: 'uid-a', action: 'started' });
     expect(await rolloutsTotal(metrics, 'started')).to.equal(1);
+    expect(runner.status('mesh')).to.deep.equal({ paused: false, inProgress: 0, waiting: 0, rateLimited: 0, lastStartedAt: new Date(1_000_000).toISOString() });
+    await runner.tick();
+    expect(runner.status('mesh')).to.include({ inProgress: 1 });
+    expect(runner.status('other')).to.equal(undefined);
   });
 
   it('does not PATCH again while the cache still shows the old sidecar, and reports the finish once the controller is done', async function () {
@@ -208,8 +212,20 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
     leading = false;
     await runner.tick();
     expect(server.patches).to.deep.equal([]);
+
     expect(runner.ledger.size).to.equal(0);
     expect(events).to.deep.equal([]);
+  });
+
+  it('plans nothing and reports no status.rollout on a standby, forgetting what it planned as leader', async function () {
+    let leading = true;
+    const { server, runner } = rig({ plans: () => leading, leader: () => leading });
+    await runner.tick();
+    expect(runner.status('mesh')).to.not.equal(undefined);
+    leading = false;
+    await runner.tick();
+    expect(runner.status('mesh')).to.equal(undefined);
+    expect(server.patches).to.have.length(1);
   });
 
   it('skips a workload deleted since the plan, and one changed since (opted out, already rolling, already current)', async function () {
