@@ -3,20 +3,24 @@
 // (webhook mode, as the shipped least-privilege identity), creates the example workloads, prints
 // what was injected and why the others were skipped, then tails meshinit's log until Ctrl-C and
 // tears everything down. MESHINIT_DEMO_NO_TAIL=1 stops after the summary (used by the e2e suite).
+// kube-controller-manager, kube-scheduler and kwok run beside the API server, so Deployments have
+// real ReplicaSets and Pods: after the summary the demo edits the MeshConfig (a new proxy image,
+// updatePolicy: Rollout) and shows meshinit rolling it out, workload by workload, at the rate set.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateSelfSignedCertificates } from '../controller/webhook/certificates.ts';
 import { startControlPlane } from '../test/control-plane/control-plane.ts';
 import { create, freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, type Json } from '../test/e2e/cluster.ts';
+import { showRollout } from './rollout.ts';
 import { followLog, names, podSpecOf, runDemo, say, WORKLOAD_KINDS } from './show.ts';
 
 const NAMESPACE = 'demo';
 
 async function main(): Promise<void> {
   const started = Date.now();
-  say('meshinit demo: starting etcd and kube-apiserver on 127.0.0.1 ...');
-  const plane = await startControlPlane();
+  say('meshinit demo: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (one fake Node) on 127.0.0.1 ...');
+  const plane = await startControlPlane({ controllers: true });
   const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-demo-'));
   let meshinit: MeshinitProcess | undefined;
   const teardown = async (): Promise<void> => {
@@ -27,10 +31,10 @@ async function main(): Promise<void> {
   try {
     say(`  kube-apiserver ${plane.kubeVersion} ready at ${plane.server} (${Date.now() - started} ms)`);
     await installMeshConfigCrd(plane);
-    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
+    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml', 'manifests/webhook/leader-election-rbac.yaml', 'manifests/webhook/rollout-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
     await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
-    say('  installed: MeshConfig CRD, namespace meshinit-system with the webhook RBAC, MeshConfig "default" (manifests/meshconfig-sample.yaml)');
+    say('  installed: MeshConfig CRD, namespace meshinit-system with the webhook RBAC (rbac.yaml, leader-election-rbac.yaml, rollout-rbac.yaml), MeshConfig "default" (manifests/meshconfig-sample.yaml)');
 
     const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
@@ -83,6 +87,8 @@ async function main(): Promise<void> {
       }
     }
     for (const row of rows) say(row);
+    say('');
+    await showRollout(plane, NAMESPACE, meshinit);
     say('');
     if (process.env.MESHINIT_DEMO_NO_TAIL === '1') return;
     await followLog(meshinit);

@@ -284,7 +284,7 @@ export class LeaderElector implements Leadership {
       // 403 and 404 do not pass: until the Role or the namespace is fixed no replica leads, and
       // every workload waits for us until its creator times out (the replicas are still ready).
       const fix = isKubeApiError(error) && (error.statusCode === 403 || error.statusCode === 404)
-        ? `no replica can lead until this is fixed: install the Role meshinit-leader-election in the lock's namespace (kubectl apply -k manifests/initializer), point --leader-elect-resource-namespace at it, or run a single replica with --leader-elect=false`
+        ? `no replica can lead until this is fixed: install the Role meshinit-leader-election in the lock's namespace (manifests/initializer/leader-election-rbac.yaml; for a webhook rollout, manifests/webhook/rollout-rbac.yaml), point --leader-elect-resource-namespace at it, or run a single replica with --leader-elect=false`
         : undefined;
       this.deps.log.warn(message, {
         identity: this.config.identity, lock: this.deps.lock.description, failures: this.failures,

@@ -768,6 +768,11 @@ async function startControllers(ctx: ControllersContext): Promise<ControllersInf
       // Pod IPs apart from the Service range (10.0.0.0/24), which is also kwok's default.
       '--cidr=10.244.0.0/16',
       '--node-ip=10.243.0.1',
+      // kwok renews the Node's Lease, as a kubelet does: without one, the node-lifecycle controller
+      // has only the Ready condition's heartbeat, which kwok's heartbeat Stage writes about once a
+      // minute, later than the grace period; the Node then flaps to Unknown and every Pod on it to
+      // NotReady, and Deployments stop being available.
+      '--node-lease-duration-seconds=40',
     ], logs.kwok),
   };
 

@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { helm, mustHelm } from '../helm/helm.ts';
 import { compareObjectSets, helmLabels, indexObjects, parseObjects, withoutLabels, type Json } from '../helm/object-sets.ts';
 import { repoRoot } from '../support/transcripts.ts';
+import { readYaml } from './cluster.ts';
 
 const execFileAsync = promisify(execFile);
 const CHART_DIR = 'charts/meshinit';
@@ -187,7 +188,7 @@ describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
     expect((dashboard.data as Record<string, string>)['grafana-dashboard.json']).to.equal(fs.readFileSync(path.join(repoRoot, 'manifests/monitoring/grafana-dashboard.json'), 'utf8'));
   });
 
-  it('leaderElection.enabled=false: --leader-elect=false and no leader-election Role, nothing else changes; no Role in webhook mode', async function () {
+  it('leaderElection.enabled=false: --leader-elect=false and no leader-election Role, nothing else changes, in both modes; webhook.rollout=true adds the rollout ClusterRole', async function () {
     const objects = split(await render(['--set', 'namespace.create=true', '--set', 'leaderElection.enabled=false'])).objects;
     const lines = compareObjectSets(indexObjects(await kustomize('initializer'), 'kustomize'), objects, { left: 'kustomize', right: 'chart' });
     expect(lines).to.have.members([
@@ -198,8 +199,19 @@ describe('Helm chart charts/meshinit (helm template, helm lint)', function () {
     const jobPods = split(await render(['--set', 'leaderElection.enabled=false', '--set', 'initializer.jobPods=true', '--is-upgrade'])).objects;
     const args = (((jobPods.get('apps/v1 Deployment meshinit-system/meshinit')!.spec as Json).template as Json).spec as { containers: Array<{ args: string[] }> }).containers[0]!.args;
     expect(args.slice(-2), 'as the initializer-job-pods overlay, --job-pods last').to.deep.equal(['--leader-elect=false', '--job-pods']);
-    const webhook = await render(['--set', 'mode=webhook']);
-    expect(webhook.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding')).to.deep.equal([]);
+    // Webhook mode: no lock unless rollouts are granted (webhook.rollout), as manifests/webhook.
+    const webhook = split(await render(['--set', 'mode=webhook', '--set', 'leaderElection.enabled=false'])).objects;
+    expect([...webhook.values()].filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding')).to.deep.equal([]);
+    const webhookArgs = (((webhook.get('apps/v1 Deployment meshinit-system/meshinit')!.spec as Json).template as Json).spec as { containers: Array<{ args: string[] }> }).containers[0]!.args;
+    expect(webhookArgs.at(-1)).to.equal('--leader-elect=false');
+    const rollout = await render(['--set', 'mode=webhook', '--set', 'webhook.rollout=true']);
+    for (const shipped of readYaml('manifests/webhook/rollout-rbac.yaml')) {
+      const rendered = rollout.find((o) => o.kind === shipped.kind && (o.metadata as Json).name === (shipped.metadata as Json).name);
+      expect(rendered, `${String(shipped.kind)} in the chart with webhook.rollout=true`).to.not.equal(undefined);
+      expect(rendered!.rules ?? rendered!.roleRef).to.deep.equal(shipped.rules ?? shipped.roleRef);
+    }
+    const plain = await render(['--set', 'mode=webhook']);
+    expect(plain.filter((o) => ['meshinit-webhook-rollout', 'meshinit-leader-election'].includes(String((o.metadata as Json).name)))).to.deep.equal([]);
   });
 
   it('crd.install=false leaves the CRD out', async function () {

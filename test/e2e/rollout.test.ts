@@ -83,25 +83,6 @@ const mark = (w: Workload): { meshConfig: string; generation: number; hash: stri
 
 const names = Array.from({ length: COUNT }, (_, i) => `web-${String(i).padStart(2, '0')}`);
 
-/**
- * A workaround for the modern plane as merged from issue11-cp (a5f2b37..d46c4a8): kwok writes the
- * fake Node's heartbeat about every 50 s and no node Lease, so the node-lifecycle controller (grace
- * 50 s) finds it stale now and then and marks every Pod on it NotReady, which kwok never undoes:
- * Deployments go unavailable, and a rollout could never be seen to finish. Renewing the Node's
- * Lease, as a kubelet does every 10 s, keeps it fresh. Remove once the plane does this itself.
- */
-function keepNodeLeaseFresh(plane: ControlPlane, node: string): () => void {
-  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`;
-  const renew = async (): Promise<void> => {
-    const spec = { holderIdentity: node, leaseDurationSeconds: 40, renewTime: new Date().toISOString().replace('Z', '000Z') };
-    const patched = await plane.request('PATCH', leasePath, { body: { spec }, contentType: 'application/merge-patch+json' });
-    if (patched.status === 404) await plane.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: node, namespace: 'kube-node-lease' }, spec } });
-  };
-  void renew();
-  const timer = setInterval(() => void renew().catch(() => undefined), 5000);
-  return () => clearInterval(timer);
-}
-
 for (const setup of SETUPS) {
   describe(`Rolling out a changed MeshConfig, ${setup.mode} mode, on a real kube-apiserver ${setup.release ?? '(modern, with kube-controller-manager)'}`, function () {
     this.timeout(240_000);
@@ -195,7 +176,6 @@ for (const setup of SETUPS) {
       meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-rollout', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'], jobs: true });
     }
 
-    let stopLease: (() => void) | undefined;
 
     if (setup.mode === 'webhook') it('starts no leader election while no MeshConfig has updatePolicy Rollout', async function () {
       await applyMeshConfig(meshConfig(STEADY, 'ghcr.io/meshinit/proxy:1.0.0'));
@@ -205,7 +185,6 @@ for (const setup of SETUPS) {
 
     before(async function () {
       plane = await startControlPlane(setup.release ? { release: setup.release } : { controllers: true });
-      if (plane.controllers) stopLease = keepNodeLeaseFresh(plane, plane.controllers.nodeName);
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-e2e-rollout-'));
       await mustKubectl(admin(), ['apply', ...validate, '-f', setup.crd]);
       await mustKubectl(admin(), ['wait', '--for', 'condition=established', '--timeout=60s', 'crd/meshconfigs.meshinit.dev']);
@@ -215,7 +194,6 @@ for (const setup of SETUPS) {
     });
 
     after(async function () {
-      stopLease?.();
       await meshinit?.stop();
       await plane?.stop();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });

@@ -35,6 +35,24 @@ describe('manifests/webhook', function () {
     ]);
   });
 
+  it('grants the rollout its leader-election lock exactly as the Initializer install does, outside the default install', function () {
+    const initializer = parseAllDocuments(readFileSync(path.join(repoRoot, 'manifests/initializer/leader-election-rbac.yaml'), 'utf8')).map((d) => d.toJS() as Doc);
+    const rollout = parseAllDocuments(readFileSync(path.join(DIR, 'rollout-rbac.yaml'), 'utf8')).map((d) => d.toJS() as Doc);
+    expect(rollout.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding')).to.deep.equal(initializer);
+    expect(docs.filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding')).to.deep.equal([]);
+  });
+
+  it('keeps the rollout grants (patch workloads, list Pods) out of the default install, in rollout-rbac.yaml', function () {
+    const rollout = parseAllDocuments(readFileSync(path.join(DIR, 'rollout-rbac.yaml'), 'utf8')).map((d) => d.toJS() as Doc & { rules?: Array<{ resources: string[]; verbs: string[] }> });
+    expect(rollout.map((d) => `${d.kind}/${d.metadata.name}`)).to.deep.equal([
+      'ClusterRole/meshinit-webhook-rollout', 'ClusterRoleBinding/meshinit-webhook-rollout', 'Role/meshinit-leader-election', 'RoleBinding/meshinit-leader-election',
+    ]);
+    expect(rollout[0]!.rules!.map((r) => `${r.resources.join(',')}:${r.verbs.join(',')}`)).to.deep.equal(['deployments,statefulsets,daemonsets:patch', 'pods:list']);
+    const defaultRules = docs.filter((d) => d.kind === 'ClusterRole').flatMap((d) => (d as Doc & { rules: Array<{ resources: string[]; verbs: string[] }> }).rules);
+    expect(defaultRules.filter((r) => r.resources.includes('pods')), 'no Pod access by default').to.deep.equal([]);
+    expect(defaultRules.filter((r) => r.resources.includes('deployments')).flatMap((r) => r.verbs)).to.not.include('patch');
+  });
+
   it('registers a v1 webhook that cannot block the cluster and skips system and disabled namespaces', function () {
     const mwc = find(docs, 'MutatingWebhookConfiguration') as Doc & { webhooks: Json[] };
     expect(mwc.apiVersion).to.equal('admissionregistration.k8s.io/v1');

@@ -1,14 +1,16 @@
 // The rollout wired into the webhook mode, against a nock-served API server: with --target
 // workloads a Rollout MeshConfig re-injects the workload carrying its older sidecar through one
 // JSON Patch, leaves the others alone, and MeshConfig status carries status.rollout; with
-// --target pods nothing is written and the log says, once, that the policy is not carried out there.
+// --target pods the Pods are read and the Deployment whose Pods carry the older sidecar is
+// restarted (template annotations), once.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { injectWorkload } from '../../controller/core/inject.ts';
+import { injectPod, injectWorkload } from '../../controller/core/inject.ts';
+import { RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
-import type { KubeObject, Workload } from '../../controller/core/types.ts';
+import type { KubeObject, Pod, Workload } from '../../controller/core/types.ts';
 import { createKubeApi } from '../../controller/kube/api-client.ts';
 import type { MeshConfigStatus } from '../../controller/kube/meshconfig-status.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
@@ -58,7 +60,7 @@ for (const target of ['workloads', 'pods'] as const) {
       fs.writeFileSync(certFile, certs.certPem);
       fs.writeFileSync(keyFile, certs.keyPem);
       runtime = await startWebhook(
-        { webhook: { address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'files', certFile, keyFile }, target, configurationName: 'meshinit' }, controllerNamespace: 'meshinit-system', namespaces: [], statusPeriodMs: 20, rolloutPeriodMs: 20 },
+        { webhook: { address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'files', certFile, keyFile }, target, configurationName: 'meshinit' }, controllerNamespace: 'meshinit-system', namespaces: [], statusPeriodMs: 20, rolloutPeriodMs: 20, podScanPeriodMs: 50 },
         { api: createKubeApi(testKubeConfig(), { requestTimeoutMs: 5000, userAgent: 'test' }), log },
       );
     });
@@ -79,11 +81,24 @@ for (const target of ['workloads', 'pods'] as const) {
         expect(log.lines.filter((l) => l.message === 'Sidecar rollout started').map((l) => l.fields.name)).to.deep.equal(['outdated']);
       });
     } else {
-      it('writes no workload, and says once that updatePolicy Rollout is not carried out with --target pods', async function () {
-        await waitFor(() => log.lines.some((l) => l.message === 'MeshConfig updatePolicy Rollout is not carried out with --target pods'), 'the warning');
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        expect(image(cluster.get(DEPLOYMENTS, 'shop', 'outdated'))).to.include('proxy:1');
-        expect(log.lines.filter((l) => l.message === 'MeshConfig updatePolicy Rollout is not carried out with --target pods')).to.have.length(1);
+      it('reads the Pods and restarts, once, the Deployment whose Pods carry the older sidecar; no sidecar goes into a template', async function () {
+        const first = parseMeshConfig(meshConfig(1, 'proxy:1'));
+        if (!first.ok) throw first.error;
+        // plain's Pods were injected at admission with the first sidecar.
+        for (const suffix of ['a', 'b']) {
+          const pod: Pod = {
+            apiVersion: 'v1', kind: 'Pod',
+            metadata: { name: `plain-7d4f-${suffix}`, namespace: 'shop', uid: `pod-${suffix}`, labels: { app: 'plain', 'pod-template-hash': '7d4f' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'plain-7d4f', uid: 'rs', controller: true }] },
+            spec: { containers: [{ name: 'app', image: 'nginx' }] },
+          };
+          cluster.put('api/v1/pods', injectPod(pod, first.meshConfig, { kind: 'Deployment', name: 'plain', namespace: 'shop' }).object);
+        }
+        const restartedFor = (): string | undefined => (cluster.get(DEPLOYMENTS, 'shop', 'plain') as Workload | undefined)?.spec.template.metadata?.annotations?.[RESTARTED_FOR_ANNOTATION];
+        await waitFor(() => restartedFor() !== undefined, 'plain restarted', 5000);
+        expect(restartedFor()).to.match(/^mesh\/[0-9a-f]+$/);
+        expect(image(cluster.get(DEPLOYMENTS, 'shop', 'plain')), 'the template gets no sidecar').to.not.include('proxy');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(log.lines.filter((l) => l.message === 'Sidecar rollout started').map((l) => l.fields.name)).to.deep.equal(['plain']);
       });
     }
   });
