@@ -44,9 +44,12 @@ export async function showRollout(plane: ControlPlane, namespace: string, meshin
   let last = '';
   for (;;) {
     const meshConfig = await read(plane, meshConfigPath);
-    const status = (meshConfig.status ?? {}) as { injectedWorkloads?: number; outdatedWorkloads?: number; matchedWorkloads?: number };
-    const rows = [`MeshConfig default: matched ${status.matchedWorkloads ?? '-'}, injected ${status.injectedWorkloads ?? '-'}, outdated ${status.outdatedWorkloads ?? '-'}`];
-    let done = true;
+    const status = (meshConfig.status ?? {}) as { injectedWorkloads?: number; outdatedWorkloads?: number; rollout?: { inProgress?: number; waiting?: number; rateLimited?: number } };
+    const rollout = status.rollout ? `, rolling ${status.rollout.inProgress ?? 0}, waiting ${status.rollout.waiting ?? 0}, rate-limited ${status.rollout.rateLimited ?? 0}` : '';
+    const rows = [`MeshConfig default: injected ${status.injectedWorkloads ?? '-'}, outdated ${status.outdatedWorkloads ?? '-'}${rollout}`];
+    // Done when both templates carry the new sidecar, web has rolled out, and the count has caught up
+    // (the Job alone stays outdated: see below).
+    let done = status.outdatedWorkloads === 1;
     for (const [plural, name] of ROLLED) {
       const workload = await read(plane, `/apis/apps/v1/namespaces/${namespace}/${plural}/${name}`);
       rows.push(`${plural === 'deployments' ? 'Deployment' : 'StatefulSet'}/${name}: ${workloadState(plural, workload)}`);
@@ -63,7 +66,9 @@ export async function showRollout(plane: ControlPlane, namespace: string, meshin
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  say('  (outdated stays 1: Job/db-migrate keeps the sidecar it ran with; a Job\'s pod template cannot change, so a rollout never touches it)');
+  say('  outdated stays 1: Job/db-migrate keeps the sidecar it ran with (a Job\'s pod template cannot change, so a rollout never');
+  say('  touches it). StatefulSet/cache stays at 0/1 updated and "rolling 1" until its timeout: its new Pod waits for a');
+  say('  PersistentVolume (volumeClaimTemplates), which this control plane has no provisioner for; its template is done.');
   const events = await read(plane, `/api/v1/namespaces/${namespace}/events`);
   say('');
   say('Events meshinit wrote (kubectl get events -n demo):');

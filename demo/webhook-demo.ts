@@ -31,10 +31,10 @@ async function main(): Promise<void> {
   try {
     say(`  kube-apiserver ${plane.kubeVersion} ready at ${plane.server} (${Date.now() - started} ms)`);
     await installMeshConfigCrd(plane);
-    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml', 'manifests/webhook/leader-election-rbac.yaml', 'manifests/webhook/rollout-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
+    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml', 'manifests/webhook/rollout-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
     await mustCreate(plane, readYaml('manifests/meshconfig-sample.yaml')[0]!);
-    say('  installed: MeshConfig CRD, namespace meshinit-system with the webhook RBAC (rbac.yaml, leader-election-rbac.yaml, rollout-rbac.yaml), MeshConfig "default" (manifests/meshconfig-sample.yaml)');
+    say('  installed: MeshConfig CRD, namespace meshinit-system with the webhook RBAC (rbac.yaml and rollout-rbac.yaml), MeshConfig "default" (manifests/meshconfig-sample.yaml)');
 
     const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     fs.writeFileSync(path.join(certDir, 'tls.crt'), certs.certPem);
