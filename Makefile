@@ -19,7 +19,8 @@ demo: deps
 	npm run build --silent
 	node --import tsx demo/demo.ts
 
-# The webhook mode on the modern kube-apiserver (v1.36.3; the first run builds it, about 12 minutes).
+# The webhook mode on the modern kube-apiserver (v1.36.3) with kube-controller-manager, kube-scheduler
+# and kwok (real Pods): injection, then a MeshConfig edit rolled out (the first run builds them, ~16 min).
 demo-webhook: deps control-plane
 	npm run build --silent
 	node --import tsx demo/webhook-demo.ts
