@@ -203,6 +203,13 @@ export async function mustKubectl(kubeconfig: string, args: string[], options: {
   return result;
 }
 
+/** `kubectl apply -f` of one object, written to a file of its own in `dir`, as a user applies a manifest. */
+export async function kubectlApplyObject(kubeconfig: string, dir: string, object: Json, extraArgs: string[] = []): Promise<void> {
+  const file = path.join(dir, `${String((object.metadata as Json | undefined)?.name ?? 'object')}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.json`);
+  fs.writeFileSync(file, JSON.stringify(object));
+  await mustKubectl(kubeconfig, ['apply', ...extraArgs, '-f', file]);
+}
+
 /** `kubectl proxy` on a free port: an http:// endpoint in front of the server, as the kubeconfig's identity. */
 export async function startKubectlProxy(kubeconfig: string): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();

@@ -60,7 +60,7 @@ describe('make demo and make demo-webhook', function () {
     expect(output).to.match(/SidecarRolloutStarted +Deployment\/web: Re-injected with MeshConfig default/);
     expect(output).to.match(/SidecarRolloutFinished +Deployment\/web: Every replica runs the sidecar of MeshConfig default generation 2/);
     expect(output).to.match(/MeshConfig default: injected 2, outdated 1, .*Deployment\/web: generation 2, proxy ghcr\.io\/meshinit\/proxy:1\.0\.1, deployment "web" successfully rolled out/);
-    const seconds = [...output.matchAll(/\+ *(\d+)s  MeshConfig default: .*Deployment\/web: generation (\d)/g)].map((m) => ({ at: Number(m[1]), generation: Number(m[2]) }));
+    const seconds = [...output.matchAll(/\+ *(\d+)s {2}MeshConfig default: .*Deployment\/web: generation (\d)/g)].map((m) => ({ at: Number(m[1]), generation: Number(m[2]) }));
     const webRolledAt = seconds.find((row) => row.generation === 2)?.at ?? 0;
     expect(webRolledAt, 'the second start waits for the minute').to.be.at.least(55);
     const port = Number(/ready at https:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);

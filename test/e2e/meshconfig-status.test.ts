@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
-import { MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
+import { kubectlApplyObject, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
 import { startWorkloadsWebhook } from './workloads-webhook.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
@@ -95,11 +95,7 @@ for (const setup of SETUPS) {
       expect(reply.status, reply.body.slice(0, 300)).to.equal(201);
     }
 
-    async function applyMeshConfig(object: Json): Promise<void> {
-      const file = path.join(dir, `${String((object.metadata as Json).name)}-${Date.now()}.json`);
-      fs.writeFileSync(file, JSON.stringify(object));
-      await mustKubectl(admin(), ['apply', ...validate, '-f', file]);
-    }
+    const applyMeshConfig = (object: Json): Promise<void> => kubectlApplyObject(admin(), dir, object, validate);
 
     async function startInitializer(): Promise<void> {
       await mustKubectl(admin(), ['apply', ...validate, '-k', 'manifests/initializer']);
