@@ -172,7 +172,17 @@ export interface CommandResult { code: number | null; stdout: string; stderr: st
 export function kubectl(kubeconfig: string, args: string[], options: { timeoutMs?: number } = {}): Promise<CommandResult> {
   const env = { ...process.env };
   delete env['KUBECONFIG'];
-  return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...args], { env, ...options });
+  return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...kubectlCacheArgs(kubeconfig), ...args], { env, ...options });
+}
+
+/**
+ * A discovery cache of kubectl's own next to the kubeconfig (in the control plane's folder, gone
+ * with it). kubectl caches discovery per host:port in ~/.kube/cache for minutes, and the planes of
+ * one test run reuse ports: a v1.36.3 server on a port a v1.13.0 one had was asked for
+ * `deployments.extensions` from the old cache and answered NotFound (seen in CI).
+ */
+function kubectlCacheArgs(kubeconfig: string): string[] {
+  return ['--cache-dir', path.join(path.dirname(kubeconfig), '.kubectl-cache')];
 }
 
 /** A command run from the repository root, its output collected; SIGKILLed after `timeoutMs` (default 90 s). */
@@ -227,7 +237,7 @@ export async function startKubectlProxy(kubeconfig: string): Promise<{ url: stri
   const port = await freePort();
   const env = { ...process.env };
   delete env['KUBECONFIG'];
-  const child = spawn('kubectl', ['--kubeconfig', kubeconfig, 'proxy', '--address', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...kubectlCacheArgs(kubeconfig), 'proxy', '--address', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
