@@ -94,11 +94,13 @@ Flags:
   --request-timeout DURATION  Timeout of each API request (default 30s; 0 means none, as
                               kubectl's flag).
 
-Leader election (initializer mode; kube-controller-manager's flag names and defaults):
+Leader election (kube-controller-manager's flag names and defaults):
   --leader-elect[=true|false] Run as one of several replicas of which one, the holder of a lock,
-                              initializes workloads; the others keep their caches warm and take
-                              over when its lease expires (default true; --leader-elect=false
-                              makes every replica act).
+                              initializes workloads (initializer mode) or rolls changed MeshConfigs
+                              out (webhook mode, where every replica admits; the election starts
+                              with the first MeshConfig of updatePolicy Rollout); the others keep
+                              their caches warm and take over when its lease expires (default true;
+                              --leader-elect=false makes every replica act).
   --leader-elect-lease-duration DURATION
                               How long standbys wait, after the last renewal they saw, before
                               taking the lock (default 15s, whole seconds).

@@ -101,7 +101,7 @@ export interface WebhookDeps {
   log: Logger;
   metrics?: Metrics;
   /**
-   * --target workloads: the replica holding it rolls changed MeshConfigs out (admission needs no
+   * Either target: the replica holding it rolls changed MeshConfigs out (admission needs no
    * leader: every replica answers). Not started yet: it starts with the first MeshConfig of
    * updatePolicy Rollout. Without it this replica rolls out alone.
    */
