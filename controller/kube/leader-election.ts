@@ -24,7 +24,7 @@ import { decideLockAttempt, unreadableRecord, type LeaderElectionRecord } from '
 import type { Logger } from '../logger.ts';
 import { createConfigMapLock } from './configmap-lock.ts';
 import { isKubeApiError } from './errors.ts';
-import type { LeaderLock, LockLocation, LockPreference, LockSnapshot } from './leader-lock.ts';
+import { LockWriteAbandoned, type LeaderLock, type LockLocation, type LockPreference, type LockSnapshot } from './leader-lock.ts';
 import { createLeaseLock } from './lease-lock.ts';
 import { createMigratingLock } from './migrating-lock.ts';
 import type { KubeApi } from './types.ts';
@@ -215,8 +215,13 @@ export class LeaderElector implements Leadership {
     const sentAt = this.now();
     let written: LockSnapshot;
     try {
-      written = await this.deps.lock.write(decision.record, snapshot);
+      // The same rule as for the read, asked again between the requests of a two-object lock.
+      written = await this.deps.lock.write(decision.record, snapshot, () => this.current(round) && this.now() - startedAt <= this.staleReadMs());
     } catch (error) {
+      if (error instanceof LockWriteAbandoned) {
+        this.deps.log.info('Lock write abandoned: paused while writing it', { identity: this.config.identity, lock: this.deps.lock.description, written: error.written, skipped: error.skipped, elapsedMs: Math.round(this.now() - startedAt) });
+        return;
+      }
       // 409: another candidate wrote first; the next read shows who. Anything else (a missing
       // namespace, RBAC) the next round retries, said when it starts and then every tenth time.
       if (isKubeApiError(error) && error.isConflict) {

@@ -26,8 +26,20 @@ export interface LeaderLock {
   /** For log lines: resource, group version, namespace/name. */
   description: string;
   read(): Promise<LockSnapshot>;
-  /** Creates the object, or replaces it conditionally on `basis.resourceVersion`; resolves with the new snapshot. */
-  write(record: LeaderElectionRecord, basis: LockSnapshot): Promise<LockSnapshot>;
+  /**
+   * Creates the object, or replaces it conditionally on `basis.resourceVersion`; resolves with the
+   * new snapshot. A lock written with more than one request asks `stillFresh` before each request
+   * after the first, and rejects with LockWriteAbandoned when it answers false.
+   */
+  write(record: LeaderElectionRecord, basis: LockSnapshot, stillFresh?: () => boolean): Promise<LockSnapshot>;
+}
+
+/** A multi-request lock write stopped half-way because its basis grew too old to act on. */
+export class LockWriteAbandoned extends Error {
+  constructor(readonly written: string, readonly skipped: string) {
+    super(`wrote ${written}, but the read it was based on is too old now: not writing ${skipped}`);
+    this.name = 'LockWriteAbandoned';
+  }
 }
 
 export interface LockLocation {

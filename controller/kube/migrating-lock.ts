@@ -5,7 +5,7 @@
 // Leases. Holding both, the newer one waits for the older one's ConfigMap lease, and the older one
 // sees the newer one's renewals of the ConfigMap and stands by.
 import type { LeaderElectionRecord } from '../core/leadership.ts';
-import type { LeaderLock, LockSnapshot } from './leader-lock.ts';
+import { LockWriteAbandoned, type LeaderLock, type LockSnapshot } from './leader-lock.ts';
 
 interface Parts {
   lease: LockSnapshot;
@@ -40,13 +40,18 @@ export function createMigratingLock(lease: LeaderLock, configMap: LeaderLock, id
       const [leaseSnapshot, configMapSnapshot] = await Promise.all([lease.read(), configMap.read()]);
       return combine({ lease: leaseSnapshot, configMap: configMapSnapshot });
     },
-    async write(record, basis) {
+    async write(record, basis, stillFresh) {
       const both = parts.get(basis);
       if (!both) throw new Error('migrating lock: write without a snapshot read through this lock');
       // The ConfigMap first: it is the lock older replicas read, and its compare-and-swap failing
       // leaves nothing half-taken. If the Lease write then fails, this replica does not lead; the
       // ConfigMap names it until its lease runs out, which only makes others wait.
       const configMapWritten = await configMap.write(record, both.configMap);
+      // The process may have been paused while the ConfigMap's answer waited (SIGSTOP, a frozen
+      // VM): by now another replica may have taken both locks, and a Lease write on the old read
+      // would be a write sent without the lock. Seen on v1.13.0: a replica thawed 8 s after
+      // SIGSTOP sent its Lease PUT and got 409.
+      if (stillFresh && !stillFresh()) throw new LockWriteAbandoned(configMap.description, lease.description);
       const leaseWritten = await lease.write(record, both.lease);
       return combine({ lease: leaseWritten, configMap: configMapWritten });
     },

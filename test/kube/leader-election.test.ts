@@ -229,6 +229,34 @@ describe('LeaderElector', function () {
     expect(handovers).to.be.above(5);
   });
 
+  it('a Lease + ConfigMap lock whose ConfigMap answer waited past the margin (paused mid-write) does not send the Lease write', async function () {
+    for (const [delayMs, leaseWritten] of [[200, true], [1500, false]] as const) {
+      const clock = new SimClock();
+      const leaseStore = new SimLockStore(clock);
+      const configMapStore = new SimLockStore(clock);
+      const configMap = configMapStore.lock({ latency: () => 10 });
+      // The ConfigMap PUT is applied, but its answer reaches the process only after delayMs.
+      const slowConfigMap = {
+        ...configMap,
+        write: async (...args: Parameters<typeof configMap.write>) => {
+          const written = await configMap.write(...args);
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, delayMs));
+          return written;
+        },
+      };
+      const { e, log } = elector('a', clock, createMigratingLock(leaseStore.lock({ latency: () => 10 }), slowConfigMap, 'a'));
+      e.start();
+      await clock.advance(delayMs + 100);
+      expect(configMapStore.writes.length, `${delayMs} ms`).to.be.at.least(1);
+      expect(leaseStore.writes.length > 0, `${delayMs} ms: Lease written`).to.equal(leaseWritten);
+      expect(e.isLeader(), `${delayMs} ms`).to.equal(leaseWritten);
+      const abandoned = log.lines.find((l) => l.message === 'Lock write abandoned: paused while writing it');
+      expect(Boolean(abandoned), `${delayMs} ms: abandoned logged`).to.equal(!leaseWritten);
+      if (abandoned) expect(abandoned.fields).to.deep.include({ skipped: leaseStore.lock().description });
+      await stopAll(clock, e);
+    }
+  });
+
   it('refuses timings that would allow two writers', function () {
     const clock = new SimClock();
     const lock = new SimLockStore(clock).lock();
