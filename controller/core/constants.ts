@@ -40,3 +40,11 @@ export type Placeholder = (typeof PLACEHOLDERS)[number];
  */
 export const RESTARTED_AT_ANNOTATION = 'sidecar.meshinit.dev/restartedAt';
 export const RESTARTED_FOR_ANNOTATION = 'sidecar.meshinit.dev/restartedFor';
+
+/**
+ * Workload annotation (metadata, not the template, so it starts nothing by itself): JSON record of
+ * the last rollout meshinit started on the workload, written in the same conditional PATCH as the
+ * start. A new leader reads it from its cache, so maxPerMinute and "one rollout at a time" hold
+ * across a failover or a restart of meshinit (see core/rollout-record.ts).
+ */
+export const ROLLOUT_ANNOTATION = 'sidecar.meshinit.dev/rollout';

@@ -4,6 +4,7 @@
 // the whole object (the executor's fresh GET) or kept in the informer summary of an injected
 // workload, in both cases by rolloutFacts, so the plan and the re-check cannot disagree.
 import { INJECT_ANNOTATION } from './constants.ts';
+import { rolloutRecordOf, type RolloutRecord } from './rollout-record.ts';
 import type { KubeObject, WorkloadKind } from './types.ts';
 import { isRecord } from './untrusted.ts';
 
@@ -29,6 +30,8 @@ export interface RolloutFacts {
   readonly injectAnnotation?: string;
   readonly podInjectAnnotation?: string;
   readonly hostNetwork?: true;
+  /** The last rollout meshinit started on it (sidecar.meshinit.dev/rollout), by any replica. */
+  readonly rolloutRecord?: Readonly<RolloutRecord>;
 }
 
 /** Rollouts are started only for these: a Job's pod template is immutable on the server (422). */
@@ -68,6 +71,7 @@ export function rolloutFacts(object: KubeObject): RolloutFacts {
     injectAnnotation: injectAnnotationOf(object.metadata),
     podInjectAnnotation: injectAnnotationOf(template.metadata),
     hostNetwork: podSpec.hostNetwork === true ? true : undefined,
+    rolloutRecord: rolloutRecordOf(object),
   };
   for (const key of Object.keys(facts)) if (facts[key] === undefined) delete facts[key];
   return facts as unknown as RolloutFacts;

@@ -13,11 +13,14 @@
 //    one in progress would make its controller abandon the first half-way;
 //  - at most maxPerMinute starts per MeshConfig in any sliding minute;
 //  - never the same workload twice for the same target: the informer cache lags the PATCH, so the
-//    ledger, not the cache, says what was started.
+//    ledger, not the cache, says what was started;
+//  - what another replica started counts as if started here: each start is recorded on the
+//    workload (core/rollout-record.ts) and recovered into the ledger from the cache.
 import { carriesCurrent, type CountedWorkload, type ExpectedHashes, type InjectionMark } from './meshconfig-counts.ts';
 import { decideInjection, type PolicyContext } from './policy.ts';
 import { ROLLOUT_KINDS, rolloutUnderWay, rolloutUnfinished, type RolloutFacts } from './rollout-progress.ts';
 import { INJECT_ANNOTATION } from './constants.ts';
+import type { RolloutRecord } from './rollout-record.ts';
 import type { MeshConfig, NamespaceInfo, WorkloadKind } from './types.ts';
 
 /** The sliding window maxPerMinute is counted over. */
@@ -53,12 +56,16 @@ export interface RolloutEntry extends WorkloadRef {
 }
 
 /**
- * What this replica started, in memory. A new leader starts with an empty one: the mid-rollout
- * check on the workload's own status still keeps it from starting on top of a rollout under way.
+ * What this replica started, in memory, plus the starts it found recorded on workloads
+ * (sidecar.meshinit.dev/rollout, core/rollout-record.ts): a new leader, or a restarted meshinit,
+ * recovers from those what its predecessor started, so the rate and "one rollout at a time" hold
+ * across the change of hands.
  */
 export class RolloutLedger {
   private readonly byUid = new Map<string, RolloutEntry>();
-  private readonly starts = new Map<string, number[]>();
+  /** Per MeshConfig, the starts by `uid@startedAt`: the same start, seen again on the workload, counts once. */
+  private readonly starts = new Map<string, Map<string, number>>();
+  private readonly latest = new Map<string, number>();
 
   get(uid: string): RolloutEntry | undefined {
     return this.byUid.get(uid);
@@ -74,9 +81,16 @@ export class RolloutLedger {
 
   started(entry: Omit<RolloutEntry, 'state'>): void {
     this.byUid.set(entry.uid, { ...entry, state: 'inProgress' });
-    const list = this.starts.get(entry.meshConfig) ?? [];
-    list.push(entry.startedAt);
-    this.starts.set(entry.meshConfig, list);
+    this.countStart(entry);
+  }
+
+  /**
+   * A start recorded on the workload that this ledger did not make or no longer holds: it counts
+   * toward maxPerMinute (once), and one still under way is waited for like our own.
+   */
+  recovered(entry: Omit<RolloutEntry, 'state'>, underWay: boolean): void {
+    this.countStart(entry);
+    if (underWay) this.byUid.set(entry.uid, { ...entry, state: 'inProgress' });
   }
 
   /**
@@ -98,10 +112,23 @@ export class RolloutLedger {
 
   /** Starts for this MeshConfig in the window ending at `now` (older ones are dropped). */
   startsWithin(meshConfig: string, now: number): number[] {
-    const list = (this.starts.get(meshConfig) ?? []).filter((at) => at > now - RATE_WINDOW_MS);
-    if (list.length > 0) this.starts.set(meshConfig, list);
-    else this.starts.delete(meshConfig);
-    return list;
+    const starts = this.starts.get(meshConfig);
+    if (!starts) return [];
+    for (const [key, at] of starts) if (at <= now - RATE_WINDOW_MS) starts.delete(key);
+    if (starts.size === 0) this.starts.delete(meshConfig);
+    return [...starts.values()];
+  }
+
+  /** Wall-clock ms of the latest start known for this MeshConfig, made here or recovered. */
+  lastStartedAt(meshConfig: string): number | undefined {
+    return this.latest.get(meshConfig);
+  }
+
+  private countStart(entry: Pick<RolloutEntry, 'meshConfig' | 'uid' | 'startedAt'>): void {
+    const starts = this.starts.get(entry.meshConfig) ?? new Map<string, number>();
+    starts.set(`${entry.uid}@${entry.startedAt}`, entry.startedAt);
+    this.starts.set(entry.meshConfig, starts);
+    if (entry.startedAt > (this.latest.get(entry.meshConfig) ?? Number.NEGATIVE_INFINITY)) this.latest.set(entry.meshConfig, entry.startedAt);
   }
 }
 
@@ -179,8 +206,33 @@ function emptyProgress(meshConfig: MeshConfig): RolloutProgress {
 }
 
 /** Whether a started rollout is over: the controller saw our PATCH, every replica runs it and is available. */
-function hasFinished(entry: RolloutEntry, facts: RolloutFacts | undefined): boolean {
+function hasFinished(entry: Pick<RolloutEntry, 'kind' | 'patchedGeneration'>, facts: RolloutFacts | undefined): boolean {
   return facts !== undefined && facts.observedGeneration >= entry.patchedGeneration && rolloutUnfinished(entry.kind, facts) === undefined;
+}
+
+/**
+ * A start recorded on the workload that the ledger does not know (or knows an older one of):
+ * counted toward the rate while it is in the window, and taken as this replica's own while it is
+ * still under way and not timed out. Whoever started it sent its Started Event; a finished or
+ * timed-out one is only counted, so no Finished or TimedOut Event is sent twice.
+ */
+function recoverStart(input: RolloutPlanInput, workload: RolloutCandidate, record: RolloutRecord): RolloutEntry | undefined {
+  const facts = workload.facts;
+  const meshConfig = input.meshConfigs.find((mc) => mc.name === record.meshConfig);
+  const timeoutMs = meshConfig ? meshConfig.spec.rollout.timeoutSeconds * 1000 : 0;
+  const age = input.now - record.startedAt;
+  if (!facts || age >= Math.max(RATE_WINDOW_MS, timeoutMs)) return undefined;
+  const entry = {
+    kind: workload.kind, namespace: workload.namespace, name: workload.name, uid: workload.uid, meshConfig: record.meshConfig,
+    from: workload.injection ?? { meshConfig: record.meshConfig, generation: record.generation, hash: record.hash },
+    toGeneration: record.generation, toHash: record.hash, startedAt: record.startedAt,
+    // The generation the start produced is not recorded (it is known only from the PATCH's
+    // answer); the current one is at least that, so finishing is not declared early.
+    patchedGeneration: facts.generation, timeoutMs,
+  };
+  const underWay = age < timeoutMs && !hasFinished(entry, facts);
+  input.ledger.recovered(entry, underWay);
+  return underWay ? input.ledger.get(workload.uid) : undefined;
 }
 
 export function planRollouts(input: RolloutPlanInput): RolloutPlan {
@@ -193,7 +245,9 @@ export function planRollouts(input: RolloutPlanInput): RolloutPlan {
   const eligible = new Map<string, RolloutStart[]>();
   const seen = new Set<string>();
   for (const workload of input.workloads) {
-    const entry = ledger.get(workload.uid);
+    let entry = ledger.get(workload.uid);
+    const record = workload.facts?.rolloutRecord;
+    if (record && (!entry || record.startedAt > entry.startedAt)) entry = recoverStart(input, workload, record) ?? entry;
     let busy = false;
     if (entry) {
       seen.add(workload.uid);

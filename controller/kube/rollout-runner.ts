@@ -10,6 +10,7 @@ import { injectWorkload } from '../core/inject.ts';
 import { buildRolloutPatch } from '../core/patch.ts';
 import { RESTARTED_FOR_ANNOTATION } from '../core/constants.ts';
 import { restartedFor, restartedWorkload } from '../core/restart.ts';
+import { withRolloutRecord } from '../core/rollout-record.ts';
 import { decideInjection } from '../core/policy.ts';
 import { planRollouts, RolloutLedger, type RolloutEntry, type RolloutPlanInput, type RolloutProgress, type RolloutStart } from '../core/rollout.ts';
 import { rolloutUnderWay } from '../core/rollout-progress.ts';
@@ -89,8 +90,6 @@ export class RolloutRunner {
   private stopped = false;
   /** The last plan's progress per Rollout MeshConfig (status, tests). */
   progress: ReadonlyMap<string, RolloutProgress> = new Map();
-  /** Wall-clock ms of the last start per MeshConfig. */
-  private readonly lastStarted = new Map<string, number>();
 
   constructor(private readonly deps: RolloutRunnerDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -101,7 +100,7 @@ export class RolloutRunner {
   status(meshConfig: string): RolloutStatus | undefined {
     const progress = this.progress.get(meshConfig);
     if (!progress) return undefined;
-    const last = this.lastStarted.get(meshConfig);
+    const last = this.ledger.lastStartedAt(meshConfig);
     return {
       paused: progress.paused, inProgress: progress.inProgress, waiting: progress.waiting, rateLimited: progress.rateLimited,
       ...(last !== undefined ? { lastStartedAt: new Date(last).toISOString() } : {}),
@@ -193,7 +192,6 @@ export class RolloutRunner {
     this.deps.metrics?.rollout(outcome.result);
     if (outcome.result === 'started') {
       const { entry } = outcome;
-      this.lastStarted.set(meshConfig.name, entry.startedAt);
       this.deps.log.info('Sidecar rollout started', {
         ...fields, action: 'started', reason: `outdated: generation ${entry.from.generation} (hash ${entry.from.hash}) -> ${entry.toGeneration} (hash ${entry.toHash})`,
         fromGeneration: entry.from.generation, toGeneration: entry.toGeneration, workloadGeneration: entry.patchedGeneration,
@@ -227,14 +225,17 @@ export class RolloutRunner {
     const workload: Workload = recognised.value;
     const changed = this.changedSincePlan(start, workload);
     if (changed !== undefined) return { result: 'skipped', reason: changed };
-    const change = this.deps.strategy === 'restart' ? this.restart(start, workload) : this.reinject(start, workload);
+    const startedAt = this.clock();
+    const change = this.deps.strategy === 'restart' ? this.restart(start, workload, startedAt) : this.reinject(start, workload);
     if ('skip' in change) {
-      if (change.adopt) this.ledger.adopted(this.entryFor(start, workload, { toGeneration: start.meshConfig.generation, toHash: start.toHash }, workload.metadata.generation ?? 0));
+      if (change.adopt) this.ledger.adopted(this.entryFor(start, { toGeneration: start.meshConfig.generation, toHash: start.toHash }, startedAt, workload.metadata.generation ?? 0));
       return { result: 'skipped', reason: change.skip };
     }
+    // The start recorded on the workload in the same PATCH: whoever leads next counts it.
+    const desired = withRolloutRecord(change.desired, { meshConfig: start.meshConfig.name, generation: change.toGeneration, hash: change.toHash, startedAt });
     let answer: KubeObject;
     try {
-      answer = await this.deps.api.patch<KubeObject>(path, buildRolloutPatch(workload, change.desired), 'application/json-patch+json');
+      answer = await this.deps.api.patch<KubeObject>(path, buildRolloutPatch(workload, desired), 'application/json-patch+json');
     } catch (error) {
       if (!isKubeApiError(error)) throw error;
       if (error.isNotFound) return { result: 'skipped', reason: 'the workload was deleted before the PATCH' };
@@ -247,15 +248,15 @@ export class RolloutRunner {
       return { result: 'failed', reason: `${error.message}; planned again on the next tick` };
     }
     const generation = answer.metadata?.generation;
-    const entry = this.entryFor(start, workload, change, typeof generation === 'number' ? generation : (workload.metadata.generation ?? 0) + 1);
+    const entry = this.entryFor(start, change, startedAt, typeof generation === 'number' ? generation : (workload.metadata.generation ?? 0) + 1);
     this.ledger.started(entry);
     return { result: 'started', entry };
   }
 
-  private entryFor(start: RolloutStart, workload: Workload, to: { toGeneration: number; toHash: string }, patchedGeneration: number): RolloutEntry {
+  private entryFor(start: RolloutStart, to: { toGeneration: number; toHash: string }, startedAt: number, patchedGeneration: number): RolloutEntry {
     return {
       ...start.workload, meshConfig: start.meshConfig.name, from: start.from, toGeneration: to.toGeneration, toHash: to.toHash,
-      startedAt: this.clock(), patchedGeneration, timeoutMs: start.meshConfig.spec.rollout.timeoutSeconds * 1000, state: 'inProgress',
+      startedAt, patchedGeneration, timeoutMs: start.meshConfig.spec.rollout.timeoutSeconds * 1000, state: 'inProgress',
     };
   }
 
@@ -271,10 +272,10 @@ export class RolloutRunner {
    * sidecar was restarted before this replica's ledger began (a new leader, a restarted meshinit):
    * its Pods are being replaced, so it is not restarted again.
    */
-  private restart(start: RolloutStart, workload: Workload): Change {
+  private restart(start: RolloutStart, workload: Workload, now: number): Change {
     const target = { meshConfig: start.meshConfig.name, hash: start.toHash };
     if (restartedFor(workload, target)) return { skip: `its template was already restarted for this sidecar (${RESTARTED_FOR_ANNOTATION}); waiting for its Pods to be replaced`, adopt: true };
-    return { desired: restartedWorkload(workload, target, new Date(this.clock())), toGeneration: start.meshConfig.generation, toHash: start.toHash };
+    return { desired: restartedWorkload(workload, target, new Date(now)), toGeneration: start.meshConfig.generation, toHash: start.toHash };
   }
 
   /** Why the plan no longer holds for the object as read now, or undefined when it does. */

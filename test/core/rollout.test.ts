@@ -10,6 +10,8 @@ import { planRollouts, RolloutLedger, type RolloutCandidate, type RolloutPlan, t
 import { rolloutFacts, rolloutUnderWay, rolloutUnfinished } from '../../controller/core/rollout-progress.ts';
 import type { KubeObject, MeshConfig, NamespaceInfo, Workload, WorkloadKind } from '../../controller/core/types.ts';
 import { createWorkloadSummariser, rolloutCandidate } from '../../controller/core/workload-summary.ts';
+import { formatRolloutRecord, parseRolloutRecord, rolloutRecordOf, withRolloutRecord } from '../../controller/core/rollout-record.ts';
+import { ROLLOUT_ANNOTATION } from '../../controller/core/constants.ts';
 import { meshConfig, namespace, rawMeshConfig } from './fixtures/helpers.ts';
 
 const NAMESPACES: Record<string, NamespaceInfo> = {
@@ -206,6 +208,96 @@ describe('rollout progress (core/rollout-progress.ts)', function () {
     expect(rolloutUnfinished('StatefulSet', statefulSet)).to.equal(undefined);
     expect(rolloutUnderWay('StatefulSet', { ...statefulSet, currentRevision: 'a' })).to.match(/currentRevision a/);
     expect(rolloutUnfinished('StatefulSet', { ...statefulSet, readyReplicas: 0 })).to.match(/0 of 1 replicas ready/);
+  });
+});
+
+describe('rollout planner: starts recorded on the workloads (a new leader, a restarted meshinit)', function () {
+  const T0 = 1_000_000;
+  const hashOf = (meshConfig: MeshConfig): string => injectWorkload(workload('x'), meshConfig).status.hash;
+  /** Rolled to V2 by another replica at `startedAt`: the record on its metadata, the template re-injected. */
+  function rolled(name: string, startedAt: number, status?: Shape['status']): RolloutCandidate {
+    const object = withRolloutRecord(workload(name, { status }), { meshConfig: 'mesh', generation: 2, hash: hashOf(V2), startedAt });
+    return cached(object, V2);
+  }
+  const outdated = ['p', 'q', 'r', 's', 't'].map((n) => cached(workload(n)));
+
+  it('counts what the previous leader started toward maxPerMinute: an empty ledger starts nothing more in that minute', function () {
+    const before = ['a', 'b', 'c'].map((n) => rolled(n, T0));
+    const ledger = new RolloutLedger();
+    const soon = plan([...before, ...outdated], [V2], ledger, T0 + 10_000);
+    expect(soon.start, 'maxPerMinute 3, used up by the three recorded starts').to.deep.equal([]);
+    expect(soon.progress.get('mesh')).to.deep.include({ outdated: 5, rateLimited: 5, inProgress: 0 });
+    // They had finished: nothing to wait for, and no second Finished Event.
+    expect(soon.finished).to.deep.equal([]);
+    expect(ledger.size).to.equal(0);
+    expect(ledger.lastStartedAt('mesh')).to.equal(T0);
+    // Counted once, however many plans see them.
+    expect(plan([...before, ...outdated], [V2], ledger, T0 + 20_000).start).to.deep.equal([]);
+    expect(ledger.startsWithin('mesh', T0 + 20_000)).to.have.length(3);
+    expect(names(plan([...before, ...outdated], [V2], ledger, T0 + 60_001).start)).to.deep.equal(['p', 'q', 'r']);
+  });
+
+  it('a recorded start seen again by the replica that made it counts once', function () {
+    const ledger = new RolloutLedger();
+    const first = plan([cached(workload('a')), ...outdated], [V2], ledger, T0);
+    expect(names(first.start)).to.deep.equal(['a', 'p', 'q']);
+    record(ledger, first.start.slice(0, 1), T0);
+    // The cache now shows a re-injected, with the record of that same start.
+    const next = plan([rolled('a', T0), ...outdated], [V2], ledger, T0 + 1000);
+    expect(names(next.start), 'two of maxPerMinute 3 left').to.deep.equal(['p', 'q']);
+  });
+
+  it('waits for a recorded start still under way, reports it finished once, and never starts it again', function () {
+    const ledger = new RolloutLedger();
+    const rolling = rolled('a', T0, { generation: 2, observedGeneration: 1 });
+    const midway = plan([rolling], [V2], ledger, T0 + 5_000);
+    expect(midway.progress.get('mesh')).to.deep.include({ inProgress: 1 });
+    expect(ledger.get('uid-a')).to.include({ state: 'inProgress', startedAt: T0, toHash: hashOf(V2), patchedGeneration: 2 });
+    const done = plan([rolled('a', T0, { generation: 2, observedGeneration: 2 })], [V2], ledger, T0 + 8_000);
+    expect(done.finished.map((e) => e.name)).to.deep.equal(['a']);
+    expect(done.start).to.deep.equal([]);
+  });
+
+  it('with --target pods (Pods still show the old sidecar), a recorded restart for the current sidecar is not started again', function () {
+    const ledger = new RolloutLedger();
+    const restarted = rolloutCandidate('Deployment', summarise(withRolloutRecord(injectWorkload(workload('a', { status: { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 1 } }), V1).object, { meshConfig: 'mesh', generation: 2, hash: hashOf(V2), startedAt: T0 })));
+    const result = plan([restarted], [V2], ledger, T0 + 5_000);
+    expect(result.start).to.deep.equal([]);
+    expect(result.progress.get('mesh')).to.deep.include({ outdated: 1, inProgress: 1 });
+  });
+
+  it('times out a recorded start from when it was made, and leaves alone a start before the window and the timeout', function () {
+    const ledger = new RolloutLedger();
+    const stuck = rolled('a', T0, { generation: 2, observedGeneration: 2, replicas: 2, updatedReplicas: 1 });
+    expect(plan([stuck], [V2], ledger, T0 + 599_000).timedOut).to.deep.equal([]);
+    expect(plan([stuck], [V2], ledger, T0 + 600_000).timedOut.map((e) => e.name)).to.deep.equal(['a']);
+    const fresh = new RolloutLedger();
+    const old = plan([stuck, ...outdated], [V2], fresh, T0 + 600_000);
+    expect(fresh.size).to.equal(0);
+    expect(old.timedOut, 'past its timeout when first seen: the replica that started it reports it').to.deep.equal([]);
+    expect(names(old.start)).to.deep.equal(['p', 'q', 'r']);
+  });
+
+  it('ignores a record that is not meshinit\'s (edited by hand, truncated): never a crash, never a count', function () {
+    for (const raw of ['', 'not json', '{"meshConfig":"mesh"}', '{"meshConfig":"mesh","hash":"h","startedAt":"yesterday"}', '[]', 'null']) {
+      expect(parseRolloutRecord(raw), raw).to.equal(undefined);
+      const object = workload('a', { annotations: { [ROLLOUT_ANNOTATION]: raw } });
+      const result = plan([cached(object), ...outdated], [V2], new RolloutLedger(), T0);
+      expect(names(result.start), raw).to.deep.equal(['a', 'p', 'q']);
+    }
+    expect(parseRolloutRecord(42)).to.equal(undefined);
+  });
+
+  it('writes the record on the metadata only, keeping every other annotation, and reads back what it wrote', function () {
+    const object = workload('a', { annotations: { team: 'shop' } });
+    const record = { meshConfig: 'mesh', generation: 2, hash: 'abc', startedAt: Date.UTC(2026, 11, 1, 3, 4, 5, 678) };
+    const stamped = withRolloutRecord(object, record);
+    expect(stamped.metadata.annotations).to.deep.equal({ team: 'shop', [ROLLOUT_ANNOTATION]: '{"meshConfig":"mesh","generation":2,"hash":"abc","startedAt":"2026-12-01T03:04:05.678Z"}' });
+    expect(stamped.spec).to.equal(object.spec);
+    expect(object.metadata.annotations, 'the input is not changed').to.deep.equal({ team: 'shop' });
+    expect(rolloutRecordOf(stamped)).to.deep.equal(record);
+    expect(parseRolloutRecord(formatRolloutRecord(record))).to.deep.equal(record);
+    expect(rolloutFacts(stamped).rolloutRecord).to.deep.equal(record);
   });
 });
 

@@ -13,7 +13,7 @@ import { fenceWrites } from '../../controller/kube/leader-election.ts';
 import { REASON_ROLLOUT_FINISHED, REASON_ROLLOUT_STARTED, REASON_ROLLOUT_TIMED_OUT, RolloutRunner, type RolloutStrategy } from '../../controller/kube/rollout-runner.ts';
 import { injectPod } from '../../controller/core/inject.ts';
 import { PodMarks } from '../../controller/core/pod-marks.ts';
-import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
+import { RESTARTED_AT_ANNOTATION, RESTARTED_FOR_ANNOTATION, ROLLOUT_ANNOTATION } from '../../controller/core/constants.ts';
 import type { Pod } from '../../controller/core/types.ts';
 import type { KubeApi } from '../../controller/kube/types.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
@@ -158,6 +158,35 @@ describe('rollout executor (kube/rollout-runner.ts)', function () {
     await runner.tick();
     expect(runner.status('mesh')).to.include({ inProgress: 1 });
     expect(runner.status('other')).to.equal(undefined);
+  });
+
+  it('records each start on the workload in the same PATCH, so a new leader with an empty ledger keeps to maxPerMinute', async function () {
+    const paced = meshConfig('mesh', { updatePolicy: 'Rollout', rollout: { maxPerMinute: 2, timeoutSeconds: 300 }, sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:2' }] } }, 2);
+    const names = ['a', 'b', 'c', 'd'];
+    const old = rig({ names, meshConfigs: [paced] });
+    await old.runner.tick();
+    expect(old.server.patches.map((p) => p.path)).to.deep.equal([path('a'), path('b')]);
+    const a = old.server.objects.get(path('a'))!;
+    const recorded = JSON.parse(a.metadata!.annotations![ROLLOUT_ANNOTATION]!) as Record<string, unknown>;
+    expect(recorded).to.deep.equal({ meshConfig: 'mesh', generation: 2, hash: old.runner.ledger.get('uid-a')!.toHash, startedAt: new Date(old.clock.now).toISOString() });
+    // One PATCH: the record rides with the start, under the same resourceVersion test.
+    expect(old.server.patches[0]!.ops.filter((op) => op.path === '/metadata/annotations/sidecar.meshinit.dev~1rollout').map((op) => op.op)).to.deep.equal(['add']);
+    // The leader dies; the next one has the same server and an empty ledger, 20 s later.
+    const next = rig({ names, meshConfigs: [paced], put: (name) => old.server.objects.get(path(name))! });
+    next.clock.now = old.clock.now + 20_000;
+    await next.runner.tick();
+    expect(next.server.patches, 'both of the minute\'s starts were made by the old leader').to.deep.equal([]);
+    expect(next.runner.status('mesh')).to.deep.equal({ paused: false, inProgress: 2, waiting: 0, rateLimited: 2, lastStartedAt: new Date(old.clock.now).toISOString() });
+    next.clock.now = old.clock.now + 60_001;
+    await next.runner.tick();
+    expect(next.server.patches.map((p) => p.path)).to.deep.equal([path('c'), path('d')]);
+    // The two it recovered were its own to watch: their finish is reported by the new leader, once.
+    for (const name of ['a', 'b']) next.server.write(path(name), (object) => { object.status = { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }; });
+    next.sync();
+    await next.runner.tick();
+    await next.runner.tick();
+    expect(next.events.filter((e) => e.reason === REASON_ROLLOUT_FINISHED).map((e) => e.object.name)).to.deep.equal(['a', 'b']);
+    expect(next.events.filter((e) => e.reason === REASON_ROLLOUT_STARTED).map((e) => e.object.name)).to.deep.equal(['c', 'd']);
   });
 
   it('does not PATCH again while the cache still shows the old sidecar, and reports the finish once the controller is done', async function () {
