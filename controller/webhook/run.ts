@@ -165,19 +165,6 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
     ...(metrics ? { metrics } : {}),
   });
   const server = await startWebhookServer({ address: options.address, tls, handler, log });
-  clusterConfig.start();
-  workloads.start();
-  statusWriter.startRecounting(countFromCaches({
-    synced: () => synced && workloads.synced(),
-    workloads: () => workloads.counted(),
-    meshConfigs: clusterConfig.meshConfigs,
-    namespace: clusterConfig.namespace,
-    policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
-    // --target pods injects Pods, which are not cached: templates carry no record to count.
-    recordsVisible: options.target !== 'pods',
-    rollout: (name) => rollouts?.status(name),
-    ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
-  }));
   // Rollout writes (the workload PATCHes and their Events) go through the fence: only the leader's leave the process.
   const leadership = deps.rolloutLeadership;
   const isLeader = (): boolean => leadership?.isLeader() ?? true;
@@ -202,6 +189,21 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
       policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
     },
   });
+  // Started only now that everything their callbacks reach (onMeshConfigChange: podMarks,
+  // rollouts) exists.
+  clusterConfig.start();
+  workloads.start();
+  statusWriter.startRecounting(countFromCaches({
+    synced: () => synced && workloads.synced(),
+    workloads: () => workloads.counted(),
+    meshConfigs: clusterConfig.meshConfigs,
+    namespace: clusterConfig.namespace,
+    policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
+    // --target pods injects Pods, which are not cached: templates carry no record to count.
+    recordsVisible: options.target !== 'pods',
+    rollout: (name) => rollouts.status(name),
+    ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
+  }));
   rollouts.start();
   podMarks?.start();
   void clusterConfig.waitForSync().then(() => {
