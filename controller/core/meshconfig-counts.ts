@@ -49,6 +49,11 @@ export interface MeshConfigCounts {
   outdated?: number;
   /** updatePolicy Rollout only: where the rollout of its current sidecar stands (core/rollout.ts). */
   rollout?: RolloutStatus;
+  /**
+   * Webhook --target pods: the records are in Pods. injected/outdated are counted from the Pods
+   * the rollout read, and are absent on a replica that holds no such reading.
+   */
+  fromPods?: true;
 }
 
 /** status.rollout of a MeshConfig with updatePolicy Rollout. */

@@ -196,7 +196,10 @@ export interface CacheCountingSource {
   meshConfigs: () => readonly MeshConfig[];
   namespace: (name: string) => NamespaceInfo | undefined;
   policy: CountInput['policy'];
-  recordsVisible: boolean;
+  /** Whether the workloads carry their records (asked at each count, right before `workloads()`). */
+  recordsVisible: boolean | (() => boolean);
+  /** Webhook --target pods: the records `workloads()` carries are those of their Pods (MeshConfigCounts.fromPods). */
+  fromPods?: boolean;
   periodMs?: number;
   /** status.rollout of a MeshConfig with updatePolicy Rollout (kube/rollout-runner.ts), undefined for the others. */
   rollout?: (meshConfig: string) => RolloutStatus | undefined;
@@ -214,9 +217,12 @@ export function countFromCaches(source: CacheCountingSource): StatusCounting {
     ...(source.periodMs !== undefined ? { periodMs: source.periodMs } : {}),
     counts: async () => {
       if (!source.synced()) return undefined;
-      const tally = new MeshConfigTally({ meshConfigs: source.meshConfigs(), namespace: source.namespace, policy: source.policy, recordsVisible: source.recordsVisible, hashes });
+      // Asked together, synchronously: what is visible and the workloads that show it.
+      const recordsVisible = typeof source.recordsVisible === 'function' ? source.recordsVisible() : source.recordsVisible;
+      const workloads = source.workloads();
+      const tally = new MeshConfigTally({ meshConfigs: source.meshConfigs(), namespace: source.namespace, policy: source.policy, recordsVisible, hashes });
       let inSlice = 0;
-      for (const workload of source.workloads()) {
+      for (const workload of workloads) {
         tally.add(workload);
         if (++inSlice === COUNT_SLICE) {
           inSlice = 0;
@@ -224,6 +230,7 @@ export function countFromCaches(source: CacheCountingSource): StatusCounting {
         }
       }
       const counts = tally.result();
+      if (source.fromPods) for (const [name, entry] of counts) counts.set(name, { ...entry, fromPods: true });
       if (source.rollout) {
         for (const [name, entry] of counts) {
           const rollout = source.rollout(name);

@@ -22,6 +22,8 @@ export const REASON_NOT_SELECTED = 'NotSelected';
 
 /** Said in webhook mode --target pods, where templates are never injected and Pods are not cached. */
 export const NOT_COUNTED_IN_POD_MODE = 'injected and outdated workloads are not counted in webhook mode --target pods: the sidecar is in Pods, not in workload templates';
+/** Said in webhook mode --target pods of a MeshConfig with updatePolicy Rollout, whose rollout reads the Pods. */
+export const COUNTED_FROM_PODS = 'in webhook mode --target pods, injected and outdated workloads are counted from the Pods the rollout reads (updatePolicy Rollout, every 15 s on the replica leading it; kept as they were while it is paused)';
 
 export interface MeshConfigCondition {
   type: string;
@@ -67,7 +69,10 @@ function readyCondition(verdict: MeshConfigVerdict, counts: MeshConfigCounts | u
       message: `selects ${counts.selecting} workload(s), but ${winners} (higher priority, or same priority and an earlier name) wins all of them`,
     };
   }
-  const note = counts && counts.injected === undefined ? `; ${NOT_COUNTED_IN_POD_MODE}` : '';
+  // The same on every replica (the one reading the Pods and the others), so they agree on status.
+  const note = counts?.fromPods
+    ? `; ${verdict.meshConfig.spec.updatePolicy === 'Rollout' ? COUNTED_FROM_PODS : NOT_COUNTED_IN_POD_MODE}`
+    : counts && counts.injected === undefined ? `; ${NOT_COUNTED_IN_POD_MODE}` : '';
   return { type: CONDITION_READY, status: 'True', reason: REASON_VALID, message: `in use for new workloads${note}` };
 }
 
@@ -83,17 +88,25 @@ function carriedRollout(verdict: MeshConfigVerdict, current: Partial<MeshConfigS
   return inForce?.spec.updatePolicy === 'Rollout' && current?.rollout !== undefined ? { rollout: current.rollout } : {};
 }
 
-function countFields(counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, CountField> {
+function carriedRecordCounts(current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, 'injectedWorkloads' | 'outdatedWorkloads'> {
+  return {
+    ...(typeof current?.injectedWorkloads === 'number' ? { injectedWorkloads: current.injectedWorkloads } : {}),
+    ...(typeof current?.outdatedWorkloads === 'number' ? { outdatedWorkloads: current.outdatedWorkloads } : {}),
+  };
+}
+
+function countFields(verdict: MeshConfigVerdict, counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, CountField> {
   if (counts === undefined) {
     // Carried over until the first count: a restart must not show zeros for a few seconds.
-    const carried: Pick<MeshConfigStatus, CountField> = {};
-    if (typeof current?.matchedWorkloads === 'number') carried.matchedWorkloads = current.matchedWorkloads;
-    if (typeof current?.injectedWorkloads === 'number') carried.injectedWorkloads = current.injectedWorkloads;
-    if (typeof current?.outdatedWorkloads === 'number') carried.outdatedWorkloads = current.outdatedWorkloads;
-    return carried;
+    return { ...(typeof current?.matchedWorkloads === 'number' ? { matchedWorkloads: current.matchedWorkloads } : {}), ...carriedRecordCounts(current) };
   }
+  // --target pods without a reading of the Pods (a replica not leading the rollout, or it is
+  // paused): a Rollout MeshConfig keeps what the reading replica wrote, as status.rollout is kept.
+  const inForce = verdict.valid ? verdict.meshConfig : verdict.serving;
+  const carried = counts.injected === undefined && counts.fromPods && inForce?.spec.updatePolicy === 'Rollout' ? carriedRecordCounts(current) : {};
   return {
     matchedWorkloads: counts.matched,
+    ...carried,
     ...(counts.injected !== undefined ? { injectedWorkloads: counts.injected } : {}),
     ...(counts.outdated !== undefined ? { outdatedWorkloads: counts.outdated } : {}),
     ...(counts.rollout !== undefined ? { rollout: counts.rollout } : {}),
@@ -130,7 +143,7 @@ export function desiredStatus(verdict: MeshConfigVerdict, object: KubeObject, no
     observedSpecHash: specHash(object.spec),
     conditions: [{ ...condition, lastTransitionTime }],
     ...carriedRollout(verdict, current),
-    ...countFields(counts, current),
+    ...countFields(verdict, counts, current),
     ...lastValid,
   };
 }

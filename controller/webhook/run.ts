@@ -78,8 +78,14 @@ function createWorkloadCaches(api: KubeApi, log: Logger, transform: (object: Kub
       const object = informers.get(kind)?.get(`${namespace}/${name}`);
       return object?.metadata ? { kind, metadata: object.metadata } : undefined;
     },
-    *counted(): Iterable<CountedWorkload> {
-      for (const [kind, informer] of informers) for (const object of informer.list()) yield countedWorkload(kind, object);
+    /** With --target pods and a reading of the Pods, each workload carries its Pods' oldest record, as for the rollout. */
+    *counted(podMarks?: PodMarks): Iterable<CountedWorkload> {
+      for (const [kind, informer] of informers) {
+        for (const object of informer.list()) {
+          const counted = countedWorkload(kind, object);
+          yield podMarks ? { ...counted, injection: podMarks.of(kind, counted.namespace, counted.name)[0] } : counted;
+        }
+      }
     },
     /**
      * With --target pods the templates carry no record: `podMarks` says which sidecar each
@@ -195,12 +201,14 @@ export async function startWebhook(config: WebhookRuntimeConfig, deps: WebhookDe
   workloads.start();
   statusWriter.startRecounting(countFromCaches({
     synced: () => synced && workloads.synced(),
-    workloads: () => workloads.counted(),
+    workloads: () => workloads.counted(podMarks?.marks()),
     meshConfigs: clusterConfig.meshConfigs,
     namespace: clusterConfig.namespace,
     policy: { controllerNamespace: config.controllerNamespace, injectNamespaces: config.namespaces },
-    // --target pods injects Pods, which are not cached: templates carry no record to count.
-    recordsVisible: options.target !== 'pods',
+    // --target pods injects Pods, which are not cached: templates carry no record, and the Pods'
+    // records are known only while the rollout reads them, on the replica leading it.
+    recordsVisible: podMarks ? () => podMarks.marks() !== undefined : true,
+    fromPods: podMarks !== undefined,
     rollout: (name) => rollouts.status(name),
     ...(config.statusPeriodMs !== undefined ? { periodMs: config.statusPeriodMs } : {}),
   }));

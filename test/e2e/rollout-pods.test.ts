@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
+import { COUNTED_FROM_PODS } from '../../controller/kube/meshconfig-status.ts';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { deploymentRolloutStatus, type DeploymentLike } from '../support/rollout-status.ts';
@@ -104,6 +105,16 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
       await waitUntil(async () => ((await proxyImages(name)).join() === 'registry.example.com/proxy:1,registry.example.com/proxy:1' ? true : undefined), `${name}'s two Pods injected with proxy:1`, 60_000);
     }
     await waitUntil(async () => ((await proxyImages(OPTED_OUT)).join() === 'none,none' ? true : undefined), `${OPTED_OUT}'s Pods without a sidecar`, 60_000);
+    // status counts the Pods' sidecars, from the reading the rollout makes.
+    const podCounts = async (): Promise<{ injected: unknown; outdated: unknown; message: string; observedGeneration: unknown }> => {
+      const status = ((await get<{ status?: Json }>(`${MESHCONFIGS}/mesh`)).status ?? {}) as { injectedWorkloads?: number; outdatedWorkloads?: number; observedGeneration?: number; conditions?: Array<{ message: string }> };
+      return { injected: status.injectedWorkloads, outdated: status.outdatedWorkloads, message: status.conditions?.[0]?.message ?? '', observedGeneration: status.observedGeneration };
+    };
+    await waitUntil(async () => {
+      const counts = await podCounts();
+      return counts.injected === 2 && counts.outdated === 0 ? counts : undefined;
+    }, 'status counting both Deployments injected, from their Pods', 30_000);
+    expect((await podCounts()).message).to.include(COUNTED_FROM_PODS);
     const optedOutBefore = await workload(OPTED_OUT);
     const before = new Map(await Promise.all(ROLLED.map(async (name) => [name, (await workload(name)).metadata.generation] as const)));
 
@@ -112,6 +123,7 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
     const put = await plane.request('PUT', `${MESHCONFIGS}/mesh`, { body: JSON.stringify(edited) });
     expect(put.status, put.body).to.equal(200);
     const edit = Date.now();
+    const editedGeneration = (JSON.parse(put.body) as { metadata: { generation: number } }).metadata.generation;
 
     for (const name of ROLLED) {
       await waitUntil(async () => {
@@ -121,6 +133,12 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
       }, `${name} rolled out with proxy:2 in every Pod`, 90_000);
     }
     const rolledIn = Date.now() - edit;
+    // Counted again from the Pods of the new sidecar (a recount every 5 s after a scan every 15 s).
+    const settled = await waitUntil(async () => {
+      const counts = await podCounts();
+      return counts.observedGeneration === editedGeneration && counts.injected === 2 && counts.outdated === 0 ? Date.now() : undefined;
+    }, 'status of the edited MeshConfig counting both Deployments on the new sidecar', 40_000);
+    console.log(`      status: injectedWorkloads 2, outdatedWorkloads 0 for the new sidecar ${settled - edit} ms after the edit`);
     // Two more scan periods: a second restart would show as another generation.
     await new Promise((resolve) => setTimeout(resolve, 2 * 15_000 + 2_000));
     for (const name of ROLLED) {

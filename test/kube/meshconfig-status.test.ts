@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
 import type { KubeObject } from '../../controller/core/types.ts';
 import { KubeApiError } from '../../controller/kube/errors.ts';
-import { desiredStatus } from '../../controller/kube/meshconfig-status.ts';
+import { COUNTED_FROM_PODS, desiredStatus, NOT_COUNTED_IN_POD_MODE } from '../../controller/kube/meshconfig-status.ts';
 import { COUNT_SLICE, countFromCaches, MeshConfigStatusWriter } from '../../controller/kube/meshconfig-status-writer.ts';
 import type { CountedWorkload } from '../../controller/core/meshconfig-counts.ts';
 import { MeshConfigStore, type MeshConfigVerdict } from '../../controller/kube/meshconfig-store.ts';
@@ -176,6 +176,20 @@ describe('MeshConfig status', function () {
     expect(status.matchedWorkloads).to.equal(7);
     expect(status).not.to.have.property('injectedWorkloads');
     expect(status.conditions[0]!.message).to.include('not counted in webhook mode --target pods');
+  });
+  it('--target pods: counts from the Pods the rollout read; a replica without that reading keeps them for a Rollout MeshConfig, both saying the same', function () {
+    const rolling = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout' }, 2);
+    const reading = desiredStatus(verdictOf(rolling), rolling, NOW, { matched: 10, selecting: 10, takenBy: [], injected: 4, outdated: 6, fromPods: true });
+    expect(reading).to.include({ matchedWorkloads: 10, injectedWorkloads: 4, outdatedWorkloads: 6 });
+    expect(reading.conditions[0]!.message).to.include(COUNTED_FROM_PODS);
+    const onServer = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout' }, 2, reading);
+    const other = desiredStatus(verdictOf(onServer), onServer, NOW, { matched: 10, selecting: 10, takenBy: [], fromPods: true });
+    expect(other, 'the same status: the other replica writes nothing').to.deep.equal(reading);
+    // Back to OnCreate: the Pods are no longer read, the numbers would go stale, so they go.
+    const onCreate = meshConfigObject(VALID_SPEC, 3, reading);
+    const dropped = desiredStatus(verdictOf(onCreate), onCreate, NOW, { matched: 10, selecting: 10, takenBy: [], fromPods: true });
+    expect(dropped).to.not.have.any.keys('injectedWorkloads', 'outdatedWorkloads');
+    expect(dropped.conditions[0]!.message).to.include(NOT_COUNTED_IN_POD_MODE);
   });
 });
 

@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { injectWorkload } from '../../controller/core/inject.ts';
+import { injectPod, injectWorkload } from '../../controller/core/inject.ts';
 import { parseMeshConfig } from '../../controller/core/meshconfig.ts';
-import type { KubeObject, Workload } from '../../controller/core/types.ts';
+import type { KubeObject, Pod, Workload } from '../../controller/core/types.ts';
 import { createKubeApi } from '../../controller/kube/api-client.ts';
-import { NOT_COUNTED_IN_POD_MODE, type MeshConfigStatus } from '../../controller/kube/meshconfig-status.ts';
+import { COUNTED_FROM_PODS, NOT_COUNTED_IN_POD_MODE, type MeshConfigStatus } from '../../controller/kube/meshconfig-status.ts';
 import { createMemoryLogger } from '../../controller/logger.ts';
 import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { startWebhook, type WebhookRuntime } from '../../controller/webhook/run.ts';
@@ -76,3 +76,58 @@ for (const target of ['workloads', 'pods'] as const) {
     });
   });
 }
+
+describe('webhook mode --target pods: MeshConfig status counts of a Rollout MeshConfig, from the Pods the rollout reads', function () {
+  let cluster: NockCluster;
+  let runtime: WebhookRuntime | undefined;
+  let dir: string;
+  const raw = (generation: number, image: string): KubeObject => ({
+    apiVersion: 'meshinit.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: 'mesh', generation },
+    spec: { updatePolicy: 'Rollout', sidecar: { containers: [{ name: 'proxy', image, args: ['{{workload.name}}'] }] } },
+  });
+
+  function podOf(workload: string, suffix: string, generation: number, image: string): Pod {
+    const parsed = parseMeshConfig(raw(generation, image));
+    if (!parsed.ok) throw parsed.error;
+    const pod: Pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: `${workload}-7d4f-${suffix}`, namespace: 'shop', uid: `pod-${workload}-${suffix}`, labels: { app: workload, 'pod-template-hash': '7d4f' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${workload}-7d4f`, uid: `rs-${workload}`, controller: true }] },
+      spec: { containers: [{ name: 'app', image: 'nginx' }] },
+    };
+    return injectPod(pod, parsed.meshConfig, { kind: 'Deployment', name: workload, namespace: 'shop' }).object as Pod;
+  }
+
+  beforeEach(async function () {
+    cluster = new NockCluster(SERVER).start();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-status-pods-'));
+    cluster.put('api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+    cluster.put(MESHCONFIGS, raw(3, 'proxy:3'));
+    for (const name of ['current', 'older']) cluster.put('apis/apps/v1/deployments', deployment(name));
+    // current's Pods carry this version's sidecar; older's were injected at admission with version 2.
+    cluster.put('api/v1/pods', podOf('current', 'a', 3, 'proxy:3'));
+    cluster.put('api/v1/pods', podOf('older', 'a', 2, 'proxy:2'));
+    const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const [certFile, keyFile] = [path.join(dir, 'tls.crt'), path.join(dir, 'tls.key')];
+    fs.writeFileSync(certFile, certs.certPem);
+    fs.writeFileSync(keyFile, certs.keyPem);
+    runtime = await startWebhook(
+      { webhook: { address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'files', certFile, keyFile }, target: 'pods', configurationName: 'meshinit' }, controllerNamespace: 'meshinit-system', namespaces: [], statusPeriodMs: 20, podScanPeriodMs: 50 },
+      { api: createKubeApi(testKubeConfig(), { requestTimeoutMs: 5000, userAgent: 'test' }), log: createMemoryLogger() },
+    );
+  });
+
+  afterEach(async function () {
+    await runtime?.stop();
+    cluster.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts injected and outdated from the Pods, and the Ready message says where they come from', async function () {
+    const status = (): Partial<MeshConfigStatus> | undefined => cluster.get(MESHCONFIGS, '', 'mesh')?.status as Partial<MeshConfigStatus> | undefined;
+    await waitFor(() => status()?.injectedWorkloads !== undefined, 'injected counted from the Pods');
+    expect(status()).to.include({ matchedWorkloads: 2, injectedWorkloads: 1, outdatedWorkloads: 1 });
+    const ready = status()!.conditions![0]!;
+    expect(ready.message).to.include(COUNTED_FROM_PODS);
+    expect(ready.message).not.to.include(NOT_COUNTED_IN_POD_MODE);
+  });
+});
