@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import { isKubeApiError } from './errors.ts';
 import { createInformer } from './informer.ts';
 import { MeshConfigStatusWriter } from './meshconfig-status-writer.ts';
+import { specChanged } from './meshconfig-status.ts';
 import { MeshConfigStore } from './meshconfig-store.ts';
 import { MESHCONFIG, NAMESPACE, collectionPath } from './resources.ts';
 import type { KubeApi } from './types.ts';
@@ -102,16 +103,18 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   });
   const store = new MeshConfigStore(log, options.server);
   const statusWriter = options.statusWriter ?? new MeshConfigStatusWriter(api, log);
-  const load = (object: KubeObject): void => {
+  const load = (object: KubeObject, specChanged = true): void => {
     const verdict = store.apply(object);
     const inUse = verdict.valid ? verdict.meshConfig : verdict.serving;
     options.metrics?.meshConfigRead({ name: verdict.name, valid: verdict.valid, ...(inUse ? { generationInUse: inUse.generation } : {}) });
     void statusWriter.report(object, verdict);
-    options.onMeshConfigChange?.();
+    // Not for a write of status alone (ours, every few seconds during a rollout): what listens
+    // (the rollout, its reading of every Pod with --target pods) cares about the spec only.
+    if (specChanged) options.onMeshConfigChange?.();
   };
-  meshConfigInformer.on('add', load);
+  meshConfigInformer.on('add', (object) => load(object));
   meshConfigInformer.on('update', (previous, object) => {
-    if (previous !== object) load(object);
+    if (previous !== object) load(object, specChanged(previous, object));
   });
   meshConfigInformer.on('delete', (object) => {
     store.remove(object.metadata?.name ?? '');

@@ -12,7 +12,7 @@ import { ExpectedHashes, MeshConfigTally, type CountedWorkload, type CountInput,
 import type { KubeObject, MeshConfig, NamespaceInfo } from '../core/types.ts';
 import type { Logger } from '../logger.ts';
 import { isKubeApiError } from './errors.ts';
-import { desiredStatus, type MeshConfigStatus } from './meshconfig-status.ts';
+import { desiredStatus, specChanged, type MeshConfigStatus } from './meshconfig-status.ts';
 import type { MeshConfigVerdict } from './meshconfig-store.ts';
 import { MESHCONFIG, objectPath } from './resources.ts';
 import { backoffDelay, type Backoff, type Timers } from '../backoff.ts';
@@ -56,6 +56,14 @@ export class MeshConfigStatusWriter {
   /** What this process last wrote, until the informer shows an object newer than the one it was based on. */
   private readonly written = new Map<string, { status: MeshConfigStatus; basedOn: string | undefined }>();
   private counts: ReadonlyMap<string, MeshConfigCounts> | undefined;
+  /**
+   * MeshConfigs whose spec changed after the last count began: its counts are of the previous
+   * version. Their status waits for the recount the change asks for, so that it never shows the
+   * new generation with the old version's numbers.
+   */
+  private readonly countedBeforeChange = new Set<string>();
+  private counting: StatusCounting | undefined;
+  private again = false;
   private recountTimer: unknown;
   private recounting: Promise<void> | undefined;
   private stopped = false;
@@ -75,7 +83,13 @@ export class MeshConfigStatusWriter {
   async report(object: KubeObject, verdict: MeshConfigVerdict): Promise<void> {
     const name = object.metadata?.name;
     if (!name || this.stopped) return;
+    const previous = this.known.get(name);
     this.known.set(name, { object, verdict });
+    if (this.counting && previous && verdict.valid && specChanged(previous.object, object)) {
+      this.countedBeforeChange.add(name);
+      await this.recount(this.counting);
+      return;
+    }
     await this.sync(name);
   }
 
@@ -84,11 +98,16 @@ export class MeshConfigStatusWriter {
     this.cancelRetry(name);
     this.known.delete(name);
     this.written.delete(name);
+    this.countedBeforeChange.delete(name);
   }
 
   /** Counts now and writes every status that changed; a count still writing is not overlapped. */
   async recount(counting: StatusCounting): Promise<void> {
-    if (this.recounting) return this.recounting;
+    if (this.recounting) {
+      // A count under way may have begun before a spec change: count once more after it.
+      this.again = true;
+      return this.recounting;
+    }
     // A standby would count every cached workload and throw the result away; a new leader counts
     // afresh (until then the status's own counts are kept), so it never writes stale ones.
     if (!this.isLeader()) {
@@ -96,16 +115,29 @@ export class MeshConfigStatusWriter {
       return;
     }
     this.recounting = (async () => {
-      const counts = await counting.counts();
-      if (counts === undefined) return;
-      this.counts = counts;
-      for (const name of this.known.keys()) await this.sync(name);
+      do {
+        this.again = false;
+        // The counting source reads the MeshConfigs in force when it begins, synchronously: the
+        // changes reported so far are in this count.
+        const changed = [...this.countedBeforeChange];
+        const counts = await counting.counts();
+        if (counts === undefined) {
+          // Caches not synced: nothing to count with; the change's status is written without counts.
+          this.countedBeforeChange.clear();
+          for (const name of changed) await this.sync(name);
+          return;
+        }
+        this.counts = counts;
+        for (const name of changed) this.countedBeforeChange.delete(name);
+        for (const name of this.known.keys()) await this.sync(name);
+      } while (this.again && !this.stopped);
     })().finally(() => { this.recounting = undefined; });
     return this.recounting;
   }
 
   /** Recounts every `periodMs` until stop(). */
   startRecounting(counting: StatusCounting): void {
+    this.counting = counting;
     const periodMs = counting.periodMs ?? DEFAULT_STATUS_PERIOD_MS;
     const tick = (): void => {
       if (this.stopped) return;
@@ -132,7 +164,7 @@ export class MeshConfigStatusWriter {
   private async sync(name: string, attempt = 1): Promise<void> {
     this.cancelRetry(name);
     const known = this.known.get(name);
-    if (!known || this.stopped || !this.isLeader()) return;
+    if (!known || this.stopped || !this.isLeader() || this.countedBeforeChange.has(name)) return;
     const { object, verdict } = known;
     const resourceVersion = object.metadata?.resourceVersion;
     const ours = this.written.get(name);

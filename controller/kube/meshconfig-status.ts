@@ -113,6 +113,11 @@ function countFields(verdict: MeshConfigVerdict, counts: MeshConfigCounts | unde
   };
 }
 
+/** Another spec: a new generation, or (1.9 keeps none for custom resources) other spec content; not a write of status or metadata alone. */
+export function specChanged(previous: KubeObject, object: KubeObject): boolean {
+  return previous.metadata?.generation !== object.metadata?.generation || JSON.stringify(previous.spec) !== JSON.stringify(object.spec);
+}
+
 /** The hash in status.observedSpecHash: the canonical JSON of the spec as stored, so key order does not matter. */
 export function specHash(spec: unknown): string {
   return hashString(canonicalJson(spec ?? null));

@@ -150,6 +150,8 @@ describe('A rollout that changes hands (leader killed mid-rollout) on a real kub
     expect(events.map((e) => e.involvedObject.name).sort()).to.deep.equal(NAMES);
     // The killed leader's 3 were finished by the new one, with the Event nobody else could send.
     const finished = await waitUntil(async () => {
+      // The last starts may have come after the last settle above: the test is the deployment controller.
+      await settle();
       const lines = second.lines.filter((l) => l.message === 'Sidecar rollout finished');
       return lines.length >= NAMES.length ? lines : undefined;
     }, 'the new leader reporting every rollout finished', 20_000);

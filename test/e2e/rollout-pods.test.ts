@@ -124,6 +124,12 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
     expect(put.status, put.body).to.equal(200);
     const edit = Date.now();
     const editedGeneration = (JSON.parse(put.body) as { metadata: { generation: number } }).metadata.generation;
+    // The first status of the edited version counts the Pods as they are: both on the old sidecar.
+    const first = await waitUntil(async () => {
+      const counts = await podCounts();
+      return counts.observedGeneration === editedGeneration ? counts : undefined;
+    }, 'status of the edited MeshConfig', 20_000);
+    expect({ injected: first.injected, outdated: first.outdated }, 'first status of the edited version').to.deep.equal({ injected: 0, outdated: 2 });
 
     for (const name of ROLLED) {
       await waitUntil(async () => {
@@ -138,7 +144,7 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
       const counts = await podCounts();
       return counts.observedGeneration === editedGeneration && counts.injected === 2 && counts.outdated === 0 ? Date.now() : undefined;
     }, 'status of the edited MeshConfig counting both Deployments on the new sidecar', 40_000);
-    console.log(`      status: injectedWorkloads 2, outdatedWorkloads 0 for the new sidecar ${settled - edit} ms after the edit`);
+    console.log(`      status of the edited version: first injectedWorkloads 0, outdatedWorkloads 2; injectedWorkloads 2, outdatedWorkloads 0 ${settled - edit} ms after the edit`);
     // Two more scan periods: a second restart would show as another generation.
     await new Promise((resolve) => setTimeout(resolve, 2 * 15_000 + 2_000));
     for (const name of ROLLED) {

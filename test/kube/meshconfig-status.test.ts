@@ -230,6 +230,45 @@ describe('MeshConfig status writer: periodic counts', function () {
     expect(calls).to.have.length(3);
   });
 
+  it('a spec edit is written with counts of the new version: never the new generation with the previous version\'s numbers', async function () {
+    const calls: Call[] = [];
+    const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers });
+    // What the caches hold: 3 workloads on version 4's sidecar, which version 5 makes outdated.
+    let version = 4;
+    const gate: { open?: Promise<void> } = {};
+    let counted = 0;
+    const counting = {
+      periodMs: 60_000,
+      counts: async () => {
+        const of = version;
+        counted++;
+        if (gate.open) await gate.open;
+        return countsOf(of === 4 ? 3 : 0);
+      },
+    };
+    writer.startRecounting(counting);
+    const v4 = meshConfigObject(VALID_SPEC, 4);
+    await writer.report(v4, verdictOf(v4));
+    await writer.recount(counting);
+    expect(calls.at(-1)!.status).to.include({ observedGeneration: 4, injectedWorkloads: 3, outdatedWorkloads: 0 });
+    // A count is under way, begun before the edit, when version 5 arrives.
+    let release: () => void = () => undefined;
+    gate.open = new Promise((resolve) => { release = resolve; });
+    const periodic = writer.recount(counting);
+    version = 5;
+    const v5 = meshConfigObject({ ...VALID_SPEC, sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:8' }] } }, 5, calls.at(-1)!.status);
+    const reported = writer.report(v5, verdictOf(v5));
+    release();
+    await Promise.all([periodic, reported]);
+    const ofV5 = calls.filter((c) => c.status.observedGeneration === 5);
+    expect(ofV5.map((c) => [c.status.injectedWorkloads, c.status.outdatedWorkloads])).to.deep.equal([[0, 3]]);
+    expect(counted, 'counted once more after the count that began before the edit').to.equal(3);
+    // An update of status or metadata alone (the same spec) asks for no count.
+    const relabelled = { ...v5, metadata: { ...v5.metadata, labels: { team: 'mesh' } }, status: calls.at(-1)!.status };
+    await writer.report(relabelled, verdictOf(relabelled));
+    expect(counted).to.equal(3);
+  });
+
   it('does not count while the caches are not synced, and a forgotten MeshConfig is not written', async function () {
     const calls: Call[] = [];
     const writer = new MeshConfigStatusWriter(recordingApi(calls), createMemoryLogger(), { clock: () => NOW, timers: noTimers });

@@ -111,7 +111,7 @@ describe('webhook mode --target pods: MeshConfig status counts of a Rollout Mesh
     fs.writeFileSync(certFile, certs.certPem);
     fs.writeFileSync(keyFile, certs.keyPem);
     runtime = await startWebhook(
-      { webhook: { address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'files', certFile, keyFile }, target: 'pods', configurationName: 'meshinit' }, controllerNamespace: 'meshinit-system', namespaces: [], statusPeriodMs: 20, podScanPeriodMs: 50 },
+      { webhook: { address: { host: '127.0.0.1', port: 0 }, tls: { kind: 'files', certFile, keyFile }, target: 'pods', configurationName: 'meshinit' }, controllerNamespace: 'meshinit-system', namespaces: [], statusPeriodMs: 20, podScanPeriodMs: 60_000 },
       { api: createKubeApi(testKubeConfig(), { requestTimeoutMs: 5000, userAgent: 'test' }), log: createMemoryLogger() },
     );
   });
@@ -129,5 +129,21 @@ describe('webhook mode --target pods: MeshConfig status counts of a Rollout Mesh
     const ready = status()!.conditions![0]!;
     expect(ready.message).to.include(COUNTED_FROM_PODS);
     expect(ready.message).not.to.include(NOT_COUNTED_IN_POD_MODE);
+  });
+
+  it('reads the Pods again for an edit of the spec, not for an update of status or metadata alone (status is written every few seconds during a rollout)', async function () {
+    const status = (): Partial<MeshConfigStatus> | undefined => cluster.get(MESHCONFIGS, '', 'mesh')?.status as Partial<MeshConfigStatus> | undefined;
+    await waitFor(() => status()?.injectedWorkloads !== undefined, 'injected counted from the Pods');
+    const podLists = (): number => cluster.requests.filter((r) => r.method === 'GET' && r.path === '/api/v1/pods').length;
+    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+    await settle();
+    const before = podLists();
+    // Updates of status and metadata alone (a status write, a label): the same spec and generation.
+    const stored = cluster.get(MESHCONFIGS, '', 'mesh')!;
+    for (let i = 0; i < 3; i++) cluster.put(MESHCONFIGS, { ...stored, metadata: { ...stored.metadata, labels: { touched: String(i) } } });
+    await settle();
+    expect(podLists(), 'no Pod LIST for status writes').to.equal(before);
+    cluster.put(MESHCONFIGS, raw(4, 'proxy:4'));
+    await waitFor(() => podLists() > before, 'the Pods read again for the new sidecar');
   });
 });
