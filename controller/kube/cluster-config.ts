@@ -103,14 +103,14 @@ export function createClusterConfig(options: ClusterConfigOptions): ClusterConfi
   });
   const store = new MeshConfigStore(log, options.server);
   const statusWriter = options.statusWriter ?? new MeshConfigStatusWriter(api, log);
-  const load = (object: KubeObject, specChanged = true): void => {
+  const load = (object: KubeObject, notify = true): void => {
     const verdict = store.apply(object);
     const inUse = verdict.valid ? verdict.meshConfig : verdict.serving;
     options.metrics?.meshConfigRead({ name: verdict.name, valid: verdict.valid, ...(inUse ? { generationInUse: inUse.generation } : {}) });
     void statusWriter.report(object, verdict);
     // Not for a write of status alone (ours, every few seconds during a rollout): what listens
     // (the rollout, its reading of every Pod with --target pods) cares about the spec only.
-    if (specChanged) options.onMeshConfigChange?.();
+    if (notify) options.onMeshConfigChange?.();
   };
   meshConfigInformer.on('add', (object) => load(object));
   meshConfigInformer.on('update', (previous, object) => {

@@ -95,15 +95,17 @@ function carriedRecordCounts(current: Partial<MeshConfigStatus> | undefined): Pi
   };
 }
 
-function countFields(verdict: MeshConfigVerdict, counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, CountField> {
+function countFields(verdict: MeshConfigVerdict, object: KubeObject, counts: MeshConfigCounts | undefined, current: Partial<MeshConfigStatus> | undefined): Pick<MeshConfigStatus, CountField> {
   if (counts === undefined) {
     // Carried over until the first count: a restart must not show zeros for a few seconds.
     return { ...(typeof current?.matchedWorkloads === 'number' ? { matchedWorkloads: current.matchedWorkloads } : {}), ...carriedRecordCounts(current) };
   }
   // --target pods without a reading of the Pods (a replica not leading the rollout, or it is
-  // paused): a Rollout MeshConfig keeps what the reading replica wrote, as status.rollout is kept.
+  // paused): a Rollout MeshConfig keeps what the reading replica wrote, as status.rollout is kept,
+  // but only numbers counted for this very spec: after an edit they are the previous version's.
   const inForce = verdict.valid ? verdict.meshConfig : verdict.serving;
-  const carried = counts.injected === undefined && counts.fromPods && inForce?.spec.updatePolicy === 'Rollout' ? carriedRecordCounts(current) : {};
+  const sameSpec = current?.observedSpecHash === specHash(object.spec);
+  const carried = counts.injected === undefined && counts.fromPods && inForce?.spec.updatePolicy === 'Rollout' && sameSpec ? carriedRecordCounts(current) : {};
   return {
     matchedWorkloads: counts.matched,
     ...carried,
@@ -148,7 +150,7 @@ export function desiredStatus(verdict: MeshConfigVerdict, object: KubeObject, no
     observedSpecHash: specHash(object.spec),
     conditions: [{ ...condition, lastTransitionTime }],
     ...carriedRollout(verdict, current),
-    ...countFields(verdict, counts, current),
+    ...countFields(verdict, object, counts, current),
     ...lastValid,
   };
 }

@@ -185,6 +185,12 @@ describe('MeshConfig status', function () {
     const onServer = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout' }, 2, reading);
     const other = desiredStatus(verdictOf(onServer), onServer, NOW, { matched: 10, selecting: 10, takenBy: [], fromPods: true });
     expect(other, 'the same status: the other replica writes nothing').to.deep.equal(reading);
+    // An edit seen first by a replica without the reading: the numbers in status are the previous
+    // version's, so they are not carried onto the new one (the reading replica writes new ones).
+    const edited = meshConfigObject({ ...VALID_SPEC, updatePolicy: 'Rollout', sidecar: { containers: [{ name: 'mesh-proxy', image: 'proxy:8' }] } }, 3, reading);
+    const editedByOther = desiredStatus(verdictOf(edited), edited, NOW, { matched: 10, selecting: 10, takenBy: [], fromPods: true });
+    expect(editedByOther).to.include({ observedGeneration: 3, matchedWorkloads: 10 });
+    expect(editedByOther).to.not.have.any.keys('injectedWorkloads', 'outdatedWorkloads');
     // Back to OnCreate: the Pods are no longer read, the numbers would go stale, so they go.
     const onCreate = meshConfigObject(VALID_SPEC, 3, reading);
     const dropped = desiredStatus(verdictOf(onCreate), onCreate, NOW, { matched: 10, selecting: 10, takenBy: [], fromPods: true });
