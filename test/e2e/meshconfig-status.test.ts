@@ -11,7 +11,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { LEGACY_RELEASES, startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { kubectlApplyObject, MeshinitProcess, mustCreate, mustKubectl, readYaml, waitForPendingList, waitUntil, type Json } from './cluster.ts';
-import { startWorkloadsWebhook } from './workloads-webhook.ts';
+import { startMeshinitWebhook } from './meshinit-webhook.ts';
 
 const OURS = 'sidecar.initializer.meshinit.dev';
 const NS = 'e2e-status';
@@ -105,7 +105,7 @@ for (const setup of SETUPS) {
     }
 
     async function startWebhook(): Promise<void> {
-      meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-status', dir });
+      meshinit = await startMeshinitWebhook(plane, { configurationName: 'meshinit-e2e-status', dir });
     }
 
     before(async function () {

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { RESTARTED_FOR_ANNOTATION } from '../../controller/core/constants.ts';
 import { COUNTED_FROM_PODS } from '../../controller/kube/meshconfig-status.ts';
-import { generateSelfSignedCertificates } from '../../controller/webhook/certificates.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { deploymentRolloutStatus, type DeploymentLike } from '../support/rollout-status.ts';
-import { freePort, installMeshConfigCrd, MeshinitProcess, mustCreate, readYaml, waitUntil, type Json } from './cluster.ts';
+import { installMeshConfigCrd, MeshinitProcess, mustCreate, waitUntil, type Json } from './cluster.ts';
+import { startMeshinitWebhook } from './meshinit-webhook.ts';
 
 const NS = 'rollout-pods';
 const MESHCONFIGS = '/apis/meshinit.dev/v1alpha1/meshconfigs';
@@ -71,25 +71,13 @@ describe('webhook --target pods: rolling a changed MeshConfig out by restarting 
     plane = await startControlPlane({ controllers: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshinit-e2e-rollout-pods-'));
     await installMeshConfigCrd(plane);
-    for (const file of ['manifests/webhook/namespace.yaml', 'manifests/webhook/rbac.yaml', 'manifests/webhook/rollout-rbac.yaml']) for (const doc of readYaml(file)) await mustCreate(plane, doc);
     await mustCreate(plane, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     await mustCreate(plane, meshConfig('registry.example.com/proxy:1'));
-    const certs = generateSelfSignedCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    fs.writeFileSync(path.join(dir, 'tls.crt'), certs.certPem);
-    fs.writeFileSync(path.join(dir, 'tls.key'), certs.keyPem);
-    const port = await freePort();
     // The shipped registration (Pods, CREATE, failurePolicy Ignore), pointed at this process.
-    const shipped = readYaml('manifests/webhook/mutatingwebhookconfiguration.yaml')[0] as { webhooks: Json[] };
-    await mustCreate(plane, {
-      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'meshinit-e2e-rollout-pods' },
-      webhooks: [{ ...shipped.webhooks[0], clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(certs.caPem).toString('base64') } }],
+    meshinit = await startMeshinitWebhook(plane, {
+      target: 'pods', configurationName: 'meshinit-e2e-rollout-pods', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'],
+      extraArgs: ['--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '1s'],
     });
-    meshinit = new MeshinitProcess([
-      'run', '--kubeconfig', plane.controllerKubeconfigPath, '--health-addr', '', '--webhook-addr', `127.0.0.1:${port}`,
-      '--tls-cert-file', path.join(dir, 'tls.crt'), '--tls-key-file', path.join(dir, 'tls.key'), '--target', 'pods',
-      '--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '1s',
-    ]);
-    await meshinit.waitForLog((l) => l.message === 'Webhook serving', 'the webhook serving');
     await meshinit.waitForLog((l) => l.message === 'Became leader', 'leadership (the Role in rollout-rbac.yaml)', 20_000);
   });
 

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { startControlPlane, type ControlPlane } from '../control-plane/control-plane.ts';
 import { kubectlApplyObject, MeshinitProcess, mustCreate, mustKubectl, waitForPendingList, waitUntil, type Json } from './cluster.ts';
-import { startWorkloadsWebhook } from './workloads-webhook.ts';
+import { startMeshinitWebhook } from './meshinit-webhook.ts';
 
 const ROLLING = 'e2e-rolling';
 const STEADY = 'e2e-steady';
@@ -169,7 +169,7 @@ for (const setup of SETUPS) {
 
     async function startWebhook(): Promise<void> {
       // rollout-rbac.yaml: what --target workloads with updatePolicy Rollout needs beyond rbac.yaml.
-      meshinit = await startWorkloadsWebhook(plane, { configurationName: 'meshinit-e2e-rollout', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'], jobs: true });
+      meshinit = await startMeshinitWebhook(plane, { configurationName: 'meshinit-e2e-rollout', dir, extraManifests: ['manifests/webhook/rollout-rbac.yaml'], jobs: true });
     }
 
 
