@@ -172,7 +172,11 @@ for (const setup of SETUPS) {
       }));
       await counted('blue', { matchedWorkloads: 5 + BURST, injectedWorkloads: 2 + BURST, outdatedWorkloads: 3 }, 90_000);
       const seconds = (Date.now() - started) / 1000;
-      const writes = meshinit!.lines.slice(since).filter((l) => l.message === 'MeshConfig status written' && l.meshConfig === 'blue');
+      // The server can show the write before meshinit's log line about it has come through the pipe.
+      const writes = await waitUntil(async () => {
+        const lines = meshinit!.lines.slice(since).filter((l) => l.message === 'MeshConfig status written' && l.meshConfig === 'blue');
+        return lines.length > 0 ? lines : undefined;
+      }, 'meshinit logging its status write for blue', 5_000);
       console.log(`      ${BURST} creates counted in ${seconds.toFixed(1)} s with ${writes.length} status writes for blue: ${writes.map((w) => `${String(w.matched)}/${String(w.injected)}/${String(w.outdated)}`).join(', ')}`);
       expect(writes.length).to.be.at.least(1);
       // One write per recount period at most (5 s), plus the one that lands the final count.
